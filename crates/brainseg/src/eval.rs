@@ -1,0 +1,37 @@
+//! The two evaluation protocols, shared by `train eval`, validation during training and the web
+//! app so that all report the same numbers.
+//!
+//! - *reference*: as the reference program — first and last slice dropped, DSC computed in
+//!   preprocessed space (cropped, N×N) after threshold and largest 3-D component.
+//! - *native*: all slices; probabilities mapped back onto the original slice grid, then
+//!   threshold, largest 3-D component, DSC against the original masks.
+
+use crate::ingest::Case;
+use crate::metrics::dice;
+use crate::postprocess::postprocess;
+use crate::preprocess::Prepared;
+
+/// Reference-protocol DSC of probabilities predicted on `prep` (prepared with
+/// `PrepOptions::reference`). None when the case has no masks.
+pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
+    let truth = prep.mask.as_ref()?;
+    let n = prep.size();
+    let pred = postprocess(probs, prep.slices(), n, n);
+    Some(dice(&pred, truth))
+}
+
+/// The predicted mask on the original grid (depth × height × width), post-processed.
+pub fn native_mask(probs: &[f32], prep: &Prepared) -> Vec<u8> {
+    let t = &prep.transform;
+    postprocess(&t.probabilities_to_original(probs), t.depth, t.height, t.width)
+}
+
+/// Native-protocol DSC of a native mask against the case's masks; None without masks.
+pub fn native_dice(pred: &[u8], case: &Case) -> Option<f64> {
+    Some(dice(pred, &case.mask_volume()?))
+}
+
+/// DSC of each slice (depth × plane layout), for per-slice display.
+pub fn per_slice_dice(pred: &[u8], truth: &[u8], plane: usize) -> Vec<f64> {
+    pred.chunks(plane).zip(truth.chunks(plane)).map(|(p, t)| dice(p, t)).collect()
+}

@@ -1,0 +1,90 @@
+//! `model.json`: what the exported weights are and how well they did. The trainer writes it,
+//! the web app and `train eval` read it.
+
+use crate::model::{Model, ModelConfig};
+use burn::prelude::*;
+use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
+use serde::{Deserialize, Serialize};
+
+/// Stored precision of a weights file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseScore {
+    pub case: String,
+    pub dsc: f64,
+}
+
+/// Validation figures recorded with a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// `reference` or `native` (see the README's protocols).
+    pub protocol: String,
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+    pub cases: Vec<CaseScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub model: ModelConfig,
+    /// Side N of the model's input.
+    pub input_size: usize,
+    pub preprocessing_version: u32,
+    pub precision: Precision,
+    #[serde(default)]
+    pub validation: Option<Validation>,
+    /// The training command and full configuration (free-form, from the trainer).
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+impl Manifest {
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let m: Manifest = serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
+        if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
+            return Err(format!(
+                "model was trained with preprocessing version {}, this build has {}",
+                m.preprocessing_version,
+                crate::preprocess::PREPROCESSING_VERSION
+            ));
+        }
+        if m.input_size == 0 || m.input_size % m.model.size_multiple() != 0 {
+            return Err(format!("input size {} is not a multiple of {}", m.input_size, m.model.size_multiple()));
+        }
+        m.model.validate()?;
+        Ok(m)
+    }
+}
+
+/// Serialises weights to burnpack bytes (half precision for convolutions when asked; BatchNorm
+/// stays f32 because its running variance underflows in f16).
+pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, String> {
+    let mut store = BurnpackStore::from_bytes(None);
+    if precision == Precision::F16 {
+        store = store.with_to_adapter(HalfPrecisionAdapter::new());
+    }
+    model.save_into(&mut store).map_err(|e| format!("cannot serialise weights: {e}"))?;
+    let bytes = store.get_bytes().map_err(|e| format!("cannot serialise weights: {e}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Builds the model a manifest describes and loads its weights from burnpack bytes.
+pub fn load_model(manifest: &Manifest, weights: Vec<u8>, device: &Device) -> Result<Model, String> {
+    let mut model = manifest.model.init(device)?;
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)));
+    if manifest.precision == Precision::F16 {
+        store = store.with_from_adapter(HalfPrecisionAdapter::new());
+    }
+    let result = model.load_from(&mut store).map_err(|e| format!("cannot load weights: {e}"))?;
+    if !result.missing.is_empty() {
+        return Err(format!("weights do not match the manifest's model: {} tensors missing", result.missing.len()));
+    }
+    Ok(model)
+}

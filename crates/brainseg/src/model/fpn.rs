@@ -1,0 +1,71 @@
+//! `fpn`: a feature-pyramid network. A U-Net-style encoder gives features at strides 2…2^levels;
+//! lateral 1×1 convs bring them to a common width, a top-down path upsamples and adds, and a
+//! segmentation head per level (conv3×3 → BN → ReLU) is upsampled to stride 2 and summed; a 1×1
+//! conv gives the logits, upsampled to the input size.
+
+use super::blocks::{ConvBn, UnetBlock, upsample_to};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::ops::InterpolateMode;
+
+#[derive(Module, Debug)]
+pub struct Fpn {
+    encoders: Vec<UnetBlock>,
+    laterals: Vec<Conv2d>,
+    heads: Vec<ConvBn>,
+    classifier: Conv2d,
+    pool: MaxPool2d,
+}
+
+impl Fpn {
+    pub fn new(in_channels: usize, width: usize, levels: usize, device: &Device) -> Self {
+        let w = |i: usize| width << i;
+        let pyramid = 4 * width;
+        let seg = 2 * width;
+        Self {
+            encoders: (0..=levels)
+                .map(|i| UnetBlock::new(if i == 0 { in_channels } else { w(i - 1) }, w(i), false, device))
+                .collect(),
+            laterals: (1..=levels).map(|i| Conv2dConfig::new([w(i), pyramid], [1, 1]).init(device)).collect(),
+            heads: (1..=levels).map(|_| ConvBn::new(pyramid, seg, 3, 1, device)).collect(),
+            classifier: Conv2dConfig::new([seg, 1], [1, 1]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let mut feats = Vec::with_capacity(self.encoders.len());
+        let mut x = x;
+        for (i, enc) in self.encoders.iter().enumerate() {
+            if i > 0 {
+                x = self.pool.forward(x);
+            }
+            x = enc.forward(x);
+            feats.push(x.clone());
+        }
+        // Top-down: from the coarsest level, upsample and add the lateral of the finer one.
+        let mut top: Option<Tensor<4>> = None;
+        let mut sum: Option<Tensor<4>> = None;
+        let (h2, w2) = (h / 2, w / 2);
+        for i in (0..self.laterals.len()).rev() {
+            let lateral = self.laterals[i].forward(feats[i + 1].clone());
+            let [_, _, fh, fw] = lateral.dims();
+            let p = match top {
+                None => lateral,
+                Some(t) => lateral + upsample_to(t, fh, fw, InterpolateMode::Nearest),
+            };
+            let head = relu(self.heads[i].forward(p.clone()));
+            let head = if (fh, fw) == (h2, w2) { head } else { upsample_to(head, h2, w2, InterpolateMode::Bilinear) };
+            sum = Some(match sum {
+                None => head,
+                Some(s) => s + head,
+            });
+            top = Some(p);
+        }
+        let logits = self.classifier.forward(sum.expect("at least one level"));
+        upsample_to(logits, h, w, InterpolateMode::Bilinear)
+    }
+}

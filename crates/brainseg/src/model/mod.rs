@@ -1,0 +1,156 @@
+//! The segmentation models. All map `[B, 3, N, N]` slices to `[B, 1, N, N]` logits.
+
+mod blocks;
+mod fpn;
+mod resnext;
+mod unet;
+
+pub use fpn::Fpn;
+pub use resnext::ResNextUNet;
+pub use unet::UNet;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Architecture names, as the CLI and `model.json` spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    Unet,
+    Resunet,
+    ResnextUnet,
+    Fpn,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 4] = [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Unet => "unet",
+            Arch::Resunet => "resunet",
+            Arch::ResnextUnet => "resnext-unet",
+            Arch::Fpn => "fpn",
+        }
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| format!("unknown architecture {s:?} (known: unet, resunet, resnext-unet, fpn)"))
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn default_levels() -> usize {
+    4
+}
+fn default_cardinality() -> usize {
+    8
+}
+
+/// Everything needed to build a model with the same parameter layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Base width f (channels of the first level).
+    pub width: usize,
+    /// Down-sampling levels; inputs must be divisible by `2^levels`.
+    #[serde(default = "default_levels")]
+    pub levels: usize,
+    /// Groups of the grouped 3×3 convolutions (`resnext-unet` only).
+    #[serde(default = "default_cardinality")]
+    pub cardinality: usize,
+}
+
+impl ModelConfig {
+    pub fn new(arch: Arch, width: usize) -> Self {
+        Self { arch, width, levels: default_levels(), cardinality: default_cardinality() }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.width == 0 || self.levels == 0 || self.levels > 6 {
+            return Err(format!("width must be positive and levels 1 to 6 (got width {}, levels {})", self.width, self.levels));
+        }
+        if self.arch == Arch::ResnextUnet {
+            // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).
+            if self.cardinality == 0 || self.width % self.cardinality != 0 {
+                return Err(format!(
+                    "resnext-unet: cardinality {} must divide the width {}",
+                    self.cardinality, self.width
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Input sides must be multiples of this.
+    pub fn size_multiple(&self) -> usize {
+        1 << self.levels
+    }
+
+    pub fn init(&self, device: &Device) -> Result<Model, String> {
+        self.validate()?;
+        let (w, l) = (self.width, self.levels);
+        Ok(match self.arch {
+            Arch::Unet => Model::Unet(UNet::new(3, w, l, false, device)),
+            Arch::Resunet => Model::Unet(UNet::new(3, w, l, true, device)),
+            Arch::ResnextUnet => Model::ResNext(ResNextUNet::new(3, w, l, self.cardinality, device)),
+            Arch::Fpn => Model::Fpn(Fpn::new(3, w, l, device)),
+        })
+    }
+}
+
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Model {
+    Unet(UNet),
+    ResNext(ResNextUNet),
+    Fpn(Fpn),
+}
+
+impl Model {
+    /// Logits `[B, 1, N, N]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Model::Unet(m) => m.forward(x),
+            Model::ResNext(m) => m.forward(x),
+            Model::Fpn(m) => m.forward(x),
+        }
+    }
+}
+
+/// Counts trainable parameters the way PyTorch does: BatchNorm's running mean and variance are
+/// buffers there, while burn's `num_params` counts them too.
+pub fn trainable_params(model: &Model) -> usize {
+    struct Counter {
+        path: Vec<String>,
+        count: usize,
+    }
+    impl burn::module::ModuleVisitor for Counter {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let buffer = self.path.last().is_some_and(|n| n == "running_mean" || n == "running_var");
+            if !buffer {
+                self.count += param.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Counter { path: Vec::new(), count: 0 };
+    model.visit(&mut c);
+    c.count
+}

@@ -1,0 +1,52 @@
+//! `resnext-unet`: a ResNeXt-style encoder (bottleneck blocks with grouped 3×3 convolutions)
+//! with a light decoder (bilinear upsampling, concatenated skip, one conv3×3 per level).
+//! Trained from scratch: no pretrained weights can be fetched where it is trained.
+
+use super::blocks::{ConvBn, ResNextBlock, upsample_to};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::ops::InterpolateMode;
+
+#[derive(Module, Debug)]
+pub struct ResNextUNet {
+    stem: ConvBn,
+    stages: Vec<ResNextBlock>,
+    decoders: Vec<ConvBn>,
+    head: Conv2d,
+    pool: MaxPool2d,
+}
+
+impl ResNextUNet {
+    /// Stem width f at full resolution, then `levels` stages of width 2f, 4f, … each at half the
+    /// previous resolution. `cardinality` must divide every stage's bottleneck width (half its
+    /// output width).
+    pub fn new(in_channels: usize, width: usize, levels: usize, cardinality: usize, device: &Device) -> Self {
+        let w = |i: usize| width << i;
+        Self {
+            stem: ConvBn::new(in_channels, width, 3, 1, device),
+            stages: (1..=levels).map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, device)).collect(),
+            decoders: (0..levels).map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, device)).collect(),
+            head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = relu(self.stem.forward(x));
+        let mut skips = Vec::with_capacity(self.stages.len());
+        for stage in &self.stages {
+            let down = self.pool.forward(x.clone());
+            skips.push(x);
+            x = stage.forward(down);
+        }
+        for i in (0..self.decoders.len()).rev() {
+            let skip = skips.pop().expect("one skip per stage");
+            let [_, _, h, w] = skip.dims();
+            let up = upsample_to(x, h, w, InterpolateMode::Bilinear);
+            x = relu(self.decoders[i].forward(Tensor::cat(vec![up, skip], 1)));
+        }
+        self.head.forward(x)
+    }
+}

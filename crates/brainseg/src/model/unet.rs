@@ -1,0 +1,57 @@
+//! `unet` (the reference U-Net of brain-segmentation-pytorch) and `resunet` (the same with
+//! residual blocks).
+
+use super::blocks::UnetBlock;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::prelude::*;
+
+#[derive(Module, Debug)]
+pub struct UNet {
+    encoders: Vec<UnetBlock>,
+    bottleneck: UnetBlock,
+    upconvs: Vec<ConvTranspose2d>,
+    decoders: Vec<UnetBlock>,
+    head: Conv2d,
+    pool: MaxPool2d,
+}
+
+impl UNet {
+    /// Encoder widths f, 2f, … (`levels` of them), bottleneck `2^levels · f`.
+    pub fn new(in_channels: usize, width: usize, levels: usize, residual: bool, device: &Device) -> Self {
+        let w = |i: usize| width << i;
+        let encoders = (0..levels)
+            .map(|i| UnetBlock::new(if i == 0 { in_channels } else { w(i - 1) }, w(i), residual, device))
+            .collect();
+        let bottleneck = UnetBlock::new(w(levels - 1), w(levels), residual, device);
+        let upconvs = (0..levels)
+            .map(|i| ConvTranspose2dConfig::new([w(i + 1), w(i)], [2, 2]).with_stride([2, 2]).init(device))
+            .collect();
+        let decoders = (0..levels).map(|i| UnetBlock::new(w(i) * 2, w(i), residual, device)).collect();
+        Self {
+            encoders,
+            bottleneck,
+            upconvs,
+            decoders,
+            head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+        }
+    }
+
+    /// Logits `[B, 1, H, W]` for input `[B, C, H, W]` (H, W divisible by `2^levels`).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut skips = Vec::with_capacity(self.encoders.len());
+        let mut x = x;
+        for enc in &self.encoders {
+            let s = enc.forward(x);
+            x = self.pool.forward(s.clone());
+            skips.push(s);
+        }
+        x = self.bottleneck.forward(x);
+        for i in (0..self.decoders.len()).rev() {
+            let up = self.upconvs[i].forward(x);
+            x = self.decoders[i].forward(Tensor::cat(vec![up, skips.pop().expect("one skip per level")], 1));
+        }
+        self.head.forward(x)
+    }
+}

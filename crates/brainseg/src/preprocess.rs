@@ -1,0 +1,261 @@
+//! The reference program's per-volume preprocessing, and its inverse for predictions.
+//!
+//! Forward (as `brain-segmentation-pytorch`'s `crop_sample`, `pad_sample`, `resize_sample`,
+//! `normalize_volume`): voxels below 10 % of the volume maximum are set to 0; z/y/x are cropped
+//! to the bounding box of what remains; y/x are zero-padded to a square (floor of the difference
+//! before, ceil after); slices are resized to N×N (images smoothly, masks nearest-neighbour);
+//! intensities are rescaled from the volume's 10th–99th percentile (channels pooled) to [0, 1]
+//! with clipping; each channel is then z-scored over the volume.
+//!
+//! [`Transform`] keeps the geometry so predictions map back onto the original slice grid.
+
+use crate::ingest::Case;
+use crate::resize::{resize_gray, resize_nearest, resize_rgb};
+use serde::{Deserialize, Serialize};
+
+/// Version of this preprocessing, recorded in model manifests: a model trained on one version
+/// must not be fed another.
+pub const PREPROCESSING_VERSION: u32 = 1;
+
+/// Channels per slice (pre-contrast, FLAIR, post-contrast).
+pub const CHANNELS: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepOptions {
+    /// Output side N.
+    pub size: usize,
+    /// Drop the first and last slice before anything else, as the reference program does.
+    pub drop_end_slices: bool,
+}
+
+impl PrepOptions {
+    pub fn native(size: usize) -> Self {
+        Self { size, drop_end_slices: false }
+    }
+    pub fn reference(size: usize) -> Self {
+        Self { size, drop_end_slices: true }
+    }
+}
+
+/// Geometry of the forward transform, enough to invert it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transform {
+    /// Original grid: slices, rows, columns.
+    pub depth: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Kept slices `z0..z1` and crop box `y0..y1`, `x0..x1`, in original indices.
+    pub z0: usize,
+    pub z1: usize,
+    pub y0: usize,
+    pub y1: usize,
+    pub x0: usize,
+    pub x1: usize,
+    /// Padding before the cropped rows/columns, and the padded square side.
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub square: usize,
+    /// Output side N.
+    pub size: usize,
+}
+
+impl Transform {
+    pub fn kept_slices(&self) -> usize {
+        self.z1 - self.z0
+    }
+
+    /// Maps a per-slice map in preprocessed space (kept slices × N × N) back to the original grid
+    /// (depth × height × width); slices and pixels outside the crop get `fill`. `smooth` picks
+    /// bilinear resampling (for probabilities) over nearest-neighbour (for masks, exact inverse).
+    pub fn to_original<T: Copy + Default>(
+        &self,
+        pre: &[T],
+        fill: T,
+        resample: impl Fn(&[T], usize, usize, usize, usize) -> Vec<T>,
+    ) -> Vec<T> {
+        let n = self.size;
+        let (ch, cw) = (self.y1 - self.y0, self.x1 - self.x0);
+        let mut out = vec![fill; self.depth * self.height * self.width];
+        for (k, z) in (self.z0..self.z1).enumerate() {
+            let sq = resample(&pre[k * n * n..(k + 1) * n * n], n, n, self.square, self.square);
+            for y in 0..ch {
+                let src = &sq[(self.pad_top + y) * self.square + self.pad_left..][..cw];
+                let dst = (z * self.height + self.y0 + y) * self.width + self.x0;
+                out[dst..dst + cw].copy_from_slice(src);
+            }
+        }
+        out
+    }
+
+    /// Probabilities back to the original grid (bilinear), 0 outside the crop.
+    pub fn probabilities_to_original(&self, pre: &[f32]) -> Vec<f32> {
+        self.to_original(pre, 0.0, resize_gray)
+    }
+
+    /// A binary mask back to the original grid (nearest-neighbour).
+    pub fn mask_to_original(&self, pre: &[u8]) -> Vec<u8> {
+        self.to_original(pre, 0, resize_nearest)
+    }
+}
+
+/// A preprocessed volume, ready for a model.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub case_id: String,
+    /// Kept slices × 3 channels × N × N (planar, the layout of an NCHW tensor).
+    pub image: Vec<f32>,
+    /// Kept slices × N × N, values 0/1, when the case has masks.
+    pub mask: Option<Vec<u8>>,
+    pub transform: Transform,
+}
+
+impl Prepared {
+    pub fn slices(&self) -> usize {
+        self.transform.kept_slices()
+    }
+    pub fn size(&self) -> usize {
+        self.transform.size
+    }
+    /// One slice's 3 × N × N input.
+    pub fn slice_image(&self, k: usize) -> &[f32] {
+        let len = CHANNELS * self.size() * self.size();
+        &self.image[k * len..(k + 1) * len]
+    }
+    pub fn slice_mask(&self, k: usize) -> Option<&[u8]> {
+        let len = self.size() * self.size();
+        self.mask.as_ref().map(|m| &m[k * len..(k + 1) * len])
+    }
+}
+
+/// Linear-interpolated percentile (numpy's default) of `v`, which is reordered.
+fn percentile(v: &mut [f32], q: f64) -> f32 {
+    let pos = q / 100.0 * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = (pos - lo as f64) as f32;
+    let (_, &mut a, rest) = v.select_nth_unstable_by(lo, f32::total_cmp);
+    if frac == 0.0 || rest.is_empty() {
+        return a;
+    }
+    let b = rest.iter().copied().fold(f32::INFINITY, f32::min);
+    a + (b - a) * frac
+}
+
+/// Runs the forward preprocessing on a case.
+pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
+    let (h, w) = (case.height(), case.width());
+    let depth = case.slices.len();
+    let (first, last) = if opts.drop_end_slices { (1, depth.saturating_sub(1)) } else { (0, depth) };
+    if first >= last {
+        return Err(format!("case {}: too few slices ({depth}) to preprocess", case.id));
+    }
+    if opts.size == 0 {
+        return Err("output size must be positive".into());
+    }
+    let max = case.slices[first..last]
+        .iter()
+        .flat_map(|s| s.image.data.iter().copied())
+        .fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return Err(format!("case {}: every voxel is zero", case.id));
+    }
+    let thr = 0.1 * max;
+    // Bounding box of voxels >= 10 % of the maximum (the others are zeroed).
+    let (mut z0, mut z1, mut y0, mut y1, mut x0, mut x1) = (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
+    for z in first..last {
+        let img = &case.slices[z].image.data;
+        for y in 0..h {
+            for x in 0..w {
+                let p = &img[(y * w + x) * 3..][..3];
+                if p.iter().any(|&v| v >= thr) {
+                    z0 = z0.min(z);
+                    z1 = z1.max(z + 1);
+                    y0 = y0.min(y);
+                    y1 = y1.max(y + 1);
+                    x0 = x0.min(x);
+                    x1 = x1.max(x + 1);
+                }
+            }
+        }
+    }
+    let (ch, cw) = (y1 - y0, x1 - x0);
+    let square = ch.max(cw);
+    let diff = square - ch.min(cw);
+    let (pad_top, pad_left) = if ch < cw { (diff / 2, 0) } else { (0, diff / 2) };
+    let n = opts.size;
+    let transform = Transform { depth, height: h, width: w, z0, z1, y0, y1, x0, x1, pad_top, pad_left, square, size: n };
+
+    let kept = z1 - z0;
+    let mut hwc = Vec::with_capacity(kept * n * n * 3);
+    let mut mask = case.has_masks().then(|| Vec::with_capacity(kept * n * n));
+    for z in z0..z1 {
+        let slice = &case.slices[z];
+        let mut sq = vec![0.0f32; square * square * 3];
+        for y in 0..ch {
+            for x in 0..cw {
+                let src = &slice.image.data[((y0 + y) * w + x0 + x) * 3..][..3];
+                let dst = ((pad_top + y) * square + pad_left + x) * 3;
+                for c in 0..3 {
+                    sq[dst + c] = if src[c] >= thr { src[c] } else { 0.0 };
+                }
+            }
+        }
+        hwc.extend(resize_rgb(&sq, square, square, n, n));
+        if let Some(mask) = mask.as_mut() {
+            let m = &slice.mask.as_ref().expect("has_masks checked").data;
+            let mut msq = vec![0u8; square * square];
+            for y in 0..ch {
+                let src = &m[(y0 + y) * w + x0..][..cw];
+                msq[(pad_top + y) * square + pad_left..][..cw].copy_from_slice(src);
+            }
+            mask.extend(resize_nearest(&msq, square, square, n, n));
+        }
+    }
+
+    let mut sorted = hwc.clone();
+    let p10 = percentile(&mut sorted, 10.0);
+    let p99 = percentile(&mut sorted, 99.0);
+    drop(sorted);
+    let range = (p99 - p10).max(f32::EPSILON);
+    // Rescale and z-score per channel, writing planar (slice, channel, y, x).
+    let mut sum = [0.0f64; 3];
+    let mut sum2 = [0.0f64; 3];
+    for (i, v) in hwc.iter_mut().enumerate() {
+        *v = ((*v - p10) / range).clamp(0.0, 1.0);
+        sum[i % 3] += *v as f64;
+        sum2[i % 3] += (*v as f64) * (*v as f64);
+    }
+    let count = (kept * n * n) as f64;
+    let mut mean = [0.0f32; 3];
+    let mut inv_std = [0.0f32; 3];
+    for c in 0..3 {
+        let m = sum[c] / count;
+        let var = (sum2[c] / count - m * m).max(0.0);
+        mean[c] = m as f32;
+        // A constant channel (std 0) would divide by zero; leave it at 0 after centring.
+        inv_std[c] = if var > 1e-12 { (1.0 / var.sqrt()) as f32 } else { 0.0 };
+    }
+    let mut image = vec![0.0f32; hwc.len()];
+    let plane = n * n;
+    for k in 0..kept {
+        for p in 0..plane {
+            for c in 0..3 {
+                image[(k * 3 + c) * plane + p] = (hwc[(k * plane + p) * 3 + c] - mean[c]) * inv_std[c];
+            }
+        }
+    }
+    Ok(Prepared { case_id: case.id.clone(), image, mask, transform })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_matches_numpy_linear() {
+        let mut v: Vec<f32> = (0..11).map(|i| i as f32).collect();
+        assert_eq!(percentile(&mut v, 10.0), 1.0);
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        // numpy.percentile([1,2,3,4], 99) = 3.97
+        assert!((percentile(&mut v, 99.0) - 3.97).abs() < 1e-5);
+    }
+}

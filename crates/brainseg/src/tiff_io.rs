@@ -1,0 +1,149 @@
+//! TIFF decoding of slices and masks, and encoding of predicted masks.
+//!
+//! Accepted: 8-bit grayscale, RGB and RGBA (alpha dropped), uncompressed or compressed with
+//! anything the `tiff` crate decodes (LZW, Deflate, PackBits, with or without predictor).
+//! 16-bit input is accepted and rescaled to [0, 1] by the type's range (value / 65535): the
+//! preprocessing normalises each volume by its own percentiles, so only relative intensities
+//! matter and no precision is lost by keeping it as f32. Grayscale images are replicated to
+//! three channels with a warning (the model expects pre-contrast, FLAIR, post-contrast).
+
+use std::io::Cursor;
+use tiff::ColorType;
+use tiff::decoder::{Decoder, DecodingResult, Limits};
+
+/// A decoded slice: height × width × 3 channels, interleaved, values in [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+/// A binary mask, height × width, values 0 or 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mask {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl Mask {
+    pub fn lesion_pixels(&self) -> usize {
+        self.data.iter().filter(|&&v| v != 0).count()
+    }
+}
+
+/// Largest side accepted: far above any MR slice, low enough that a forged header cannot make
+/// the decoder allocate gigabytes.
+const MAX_SIDE: u32 = 8192;
+
+struct Raw {
+    width: usize,
+    height: usize,
+    samples: usize,
+    /// Samples scaled to [0, 1].
+    values: Vec<f32>,
+    bits: u8,
+}
+
+fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
+    if bytes.len() < 8 {
+        return Err(format!("not a TIFF file ({} bytes)", bytes.len()));
+    }
+    if &bytes[..2] != b"II" && &bytes[..2] != b"MM" {
+        return Err("not a TIFF file (no II/MM byte-order mark)".into());
+    }
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = 64 << 20;
+    let mut dec = Decoder::new(Cursor::new(bytes))
+        .map_err(|e| format!("not a readable TIFF (truncated or corrupt): {e}"))?
+        .with_limits(limits);
+    let (w, h) = dec.dimensions().map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(format!("unsupported image size {w}x{h}"));
+    }
+    let color = dec.colortype().map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+    let (samples, bits) = match color {
+        ColorType::Gray(b) => (1, b),
+        ColorType::GrayA(b) => (2, b),
+        ColorType::RGB(b) => (3, b),
+        ColorType::RGBA(b) => (4, b),
+        other => return Err(format!("unsupported colour type {other:?} (need grayscale, RGB or RGBA)")),
+    };
+    let result = dec
+        .read_image()
+        .map_err(|e| format!("cannot decode pixel data (truncated or corrupt?): {e}"))?;
+    let values: Vec<f32> = match result {
+        DecodingResult::U8(v) if bits == 8 => v.into_iter().map(|x| x as f32 / 255.0).collect(),
+        DecodingResult::U16(v) if bits == 16 => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
+        _ => return Err(format!("unsupported sample format: {bits}-bit {color:?} (need 8- or 16-bit unsigned)")),
+    };
+    let (width, height) = (w as usize, h as usize);
+    if values.len() != width * height * samples {
+        return Err(format!(
+            "pixel data has {} samples, expected {} for {width}x{height}x{samples}",
+            values.len(),
+            width * height * samples
+        ));
+    }
+    Ok(Raw { width, height, samples, values, bits })
+}
+
+/// Decodes an image slice. Returns the image and warnings (conversions that were made).
+pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), String> {
+    let raw = decode_raw(bytes)?;
+    let mut warnings = Vec::new();
+    if raw.bits == 16 {
+        warnings.push("16-bit image rescaled to [0, 1] by value/65535".to_string());
+    }
+    let n = raw.width * raw.height;
+    let mut data = Vec::with_capacity(n * 3);
+    match raw.samples {
+        1 | 2 => {
+            warnings.push("grayscale image: replicated to the three channels".to_string());
+            for p in raw.values.chunks_exact(raw.samples) {
+                data.extend_from_slice(&[p[0], p[0], p[0]]);
+            }
+        }
+        3 => data = raw.values,
+        4 => {
+            for p in raw.values.chunks_exact(4) {
+                data.extend_from_slice(&p[..3]);
+            }
+        }
+        _ => unreachable!("decode_raw only returns 1 to 4 samples"),
+    }
+    Ok((RgbImage { width: raw.width, height: raw.height, data }, warnings))
+}
+
+/// Decodes a mask: any sample above half the range is lesion. Colour masks use their first
+/// channel, with a warning.
+pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), String> {
+    let raw = decode_raw(bytes)?;
+    let mut warnings = Vec::new();
+    if raw.samples > 2 {
+        warnings.push("colour mask: using its first channel".to_string());
+    }
+    let data = raw.values.chunks_exact(raw.samples).map(|p| u8::from(p[0] > 0.5)).collect();
+    Ok((Mask { width: raw.width, height: raw.height, data }, warnings))
+}
+
+/// Encodes a mask as the data set stores them: 8-bit grayscale, 0 or 255, uncompressed.
+pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, String> {
+    let mut out = Cursor::new(Vec::new());
+    let pixels: Vec<u8> = mask.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect();
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
+    enc.write_image::<tiff::encoder::colortype::Gray8>(mask.width as u32, mask.height as u32, &pixels)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}
+
+/// Encodes an image slice as 8-bit RGB, uncompressed (values clamped to [0, 1]).
+pub fn encode_image(img: &RgbImage) -> Result<Vec<u8>, String> {
+    let mut out = Cursor::new(Vec::new());
+    let pixels: Vec<u8> = img.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
+    enc.write_image::<tiff::encoder::colortype::RGB8>(img.width as u32, img.height as u32, &pixels)
+        .map_err(|e| e.to_string())?;
+    Ok(out.into_inner())
+}

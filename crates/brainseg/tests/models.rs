@@ -1,0 +1,77 @@
+use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::model::{Arch, ModelConfig, trainable_params};
+use brainseg::preprocess::PREPROCESSING_VERSION;
+use burn::prelude::*;
+
+fn input(b: usize, n: usize, device: &Device) -> Tensor<4> {
+    let data: Vec<f32> = (0..b * 3 * n * n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    Tensor::from_data(TensorData::new(data, [b, 3, n, n]), device)
+}
+
+#[test]
+fn reference_unet_f32_has_7_763_041_parameters() {
+    let device = Device::flex();
+    let m = ModelConfig::new(Arch::Unet, 32).init(&device).unwrap();
+    assert_eq!(trainable_params(&m), 7_763_041);
+}
+
+#[test]
+fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
+    let device = Device::flex();
+    let mut counts = Vec::new();
+    for arch in Arch::ALL {
+        let cfg = ModelConfig { arch, width: 8, levels: 3, cardinality: 4 };
+        let m = cfg.init(&device).unwrap();
+        let out = m.forward(input(2, 32, &device));
+        assert_eq!(out.dims(), [2, 1, 32, 32], "{arch}");
+        counts.push(trainable_params(&m));
+    }
+    // unet, width 8, 3 levels, by hand: blocks 9·cin·cout + 9·cout² + 4·cout (two BNs):
+    // encoders 824 + 3,520 + 13,952, bottleneck 55,552, up-convs 520 + 2,064 + 8,224,
+    // decoders 1,760 + 6,976 + 27,776, head 9 = 121,177. resunet adds a 1×1 projection + BN
+    // (cin·cout + 2·cout) to every block whose width changes: 5,752 more. resnext-unet and fpn are
+    // pinned as computed, so a change to their layout (and to saved weights) is noticed.
+    assert_eq!(counts, vec![121_177, 126_929, 47_057, 91_465]);
+}
+
+#[test]
+fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
+    let cfg = ModelConfig { arch: Arch::ResnextUnet, width: 12, levels: 2, cardinality: 8 };
+    assert!(cfg.init(&Device::flex()).unwrap_err().contains("cardinality"));
+}
+
+#[test]
+fn weights_round_trip_to_identical_predictions() {
+    let device = Device::flex();
+    let cfg = ModelConfig { arch: Arch::Resunet, width: 4, levels: 2, cardinality: 4 };
+    let model = cfg.init(&device).unwrap();
+    let x = input(1, 16, &device);
+    let before: Vec<f32> = model.forward(x.clone()).into_data().to_vec().unwrap();
+    for precision in [Precision::F32, Precision::F16] {
+        let manifest = Manifest {
+            model: cfg,
+            input_size: 16,
+            preprocessing_version: PREPROCESSING_VERSION,
+            precision,
+            validation: None,
+            training: serde_json::Value::Null,
+        };
+        let bytes = weights_to_bytes(&model, precision).unwrap();
+        let loaded = load_model(&manifest, bytes, &device).unwrap();
+        let after: Vec<f32> = loaded.forward(x.clone()).into_data().to_vec().unwrap();
+        let max = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let tol = if precision == Precision::F32 { 0.0 } else { 2e-2 };
+        assert!(max <= tol, "{precision:?}: max difference {max}");
+    }
+    // Weights of another architecture are refused, not half-loaded.
+    let other = ModelConfig { arch: Arch::Fpn, width: 4, levels: 2, cardinality: 4 };
+    let manifest = Manifest {
+        model: other,
+        input_size: 16,
+        preprocessing_version: PREPROCESSING_VERSION,
+        precision: Precision::F32,
+        validation: None,
+        training: serde_json::Value::Null,
+    };
+    assert!(load_model(&manifest, weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());
+}

@@ -1,0 +1,160 @@
+//! `train eval` and `train predict`: run an exported model over a data folder.
+
+use crate::backend::{self, Backend};
+use anyhow::{Context, Result, anyhow, bail};
+use brainseg::eval::{native_dice, native_mask, reference_dice};
+use brainseg::inference::{InferOptions, predict_volume};
+use brainseg::ingest::{Case, load_case};
+use brainseg::manifest::{Manifest, load_model};
+use brainseg::metrics::summarize;
+use brainseg::model::Model;
+use brainseg::naming::mask_file_name;
+use brainseg::preprocess::{PrepOptions, preprocess};
+use brainseg::tiff_io::{Mask, encode_mask};
+use burn::prelude::Device;
+use std::path::{Path, PathBuf};
+
+/// Loads `FILE.bpk` with its manifest `FILE.json`.
+pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
+    let json = path.with_extension("json");
+    let text = std::fs::read_to_string(&json).with_context(|| format!("model manifest {}", json.display()))?;
+    let manifest = Manifest::from_json(&text).map_err(|e| anyhow!("{}: {e}", json.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
+    let model = load_model(&manifest, bytes, device).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((manifest, model))
+}
+
+fn probabilities(model: &Model, case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
+    let prep = preprocess(case, opts).map_err(anyhow::Error::msg)?;
+    let probs = pollster::block_on(predict_volume(model, &prep, device, infer, |_| async { true }))
+        .map_err(anyhow::Error::msg)?
+        .expect("never cancelled");
+    Ok((probs, prep))
+}
+
+/// Native-protocol prediction of a case on its original grid.
+pub fn predict_native(model: &Model, manifest: &Manifest, case: &Case, device: &Device, infer: InferOptions) -> Result<Vec<u8>> {
+    let (probs, prep) = probabilities(model, case, PrepOptions::native(manifest.input_size), device, infer)?;
+    Ok(native_mask(&probs, &prep))
+}
+
+fn save_masks(dir: &Path, case: &Case, mask: &[u8]) -> Result<()> {
+    let out = dir.join(&case.id);
+    std::fs::create_dir_all(&out)?;
+    let (h, w) = (case.height(), case.width());
+    for (s, m) in case.slices.iter().zip(mask.chunks(h * w)) {
+        let bytes = encode_mask(&Mask { width: w, height: h, data: m.to_vec() }).map_err(anyhow::Error::msg)?;
+        std::fs::write(out.join(mask_file_name(&case.id, s.number)), bytes)?;
+    }
+    Ok(())
+}
+
+pub struct EvalArgs {
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub cases: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    pub save_masks: Option<PathBuf>,
+    pub backend: Backend,
+    pub infer: InferOptions,
+}
+
+pub struct EvalRow {
+    pub case: String,
+    pub slices: usize,
+    pub reference: f64,
+    pub native: f64,
+}
+
+pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
+    let device = backend::device(args.backend)?;
+    let (manifest, model) = load(&args.model, &device)?;
+    let (groups, unattributed) = crate::pipeline::scan_cases(&args.data)?;
+    let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
+    for e in &unattributed {
+        eprintln!("warning: {e}");
+    }
+    let mut rows = Vec::new();
+    for g in &groups {
+        if wanted.as_ref().is_some_and(|w| !w.contains(&g.case_id)) {
+            continue;
+        }
+        let (case, errors, _) = load_case(g);
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        let Some(case) = case.filter(|c| c.has_masks()) else {
+            eprintln!("warning: case {}: skipped, not every slice has a usable mask", g.case_id);
+            continue;
+        };
+        let result = (|| -> Result<EvalRow> {
+            let (probs, prep) = probabilities(&model, &case, PrepOptions::reference(manifest.input_size), &device, args.infer)?;
+            let reference = reference_dice(&probs, &prep).expect("case has masks");
+            let mask = predict_native(&model, &manifest, &case, &device, args.infer)?;
+            let native = native_dice(&mask, &case).expect("case has masks");
+            if let Some(dir) = &args.save_masks {
+                save_masks(dir, &case, &mask)?;
+            }
+            Ok(EvalRow { case: case.id.clone(), slices: case.slices.len(), reference, native })
+        })();
+        match result {
+            Ok(r) => {
+                println!("{:<28} {:>6} {:>14.4} {:>11.4}", r.case, r.slices, r.reference, r.native);
+                rows.push(r);
+            }
+            Err(e) => eprintln!("warning: case {}: {e:#}", case.id),
+        }
+    }
+    if rows.is_empty() {
+        bail!("no case with masks could be evaluated in {}", args.data.display());
+    }
+    Ok(rows)
+}
+
+pub fn run_eval(args: &EvalArgs) -> Result<()> {
+    println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");
+    let rows = eval(args)?;
+    let r = summarize(&rows.iter().map(|r| r.reference).collect::<Vec<_>>()).expect("rows");
+    let n = summarize(&rows.iter().map(|r| r.native).collect::<Vec<_>>()).expect("rows");
+    println!("{:<28} {:>6} {:>14.4} {:>11.4}", "mean", "", r.mean, n.mean);
+    println!("{:<28} {:>6} {:>14.4} {:>11.4}", "median", "", r.median, n.median);
+    println!("{:<28} {:>6} {:>14.4} {:>11.4}", "min", "", r.min, n.min);
+    if let Some(csv) = &args.csv {
+        let mut out = String::from("case,slices,dsc_reference,dsc_native\n");
+        for row in &rows {
+            out.push_str(&format!("{},{},{:.6},{:.6}\n", row.case, row.slices, row.reference, row.native));
+        }
+        out.push_str(&format!("mean,,{:.6},{:.6}\nmedian,,{:.6},{:.6}\n", r.mean, n.mean, r.median, n.median));
+        std::fs::write(csv, out).with_context(|| format!("writing {}", csv.display()))?;
+    }
+    Ok(())
+}
+
+pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, infer: InferOptions) -> Result<()> {
+    let device = backend::device(backend)?;
+    let (manifest, model) = load(model_path, &device)?;
+    let (groups, unattributed) = crate::pipeline::scan_cases(input)?;
+    for e in &unattributed {
+        eprintln!("warning: {e}");
+    }
+    let mut done = 0;
+    for g in &groups {
+        let (case, errors, _) = load_case(g);
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        let Some(case) = case else { continue };
+        match predict_native(&model, &manifest, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {
+            Ok(m) => {
+                let voxels = m.iter().filter(|&&v| v != 0).count();
+                println!("{}: {} slices, {} lesion voxels predicted -> {}", case.id, case.slices.len(), voxels, out.join(&case.id).display());
+                done += 1;
+            }
+            Err(e) => eprintln!("warning: case {}: {e:#}", case.id),
+        }
+    }
+    if done == 0 {
+        bail!("no case could be predicted from {}", input.display());
+    }
+    Ok(())
+}

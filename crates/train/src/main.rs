@@ -1,0 +1,102 @@
+//! `train`: the brainseg command line — data checks, training, evaluation, prediction.
+
+mod augment;
+mod backend;
+mod curves;
+mod data_check;
+mod evaluate;
+mod fit;
+mod loss;
+mod pipeline;
+mod run;
+
+use anyhow::Result;
+use backend::Backend;
+use brainseg::inference::InferOptions;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "train", version, about = "Train, evaluate and run brain-MRI lesion segmentation models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct InferArgs {
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Slices per forward pass.
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Flip test-time augmentation.
+    #[arg(long)]
+    tta: bool,
+}
+
+impl InferArgs {
+    fn options(&self) -> InferOptions {
+        InferOptions { batch: self.batch, flip_tta: self.tta }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summarise a data folder: cases, slices, lesion slices, channels, problems.
+    DataCheck { dir: PathBuf },
+    /// Train a model; writes a run folder (config, metrics, curves, checkpoints, export).
+    Fit {
+        #[command(flatten)]
+        config: fit::FitConfig,
+        /// Continue the run in --out from its last finished epoch.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Score a model on cases with masks (reference and native protocols).
+    Eval {
+        /// Weights (`.bpk`) with their manifest beside them (`.json`).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// Only these cases (one ID a line).
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Write predicted masks as DIR/<case>/<case>_<n>_mask.tif.
+        #[arg(long)]
+        save_masks: Option<PathBuf>,
+        #[command(flatten)]
+        infer: InferArgs,
+    },
+    /// Predict masks for slices (no masks needed).
+    Predict {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        infer: InferArgs,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::DataCheck { dir } => data_check::run(&dir),
+        Command::Fit { config, resume } => fit::run(config, resume),
+        Command::Eval { model, data, cases, csv, save_masks, infer } => evaluate::run_eval(&evaluate::EvalArgs {
+            model,
+            data,
+            cases,
+            csv,
+            save_masks,
+            backend: infer.backend,
+            infer: infer.options(),
+        }),
+        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
+    }
+}

@@ -1,0 +1,200 @@
+//! The `train` binary end to end on synthetic cases (and on lgg-mini when it is present).
+
+use brainseg::ingest::Case;
+use brainseg::synthetic::synthetic_case;
+use brainseg::tiff_io::{encode_image, encode_mask};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn train() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("train runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("brainseg-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_case(root: &Path, case: &Case, masks: bool) {
+    let dir = root.join(&case.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for s in &case.slices {
+        std::fs::write(dir.join(format!("{}_{}.tif", case.id, s.number)), encode_image(&s.image).unwrap()).unwrap();
+        if masks {
+            std::fs::write(dir.join(format!("{}_{}_mask.tif", case.id, s.number)), encode_mask(s.mask.as_ref().unwrap()).unwrap()).unwrap();
+        }
+    }
+}
+
+/// Four synthetic cases (three to train on, one to validate) and the validation list.
+fn synthetic_data() -> &'static (PathBuf, PathBuf) {
+    static DATA: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let root = temp_dir("data");
+        let data = root.join("kaggle_3m");
+        for i in 0..4 {
+            write_case(&data, &synthetic_case(&format!("SYN_{i}"), 12, 48, 40, 100 + i), true);
+        }
+        let val = root.join("val.txt");
+        std::fs::write(&val, "# validation\nSYN_3\n").unwrap();
+        (data, val)
+    })
+}
+
+fn tiny_fit(out: &Path, epochs: usize, extra: &[&str]) -> Command {
+    let (data, val) = synthetic_data();
+    let mut cmd = train();
+    cmd.args(["fit", "--arch", "unet", "--width", "8", "--levels", "2", "--size", "32", "--batch", "4", "--lr", "3e-3"])
+        .args(["--schedule", "cosine"])
+        .args(["--aug-scale", "0", "--aug-rotate", "0", "--epochs", &epochs.to_string()])
+        .arg("--data")
+        .arg(data)
+        .arg("--val-cases")
+        .arg(val)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd
+}
+
+/// One small model trained once and shared by the tests that need a model.
+fn trained() -> &'static PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let out = temp_dir("run");
+        run_ok(&mut tiny_fit(&out, 30, &[]));
+        out
+    })
+}
+
+fn manifest(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
+    let run = trained();
+    for f in ["config.json", "metrics.csv", "curves.png", "best.bpk", "best.json", "model.bpk", "model.json", "state.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 31, "{csv}");
+    assert!(csv.lines().next().unwrap().ends_with(",dsc_SYN_3"));
+    let m = manifest(&run.join("model.json"));
+    assert_eq!(m["precision"], "f16");
+    assert_eq!(m["model"]["arch"], "unet");
+    let best = m["validation"]["mean"].as_f64().unwrap();
+    assert!(best > 0.9, "validation DSC only {best}");
+    assert_eq!(m["validation"]["cases"][0]["case"], "SYN_3");
+    assert!(m["training"]["command"].as_str().unwrap().contains("fit"));
+    // Half precision export: about half the size of the f32 weights.
+    let (f16, f32) = (std::fs::metadata(run.join("model.bpk")).unwrap().len(), std::fs::metadata(run.join("best.bpk")).unwrap().len());
+    assert!(f16 < f32 * 7 / 10, "{f16} vs {f32}");
+}
+
+#[test]
+fn a_killed_run_resumes_where_it_stopped() {
+    let out = temp_dir("resume");
+    run_ok(&mut tiny_fit(&out, 2, &[]));
+    let again = tiny_fit(&out, 2, &[]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+    let text = run_ok(&mut tiny_fit(&out, 4, &["--resume"]));
+    assert!(text.contains("resuming") && text.contains("epoch   3/4") && !text.contains("epoch   1/4"), "{text}");
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"]);
+    // Only the last checkpoint is kept.
+    assert_eq!(std::fs::read_dir(out.join("checkpoints")).unwrap().count(), 2);
+}
+
+#[test]
+fn eval_scores_both_protocols_writes_csv_and_masks() {
+    let (data, val) = synthetic_data();
+    let out = temp_dir("eval");
+    let csv = out.join("eval.csv");
+    let text = run_ok(
+        train()
+            .args(["eval", "--model"])
+            .arg(trained().join("model.bpk"))
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--save-masks")
+            .arg(out.join("masks")),
+    );
+    assert!(text.contains("SYN_3") && text.contains("mean") && text.contains("median"), "{text}");
+    let rows: Vec<Vec<String>> =
+        std::fs::read_to_string(&csv).unwrap().lines().map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows[0], ["case", "slices", "dsc_reference", "dsc_native"]);
+    assert_eq!(rows[1][0], "SYN_3");
+    assert_eq!(rows[1][1], "12");
+    let (reference, native): (f64, f64) = (rows[1][2].parse().unwrap(), rows[1][3].parse().unwrap());
+    assert!(reference > 0.85 && native > 0.85, "{reference} {native}");
+    // The exported (f16) model scores what training recorded for it, within f16 noise.
+    let recorded = manifest(&trained().join("model.json"))["validation"]["mean"].as_f64().unwrap();
+    assert!((reference - recorded).abs() < 0.02, "eval {reference} vs recorded {recorded}");
+    let masks = out.join("masks/SYN_3");
+    assert_eq!(std::fs::read_dir(&masks).unwrap().count(), 12);
+    assert!(masks.join("SYN_3_12_mask.tif").is_file());
+}
+
+#[test]
+fn predict_writes_masks_for_slices_without_any() {
+    let input = temp_dir("predict-in");
+    write_case(&input, &synthetic_case("NEW_1", 6, 40, 40, 7), false);
+    std::fs::write(input.join("NEW_1/garbage_x.tif"), b"nope").unwrap();
+    let out = temp_dir("predict-out");
+    let text = run_ok(train().args(["predict", "--model"]).arg(trained().join("model.bpk")).arg("--input").arg(&input).arg("--out").arg(&out));
+    assert!(text.contains("garbage_x.tif") && text.contains("unparseable name"), "the bad file is named: {text}");
+    assert_eq!(std::fs::read_dir(out.join("NEW_1")).unwrap().count(), 6);
+}
+
+fn lgg_mini() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/lgg-mini");
+    p.is_dir().then_some(p)
+}
+
+#[test]
+fn data_check_reports_lgg_mini() {
+    let Some(dir) = lgg_mini() else { return eprintln!("lgg-mini not present: skipped") };
+    let text = run_ok(train().arg("data-check").arg(&dir));
+    assert!(text.contains("total: 3 cases, 60 slices, 21 lesion slices, 0 problems"), "{text}");
+}
+
+#[test]
+fn eval_runs_on_lgg_mini() {
+    let Some(dir) = lgg_mini() else { return eprintln!("lgg-mini not present: skipped") };
+    let csv = temp_dir("eval-mini").join("e.csv");
+    run_ok(train().args(["eval", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(&dir).arg("--csv").arg(&csv));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 1 + 3 + 2, "{text}");
+    for line in text.lines().skip(1).take(3) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[1], "20");
+        for v in &f[2..] {
+            let d: f64 = v.parse().unwrap();
+            assert!((0.0..=1.0).contains(&d));
+        }
+    }
+}
+
+#[test]
+fn the_wgpu_backend_trains_too() {
+    let out = temp_dir("wgpu");
+    let text = run_ok(&mut tiny_fit(&out, 1, &["--backend", "wgpu", "--samples-per-epoch", "8"]));
+    assert!(text.contains("backend Wgpu") && text.contains("epoch   1/1"), "{text}");
+}

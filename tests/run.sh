@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): every test there is.
+#   1. native: core + trainer unit and integration tests (cargo test), real-data checks included
+#      when ../shared/data/lgg-mini exists;
+#   2. wasm: the core crate's tests compiled to wasm32 and run by wasm-bindgen-test-runner (Node);
+#   3. browser: the built web app in headless Chromium (WebGPU on SwiftShader, then ?backend=cpu),
+#      fed lgg-mini through its file input, DSC compared with `train eval`.
+# Run scripts/setup.sh --web first on a new machine (.ci/run does).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+source scripts/env.sh
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "native tests"
+cargo test --workspace --exclude brainseg-web 2>&1
+
+step "wasm tests (core in wasm32, Node)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --release --target wasm32-unknown-unknown -p brainseg-web 2>&1
+
+step "browser end-to-end tests"
+bash tests/e2e/run.sh
