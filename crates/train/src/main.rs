@@ -2,6 +2,7 @@
 
 mod augment;
 mod backend;
+mod bench;
 mod curves;
 mod data_check;
 mod evaluate;
@@ -71,6 +72,8 @@ enum Command {
         #[command(flatten)]
         infer: InferArgs,
     },
+    /// Training and inference images/s on random slices.
+    Bench(bench::BenchArgs),
     /// Predict masks for slices (no masks needed).
     Predict {
         #[arg(long)]
@@ -97,6 +100,7 @@ fn main() -> Result<()> {
             backend: infer.backend,
             infer: infer.options(),
         }),
+        Command::Bench(args) => bench::run(&args),
         Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
     }
 }

@@ -1,0 +1,72 @@
+//! `train bench`: training and inference images/s of a model on random slices, for comparing
+//! backends, widths and batch sizes (benches/compare.sh runs it beside PyTorch).
+
+use crate::backend::{self, Backend};
+use crate::loss::Loss;
+use anyhow::Result;
+use brainseg::model::{Arch, ModelConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use std::time::Instant;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value = "unet")]
+    pub arch: Arch,
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Timed steps (after one warm-up step).
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let base = backend::device(a.backend)?;
+    let device = base.clone().autodiff();
+    let cfg = ModelConfig::new(a.arch, a.width);
+    let mut model = cfg.init(&device).map_err(anyhow::Error::msg)?;
+    let mut optim = AdamConfig::new().init();
+    let shape = [a.batch, 3, a.size, a.size];
+    let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<4>::random([a.batch, 1, a.size, a.size], Distribution::Bernoulli(0.1), &device);
+    let mut train_secs = 0.0;
+    for step in 0..=a.steps {
+        let t = Instant::now();
+        let loss = Loss::Dice.compute(model.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+        let _ = loss.into_scalar::<f32>();
+        if step > 0 {
+            train_secs += t.elapsed().as_secs_f64();
+        }
+    }
+    let valid = model.valid();
+    let xi = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &base);
+    let mut infer_secs = 0.0;
+    for step in 0..=a.steps {
+        let t = Instant::now();
+        let _ = valid.forward(xi.clone()).into_data();
+        if step > 0 {
+            infer_secs += t.elapsed().as_secs_f64();
+        }
+    }
+    let n = (a.steps * a.batch) as f64;
+    println!(
+        "burn {:?} {} f={} {}² batch {}: train {:.3} img/s, inference {:.3} img/s",
+        a.backend,
+        a.arch,
+        a.width,
+        a.size,
+        a.batch,
+        n / train_secs,
+        n / infer_secs
+    );
+    Ok(())
+}

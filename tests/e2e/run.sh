@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: build dist/ with the shipped model, score the same files with
+# `train eval`, serve dist/ on loopback, and run e2e.test.mjs in headless Chromium.
+# Input: ../shared/data/lgg-mini when present, else the sample slices shipped in web/samples.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+source scripts/env.sh
+work="$(mktemp -d)"
+trap 'kill $(cat "$work/server.pid" 2>/dev/null) 2>/dev/null || true' EXIT
+
+bash scripts/build-web.sh
+cargo build -p train
+data="$root/../shared/data/lgg-mini/kaggle_3m"
+if [ ! -d "$data" ]; then
+  echo "e2e: $data not present; using the shipped samples in web/samples"
+  data="$root/web/samples"
+fi
+find "$data" -name '*.tif' | sort > "$work/files.txt"
+"$CARGO_TARGET_DIR/debug/train" eval --model web/models/default.bpk --data "$data" --csv "$work/expected.csv"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >"$work/server.log" 2>&1 &
+echo $! > "$work/server.pid"
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+
+BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_EXPECTED="$work/expected.csv" \
+BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 tests/e2e/e2e.test.mjs
