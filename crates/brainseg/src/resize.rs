@@ -4,26 +4,24 @@
 //! shrinking it back returns it unchanged, which is what makes the inverse mapping exact.
 
 use image::imageops::{FilterType, resize};
-use image::{ImageBuffer, Luma, Rgb};
+use image::{ImageBuffer, Luma, Pixel, Rgb};
 
-/// Resizes an interleaved 3-channel f32 image (h × w × 3).
-pub fn resize_rgb(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
+fn resize_smooth<P: Pixel<Subpixel = f32> + 'static>(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
     if (h, w) == (out_h, out_w) {
         return data.to_vec();
     }
-    let img: ImageBuffer<Rgb<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(w as u32, h as u32, data.to_vec()).expect("buffer matches its size");
+    let img: ImageBuffer<P, Vec<f32>> = ImageBuffer::from_raw(w as u32, h as u32, data.to_vec()).expect("buffer matches its size");
     resize(&img, out_w as u32, out_h as u32, FilterType::Triangle).into_raw()
+}
+
+/// Resizes an interleaved 3-channel f32 image (h × w × 3).
+pub fn resize_rgb(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
+    resize_smooth::<Rgb<f32>>(data, h, w, out_h, out_w)
 }
 
 /// Resizes a single-channel f32 map (h × w) smoothly.
 pub fn resize_gray(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
-    if (h, w) == (out_h, out_w) {
-        return data.to_vec();
-    }
-    let img: ImageBuffer<Luma<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(w as u32, h as u32, data.to_vec()).expect("buffer matches its size");
-    resize(&img, out_w as u32, out_h as u32, FilterType::Triangle).into_raw()
+    resize_smooth::<Luma<f32>>(data, h, w, out_h, out_w)
 }
 
 /// Nearest-neighbour resize of any single-channel map (h × w).

@@ -308,6 +308,10 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             let ips = seen as f64 / started.elapsed().as_secs_f64();
             bar.set_message(format!("loss {:.4} {ips:.2} img/s", loss_sum / seen as f64));
             bar.inc(1);
+            // Without a terminal (background runs, logs) the bar is hidden: log every 10 %.
+            if bar.is_hidden() && (i + 1) % (steps_per_epoch / 10).max(1) == 0 {
+                eprintln!("epoch {epoch} step {}/{steps_per_epoch}: loss {:.4}, {ips:.2} img/s", i + 1, loss_sum / seen as f64);
+            }
         }
         bar.finish_and_clear();
         let train_secs = started.elapsed().as_secs_f64();

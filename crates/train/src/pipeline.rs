@@ -79,6 +79,9 @@ pub fn split<'a>(groups: &'a [CaseFiles], val: &[String], train_only: Option<&[S
     if !val.is_empty() && v.is_empty() {
         bail!("none of the {} validation cases is in the data folder", val.len());
     }
+    for id in val.iter().filter(|id| !v.iter().any(|g| &g.case_id == *id)) {
+        eprintln!("warning: validation case {id} is not in the data folder");
+    }
     if t.is_empty() {
         bail!("no training cases left after removing the validation cases");
     }

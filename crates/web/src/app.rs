@@ -476,7 +476,7 @@ impl Component for App {
                     </div>
                     if self.models.len() > 1 {
                         <label>{ "Model: " }
-                            <select onchange={link.callback(|e: Event| Msg::PickModel(e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()))}>
+                            <select onchange={link.callback(|e: Event| Msg::PickModel(select_value(&e)))}>
                                 { for self.models.iter().map(|m| html! {
                                     <option value={m.name.clone()} selected={self.model_name.as_deref() == Some(m.name.as_str())}>{ &m.label }</option>
                                 }) }
@@ -491,7 +491,7 @@ impl Component for App {
                     <p>{ "Drop .tif slices, their _mask.tif files, or whole case folders here, or:" }</p>
                     <input id="file-input" type="file" multiple=true accept=".tif,.tiff" ref={self.file_input.clone()} onchange={on_input} />
                     <label class="button">{ "Choose a folder" }
-                        <input id="folder-input" type="file" webkitdirectory="" onchange={on_folder} hidden=true />
+                        <input id="folder-input" type="file" webkitdirectory=true onchange={on_folder} hidden=true />
                     </label>
                     <button id="sample" onclick={link.callback(|_| Msg::Sample)}>{ "Try a sample case" }</button>
                     if state == "running" { <button id="cancel" onclick={link.callback(|_| Msg::Cancel)}>{ "Cancel" }</button> }
@@ -531,6 +531,11 @@ impl Component for App {
             </main>
         }
     }
+}
+
+/// The value of the `<select>` that fired a change event.
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
 }
 
 fn model_info(m: &Manifest) -> String {
@@ -580,13 +585,13 @@ impl App {
                             oninput={link.callback(|e: InputEvent| Msg::Slice(e.target_unchecked_into::<HtmlInputElement>().value().parse().unwrap_or(0)))} />
                     </label>
                     <label>{ "channels " }
-                        <select onchange={link.callback(|e: Event| Msg::Channels(if e.target_unchecked_into::<web_sys::HtmlSelectElement>().value() == "rgb" { Channels::Rgb } else { Channels::Flair }))}>
+                        <select onchange={link.callback(|e: Event| Msg::Channels(if select_value(&e) == "rgb" { Channels::Rgb } else { Channels::Flair }))}>
                             <option value="flair" selected={self.channels == Channels::Flair}>{ "FLAIR" }</option>
                             <option value="rgb" selected={self.channels == Channels::Rgb}>{ "RGB (pre, FLAIR, post)" }</option>
                         </select>
                     </label>
                     <label>{ "overlay " }
-                        <select onchange={link.callback(|e: Event| Msg::Style(if e.target_unchecked_into::<web_sys::HtmlSelectElement>().value() == "contour" { OverlayStyle::Contour } else { OverlayStyle::Fill }))}>
+                        <select onchange={link.callback(|e: Event| Msg::Style(if select_value(&e) == "contour" { OverlayStyle::Contour } else { OverlayStyle::Fill }))}>
                             <option value="fill" selected={self.style == OverlayStyle::Fill}>{ "filled" }</option>
                             <option value="contour" selected={self.style == OverlayStyle::Contour}>{ "contour" }</option>
                         </select>

@@ -1,0 +1,75 @@
+//! The core crate compiled to wasm32 (run by wasm-bindgen-test-runner under Node): decoding,
+//! preprocessing and its inverse, a model forward pass on the CPU backend, weights round trip,
+//! post-processing and DSC — the same code paths the page uses.
+#![cfg(target_arch = "wasm32")]
+
+use brainseg::eval::{native_dice, native_mask};
+use brainseg::inference::{InferOptions, predict_volume};
+use brainseg::ingest::{InputFile, ingest_files};
+use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::model::{Arch, ModelConfig};
+use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
+use brainseg::synthetic::synthetic_case;
+use brainseg::tiff_io::{encode_image, encode_mask};
+use burn::prelude::Device;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn files() -> Vec<InputFile> {
+    let case = synthetic_case("WASM_1", 8, 40, 36, 3);
+    let mut files = Vec::new();
+    for s in &case.slices {
+        files.push(InputFile::from_bytes(format!("WASM_1_{}.tif", s.number), encode_image(&s.image).unwrap()));
+        files.push(InputFile::from_bytes(format!("WASM_1_{}_mask.tif", s.number), encode_mask(s.mask.as_ref().unwrap()).unwrap()));
+    }
+    files.push(InputFile::from_bytes("WASM_1_3_mask.tif", b"duplicate".to_vec()));
+    files
+}
+
+#[wasm_bindgen_test]
+fn ingest_and_preprocessing_round_trip_in_wasm() {
+    let got = ingest_files(files());
+    assert_eq!(got.cases.len(), 1);
+    assert_eq!(got.errors.len(), 1, "{:?}", got.errors);
+    assert!(got.errors[0].message.contains("duplicate slice number 3"));
+    let case = &got.cases[0];
+    let prep = preprocess(case, PrepOptions::native(64)).unwrap();
+    assert_eq!(prep.transform.mask_to_original(prep.mask.as_ref().unwrap()), case.mask_volume().unwrap());
+    let perfect: Vec<f32> = prep.mask.as_ref().unwrap().iter().map(|&m| m as f32).collect();
+    assert!(native_dice(&native_mask(&perfect, &prep), case).unwrap() > 0.99);
+}
+
+#[wasm_bindgen_test]
+async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
+    let device = Device::flex();
+    let cfg = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 };
+    let model = cfg.init(&device).unwrap();
+    let case = &ingest_files(files()).cases[0];
+    let prep = preprocess(case, PrepOptions::native(32)).unwrap();
+    let mut calls = 0;
+    let probs = predict_volume(&model, &prep, &device, InferOptions { batch: 3, flip_tta: false }, |_| {
+        calls += 1;
+        async { true }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(probs.len(), prep.slices() * 32 * 32);
+    assert_eq!(calls, prep.slices().div_ceil(3));
+    assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
+
+    let manifest = Manifest {
+        model: cfg,
+        input_size: 32,
+        preprocessing_version: PREPROCESSING_VERSION,
+        precision: Precision::F16,
+        validation: None,
+        training: serde_json::Value::Null,
+    };
+    let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();
+    let again = predict_volume(&reloaded, &prep, &device, InferOptions::default(), |_| async { true }).await.unwrap().unwrap();
+    let max = probs.iter().zip(&again).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(max < 1e-2, "f16 round trip changed probabilities by {max}");
+    // Cancelling stops after the first batch.
+    let cancelled = predict_volume(&model, &prep, &device, InferOptions { batch: 1, flip_tta: false }, |_| async { false }).await.unwrap();
+    assert!(cancelled.is_none());
+}
