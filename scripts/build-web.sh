@@ -6,7 +6,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 [ -f web/models/default.bpk ] || echo "build-web: no web/models/default.bpk yet: the page will say 'no model yet'" >&2
-trunk build --release
+trunk --config trunk.toml build --release
 if [ "${1:-}" = "--optimize" ]; then
   [ -x "$root/tests/e2e/node_modules/.bin/wasm-opt" ] || (cd tests/e2e && npm install --no-save --no-audit --no-fund binaryen@132)
   for f in dist/*.wasm; do

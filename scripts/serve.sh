@@ -6,4 +6,4 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh --web
 source scripts/env.sh
-exec trunk serve --release --address 127.0.0.1 --port "${PORT:-8080}"
+exec trunk --config trunk.toml serve --release --address 127.0.0.1 --port "${PORT:-8080}"

@@ -26,6 +26,8 @@ async function launch() {
   return puppeteer.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
+    // waitForFunction is one long protocol call: the default 180 s cap would cut the WebGPU run.
+    protocolTimeout: 40 * 60 * 1000,
     args: [
       '--no-sandbox', '--enable-unsafe-webgpu',
       '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -46,6 +48,8 @@ for (const backend of ['webgpu', 'cpu']) {
     try {
       const page = await browser.newPage();
       page.on('console', m => { if (m.type() === 'error') console.log(`[page ${backend}] ${m.text()}`); });
+      page.on('pageerror', e => console.log(`[page ${backend}] uncaught: ${e.message}`));
+      page.on('error', e => console.log(`[page ${backend}] crashed: ${e.message}`));
       await page.setViewport({ width: 1200, height: 1400 });
       const started = Date.now();
       await page.goto(`${url}/?backend=${backend}`);

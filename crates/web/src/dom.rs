@@ -55,7 +55,8 @@ fn read_entries(reader: &web_sys::FileSystemDirectoryReader) -> Promise {
     Promise::new(&mut |resolve, reject| {
         let ok = Closure::once_into_js(move |a: JsValue| resolve.call1(&JsValue::NULL, &a));
         let err = Closure::once_into_js(move |e: JsValue| reject.call1(&JsValue::NULL, &e));
-        reader.read_entries_with_callback_and_callback(ok.unchecked_ref(), err.unchecked_ref());
+        // An exception here rejects through `err` as well; the promise reports it.
+        let _ = reader.read_entries_with_callback_and_callback(ok.unchecked_ref(), err.unchecked_ref());
     })
 }
 
