@@ -11,7 +11,7 @@ steps="${1:-3}"
 cargo build -p train
 if [ ! -x benches/.venv/bin/python ]; then
   python3 -m venv benches/.venv
-  benches/.venv/bin/pip install -q torch
+  benches/.venv/bin/pip install -q torch numpy
 fi
 out=benches/results.txt
 {
