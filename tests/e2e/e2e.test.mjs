@@ -60,6 +60,8 @@ for (const backend of ['webgpu', 'cpu']) {
       const input = await page.$('#file-input');
       await input.uploadFile(...files);
       const t0 = Date.now();
+      // Fail fast if the files never reached the page (the input accepted nothing).
+      await page.waitForSelector('[data-case]', { timeout: 60 * 1000 });
       const done = await waitState(page, ['done', 'error'], 25 * 60 * 1000);
       assert.equal(done.state, 'done', done.text);
       const seconds = (Date.now() - t0) / 1000;

@@ -16,6 +16,8 @@ if [ ! -d "$data" ]; then
   echo "e2e: $data not present; using the shipped samples in web/samples"
   data="$root/web/samples"
 fi
+# Absolute paths without '..': Chromium's file input silently drops files given as a/../b.
+data="$(cd "$data" && pwd -P)"
 find "$data" -name '*.tif' | sort > "$work/files.txt"
 "$CARGO_TARGET_DIR/debug/train" eval --model web/models/default.bpk --data "$data" --csv "$work/expected.csv"
 
