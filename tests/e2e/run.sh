@@ -24,7 +24,15 @@ find "$data" -name '*.tif' | sort > "$work/files.txt"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >"$work/server.log" 2>&1 &
 echo $! > "$work/server.pid"
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+python3 - "$port" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.2)
+PY
 
 BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_EXPECTED="$work/expected.csv" \
 BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 tests/e2e/e2e.test.mjs
