@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the web app into dist/ (release). --optimize also runs wasm-opt -Oz (binaryen from npm;
-# about 10 minutes on 2 cores, so the tests skip it).
+# Builds the web app into dist/ (release), then drops the wasm's debug-only sections (function
+# names: 6.5 MB) and re-pins the integrity hashes (scripts/strip-wasm.py). --optimize also runs
+# wasm-opt -Oz first (binaryen from npm; about 10 minutes on 2 cores, so the tests skip it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -14,4 +15,5 @@ if [ "${1:-}" = "--optimize" ]; then
     mv "$f.opt" "$f"
   done
 fi
+python3 scripts/strip-wasm.py dist
 du -b dist/*.wasm web/models/*.bpk 2>/dev/null | awk '{ s += $1; print } END { printf "wasm + weights: %.2f MB\n", s / 1e6 }'

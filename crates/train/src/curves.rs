@@ -52,7 +52,7 @@ fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str,
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
         .map_err(|e| anyhow!("{e}"))?;
     chart.configure_mesh().x_desc("epoch").draw().map_err(|e| anyhow!("{e}"))?;
-    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(230, 140, 0), RGBColor(120, 60, 160)];
     for (i, s) in series.iter().enumerate() {
         let c = colors[i % colors.len()];
         chart

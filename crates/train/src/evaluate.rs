@@ -24,17 +24,40 @@ pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
     Ok((manifest, model))
 }
 
-fn probabilities(model: &Model, case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
+/// Loads several models for an ensemble; they must share the input size, since their
+/// probabilities are averaged on the same preprocessed grid.
+fn load_all(paths: &[PathBuf], device: &Device) -> Result<Vec<(Manifest, Model)>> {
+    let models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
+    let size = models.first().map(|(m, _)| m.input_size).context("no --model given")?;
+    if let Some((i, _)) = models.iter().enumerate().find(|(_, (m, _))| m.input_size != size) {
+        bail!("{} takes {}² inputs but {} takes {size}²: an ensemble needs one input size", paths[i].display(), models[i].0.input_size, paths[0].display());
+    }
+    Ok(models)
+}
+
+/// Foreground probabilities of a case, averaged over the models (one model: its own).
+fn probabilities(models: &[(Manifest, Model)], case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
     let prep = preprocess(case, opts).map_err(anyhow::Error::msg)?;
-    let probs = pollster::block_on(predict_volume(model, &prep, device, infer, |_| async { true }))
-        .map_err(anyhow::Error::msg)?
-        .expect("never cancelled");
-    Ok((probs, prep))
+    let mut sum: Vec<f32> = Vec::new();
+    for (_, model) in models {
+        let probs = pollster::block_on(predict_volume(model, &prep, device, infer, |_| async { true }))
+            .map_err(anyhow::Error::msg)?
+            .expect("never cancelled");
+        if sum.is_empty() {
+            sum = probs;
+        } else {
+            sum.iter_mut().zip(&probs).for_each(|(s, p)| *s += p);
+        }
+    }
+    let n = models.len() as f32;
+    sum.iter_mut().for_each(|s| *s /= n);
+    Ok((sum, prep))
 }
 
 /// Native-protocol prediction of a case on its original grid.
-pub fn predict_native(model: &Model, manifest: &Manifest, case: &Case, device: &Device, infer: InferOptions) -> Result<Vec<u8>> {
-    let (probs, prep) = probabilities(model, case, PrepOptions::native(manifest.input_size), device, infer)?;
+fn predict_native(models: &[(Manifest, Model)], case: &Case, device: &Device, infer: InferOptions) -> Result<Vec<u8>> {
+    let size = models[0].0.input_size;
+    let (probs, prep) = probabilities(models, case, PrepOptions::native(size), device, infer)?;
     Ok(native_mask(&probs, &prep))
 }
 
@@ -50,7 +73,8 @@ fn save_masks(dir: &Path, case: &Case, mask: &[u8]) -> Result<()> {
 }
 
 pub struct EvalArgs {
-    pub model: PathBuf,
+    /// One model, or several whose probabilities are averaged (an ensemble).
+    pub models: Vec<PathBuf>,
     pub data: PathBuf,
     pub cases: Option<PathBuf>,
     pub csv: Option<PathBuf>,
@@ -68,7 +92,8 @@ pub struct EvalRow {
 
 pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
     let device = backend::device(args.backend)?;
-    let (manifest, model) = load(&args.model, &device)?;
+    let models = load_all(&args.models, &device)?;
+    let size = models[0].0.input_size;
     let (groups, unattributed) = crate::pipeline::scan_cases(&args.data)?;
     let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
     for e in &unattributed {
@@ -88,9 +113,9 @@ pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
             continue;
         };
         let result = (|| -> Result<EvalRow> {
-            let (probs, prep) = probabilities(&model, &case, PrepOptions::reference(manifest.input_size), &device, args.infer)?;
+            let (probs, prep) = probabilities(&models, &case, PrepOptions::reference(size), &device, args.infer)?;
             let reference = reference_dice(&probs, &prep).expect("case has masks");
-            let mask = predict_native(&model, &manifest, &case, &device, args.infer)?;
+            let mask = predict_native(&models, &case, &device, args.infer)?;
             let native = native_dice(&mask, &case).expect("case has masks");
             if let Some(dir) = &args.save_masks {
                 save_masks(dir, &case, &mask)?;
@@ -132,7 +157,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
 
 pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, infer: InferOptions) -> Result<()> {
     let device = backend::device(backend)?;
-    let (manifest, model) = load(model_path, &device)?;
+    let models = vec![load(model_path, &device)?];
     let (groups, unattributed) = crate::pipeline::scan_cases(input)?;
     for e in &unattributed {
         eprintln!("warning: {e}");
@@ -144,7 +169,7 @@ pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend
             eprintln!("warning: {e}");
         }
         let Some(case) = case else { continue };
-        match predict_native(&model, &manifest, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {
+        match predict_native(&models, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {
             Ok(m) => {
                 let voxels = m.iter().filter(|&&v| v != 0).count();
                 println!("{}: {} slices, {} lesion voxels predicted -> {}", case.id, case.slices.len(), voxels, out.join(&case.id).display());

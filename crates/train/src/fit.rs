@@ -8,7 +8,7 @@ use crate::run::{EpochRecord, RunDir, RunState, manifest_for, write_atomic};
 use anyhow::{Context, Result, bail};
 use brainseg::eval::reference_dice;
 use brainseg::inference::slices_tensor;
-use brainseg::manifest::{CaseScore, Precision, weights_to_bytes};
+use brainseg::manifest::{CaseScore, Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::metrics::summarize;
 use brainseg::model::{Arch, Model, ModelConfig};
 use brainseg::preprocess::{PrepOptions, Prepared};
@@ -116,6 +116,12 @@ pub struct FitConfig {
     /// of the run together).
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// Start from these weights (a `.bpk` with its `.json` manifest beside it, e.g. an earlier
+    /// run's `best.bpk`) instead of a random initialisation: fine-tuning. The architecture must
+    /// match; the optimizer and schedule start afresh.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 impl FitConfig {
@@ -209,6 +215,18 @@ pub fn validate(model: &Model, vols: &[Prepared], loss: Loss, device: &Device, b
     Ok((loss_sum / count.max(1) as f64, scores))
 }
 
+/// Loads `--init` weights, checking that their manifest describes the configured model.
+fn load_init(path: &Path, want: &ModelConfig, device: &Device) -> Result<Model> {
+    let json = path.with_extension("json");
+    let text = std::fs::read_to_string(&json).with_context(|| format!("--init: reading the manifest {}", json.display()))?;
+    let manifest = Manifest::from_json(&text).map_err(|e| anyhow::anyhow!("--init: {}: {e}", json.display()))?;
+    if &manifest.model != want {
+        bail!("--init: {} holds {:?}, but this run trains {:?}", path.display(), manifest.model, want);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("--init: reading {}", path.display()))?;
+    load_model(&manifest, bytes, device).map_err(|e| anyhow::anyhow!("--init: {}: {e}", path.display()))
+}
+
 pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
     let run = RunDir { root: cli.out.clone() };
@@ -272,6 +290,9 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         let mut store = BurnpackStore::from_file(run.path(ckpt));
         model.load_from(&mut store).map_err(|e| anyhow::anyhow!("loading {ckpt}: {e}"))?;
         optim = optim.load(run.path(opt)).map_err(|e| anyhow::anyhow!("loading {opt}: {e:?}"))?;
+    } else if let Some(init) = &cfg.init {
+        model = load_init(init, &cfg.model_config(), &device)?;
+        eprintln!("initialised from {}", init.display());
     }
     eprintln!("model: {} f={} ({} parameters), loss {:?}, backend {:?}", cfg.arch, cfg.width, brainseg::model::trainable_params(&model), cfg.loss, cfg.backend);
 

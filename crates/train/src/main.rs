@@ -8,7 +8,9 @@ mod data_check;
 mod evaluate;
 mod fit;
 mod loss;
+mod pack;
 mod pipeline;
+mod report;
 mod run;
 
 use anyhow::Result;
@@ -56,9 +58,10 @@ enum Command {
     },
     /// Score a model on cases with masks (reference and native protocols).
     Eval {
-        /// Weights (`.bpk`) with their manifest beside them (`.json`).
-        #[arg(long)]
-        model: PathBuf,
+        /// Weights (`.bpk`) with their manifest beside them (`.json`). Give it more than once
+        /// for an ensemble: the models' probabilities are averaged before thresholding.
+        #[arg(long, required = true)]
+        model: Vec<PathBuf>,
         #[arg(long)]
         data: PathBuf,
         /// Only these cases (one ID a line).
@@ -72,6 +75,16 @@ enum Command {
         #[command(flatten)]
         infer: InferArgs,
     },
+    /// Write a compact (JPEG/PNG) copy of a data folder, e.g. to carry it to a GPU machine.
+    Pack(pack::PackArgs),
+    /// Turn a pack back into the kaggle_3m layout of TIFFs.
+    Unpack {
+        pack: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The experiment table: Markdown table and side-by-side curves of finished runs.
+    Report(report::ReportArgs),
     /// Training and inference images/s on random slices.
     Bench(bench::BenchArgs),
     /// Predict masks for slices (no masks needed).
@@ -92,7 +105,7 @@ fn main() -> Result<()> {
         Command::DataCheck { dir } => data_check::run(&dir),
         Command::Fit { config, resume } => fit::run(config, resume),
         Command::Eval { model, data, cases, csv, save_masks, infer } => evaluate::run_eval(&evaluate::EvalArgs {
-            model,
+            models: model,
             data,
             cases,
             csv,
@@ -101,6 +114,9 @@ fn main() -> Result<()> {
             infer: infer.options(),
         }),
         Command::Bench(args) => bench::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::Pack(args) => pack::pack(&args),
+        Command::Unpack { pack, out } => pack::unpack(&pack, &out),
         Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
     }
 }

@@ -54,9 +54,25 @@ fn synthetic_data() -> &'static (PathBuf, PathBuf) {
 fn tiny_fit(out: &Path, epochs: usize, extra: &[&str]) -> Command {
     let (data, val) = synthetic_data();
     let mut cmd = train();
-    cmd.args(["fit", "--arch", "unet", "--width", "8", "--levels", "2", "--size", "32", "--batch", "4", "--lr", "3e-3"])
-        .args(["--schedule", "cosine"])
-        .args(["--aug-scale", "0", "--aug-rotate", "0", "--epochs", &epochs.to_string()])
+    cmd.arg("fit");
+    // Defaults that `extra` may replace (clap refuses a flag given twice).
+    let defaults = [
+        ("--arch", "unet"),
+        ("--width", "8"),
+        ("--levels", "2"),
+        ("--size", "32"),
+        ("--batch", "4"),
+        ("--lr", "3e-3"),
+        ("--schedule", "cosine"),
+        ("--aug-scale", "0"),
+        ("--aug-rotate", "0"),
+    ];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    cmd.args(["--epochs", &epochs.to_string()])
         .arg("--data")
         .arg(data)
         .arg("--val-cases")
@@ -197,4 +213,125 @@ fn the_wgpu_backend_trains_too() {
     let out = temp_dir("wgpu");
     let text = run_ok(&mut tiny_fit(&out, 1, &["--backend", "wgpu", "--samples-per-epoch", "8"]));
     assert!(text.contains("backend Wgpu") && text.contains("epoch   1/1"), "{text}");
+}
+
+/// Reads `train eval --csv` output as (case, reference, native) rows.
+fn eval_rows(csv: &Path) -> Vec<(String, f64, f64)> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[2].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_starts_from_the_given_weights() {
+    let out = temp_dir("init");
+    let best = trained().join("best.bpk");
+    let text = run_ok(&mut tiny_fit(&out, 1, &["--init", best.to_str().unwrap(), "--lr", "1e-4"]));
+    assert!(text.contains("initialised from"), "{text}");
+    // One epoch from a random start scores far below this (the shared run needs many epochs).
+    let first = manifest(&out.join("best.json"))["validation"]["mean"].as_f64().unwrap();
+    let fresh = temp_dir("init-fresh");
+    run_ok(&mut tiny_fit(&fresh, 1, &["--lr", "1e-4"]));
+    let fresh_first = manifest(&fresh.join("best.json"))["validation"]["mean"].as_f64().unwrap();
+    assert!(first > 0.85 && first > fresh_first + 0.2, "init {first} vs fresh {fresh_first}");
+    // A different architecture is refused, naming both.
+    let wrong = tiny_fit(&temp_dir("init-wrong"), 1, &["--init", best.to_str().unwrap(), "--width", "16"]).output().unwrap();
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success() && err.contains("--init") && err.contains("width: 16"), "{err}");
+}
+
+#[test]
+fn an_ensemble_averages_models_and_needs_one_input_size() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("ensemble");
+    let eval = |models: &[PathBuf], csv: &Path| {
+        let mut cmd = train();
+        cmd.arg("eval");
+        for m in models {
+            cmd.arg("--model").arg(m);
+        }
+        cmd.arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv);
+        cmd
+    };
+    let single = dir.join("single.csv");
+    let double = dir.join("double.csv");
+    run_ok(&mut eval(&[trained().join("best.bpk")], &single));
+    // The same weights twice average to themselves.
+    run_ok(&mut eval(&[trained().join("best.bpk"), trained().join("best.bpk")], &double));
+    assert_eq!(eval_rows(&single), eval_rows(&double));
+    // A model of another input size cannot join.
+    let other = temp_dir("ensemble-16");
+    run_ok(&mut tiny_fit(&other, 1, &["--size", "16", "--samples-per-epoch", "8"]));
+    let out = eval(&[trained().join("best.bpk"), other.join("best.bpk")], &dir.join("x.csv")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("ensemble needs one input size"), "{err}");
+}
+
+#[test]
+fn report_tabulates_runs_and_draws_their_curves() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("report");
+    let run = dir.join("unet-dice");
+    std::fs::create_dir_all(&run).unwrap();
+    for f in ["config.json", "state.json"] {
+        std::fs::copy(trained().join(f), run.join(f)).unwrap();
+    }
+    let ens = dir.join("ensemble");
+    std::fs::create_dir_all(&ens).unwrap();
+    for (target, csv) in [(&run, "eval.csv"), (&run, "eval-tta.csv"), (&ens, "eval.csv")] {
+        let mut cmd = train();
+        cmd.args(["eval", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(data).arg("--cases").arg(val);
+        if csv.contains("tta") {
+            cmd.arg("--tta");
+        }
+        run_ok(cmd.arg("--csv").arg(target.join(csv)));
+    }
+    let out = dir.join("out");
+    run_ok(train().arg("report").arg(&run).arg(&ens).arg("--out").arg(&out));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    let mean = eval_rows(&run.join("eval.csv"))[0].1;
+    let line = table.lines().find(|l| l.starts_with("| unet-dice |")).expect("a row per run");
+    assert!(line.contains("| unet | dice |") && line.contains(&format!("{mean:.4}")) && line.contains("| 30 ("), "{line}");
+    assert!(table.lines().any(|l| l.starts_with("| ensemble | ensemble |")), "{table}");
+    assert!(table.contains("| run | SYN_3 |"), "per-case table: {table}");
+    assert!(std::fs::metadata(out.join("curves.png")).unwrap().len() > 10_000);
+}
+
+#[test]
+fn pack_and_unpack_round_trip() {
+    use brainseg::ingest::{ingest_files, scan_dir};
+    let (data, _) = synthetic_data();
+    let load = |dir: &Path| {
+        let got = ingest_files(scan_dir(dir).unwrap());
+        assert!(got.errors.is_empty(), "{:?}", got.errors);
+        got.cases
+    };
+    let original = load(data);
+    for (mode, tolerance) in [("--lossless", 0.0f32), ("--quality=90", 0.04)] {
+        let dir = temp_dir(&format!("pack{mode}"));
+        let text = run_ok(train().arg("pack").arg("--data").arg(data).arg("--out").arg(dir.join("pack")).arg(mode));
+        assert!(text.contains("packed 4 cases, 48 slices"), "{text}");
+        // A stray file is named and skipped; everything else unpacks.
+        std::fs::write(dir.join("pack/SYN_0/notes.txt"), b"x").unwrap();
+        let text = run_ok(train().arg("unpack").arg(dir.join("pack")).arg("--out").arg(dir.join("data")));
+        assert!(text.contains("notes.txt: not a pack file") && text.contains("unpacked 4 cases, 48 slices"), "{text}");
+        let back = load(&dir.join("data"));
+        assert_eq!(back.len(), original.len());
+        for (a, b) in original.iter().zip(&back) {
+            assert_eq!(a.id, b.id);
+            for (sa, sb) in a.slices.iter().zip(&b.slices) {
+                assert_eq!(sa.number, sb.number);
+                assert_eq!(sa.mask, sb.mask, "masks are exact ({mode})");
+                let err = sa.image.data.iter().zip(&sb.image.data).map(|(x, y)| (x - y).abs()).sum::<f32>() / sa.image.data.len() as f32;
+                // Lossless: exact to the 8 bits the TIFFs hold.
+                assert!(err <= tolerance + 1e-6, "{mode}: mean abs error {err}");
+            }
+        }
+    }
 }

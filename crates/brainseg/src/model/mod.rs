@@ -1,10 +1,12 @@
 //! The segmentation models. All map `[B, 3, N, N]` slices to `[B, 1, N, N]` logits.
 
 mod blocks;
+mod flops;
 mod fpn;
 mod resnext;
 mod unet;
 
+pub use flops::ConvLayer;
 pub use fpn::Fpn;
 pub use resnext::ResNextUNet;
 pub use unet::UNet;
