@@ -27,7 +27,14 @@ TRAIN="$CARGO_TARGET_DIR/debug/train"
 mkdir -p "$OUT" "$DOCS"
 COMMON=(--size 64 --width 8 --levels 4 --batch 16 --lr 2e-3 --optimizer adamw --schedule one-cycle
         --epochs 8 --samples-per-epoch 1024 --seed 42 --val-batch 32 --data "$DATA" --val-cases "$VAL")
-RUNS=(unet:dice resunet:dice resnext-unet:dice fpn:dice unet:iou unet:bce unet:dice-bce)
+# name|arguments added to the fixed protocol (a later flag replaces the protocol's).
+RUNS=("unet-dice|--arch unet --loss dice" "resunet-dice|--arch resunet --loss dice"
+      "resnext-unet-dice|--arch resnext-unet --loss dice" "fpn-dice|--arch fpn --loss dice"
+      "unet-iou|--arch unet --loss iou" "unet-bce|--arch unet --loss bce" "unet-dice-bce|--arch unet --loss dice-bce")
+# The cost/DSC table: the unet-dice run with one setting changed at a time.
+COST=("cost-size96|--size 96" "cost-width16|--width 16" "cost-epochs16|--epochs 16"
+      "cost-uniform-sampler|--sampler uniform" "cost-adam-1e-4-constant|--optimizer adam --lr 1e-4 --schedule constant"
+      "cost-size128-crop64|--size 128 --crop 64")
 
 evaluate() { # run-folder csv [--tta] [models...]
     local dir=$1 csv=$2; shift 2
@@ -38,17 +45,22 @@ evaluate() { # run-folder csv [--tta] [models...]
     mv "$dir/$csv.tmp" "$dir/$csv"
 }
 
-names=()
-for spec in "${RUNS[@]}"; do
-    arch=${spec%%:*} loss=${spec##*:} name="$arch-$loss"
-    names+=("$name")
-    dir="$OUT/$name"
-    resume=()
+train_run() { # name "extra arguments"
+    local name=$1 dir="$OUT/$1" resume=()
+    read -ra extra <<< "$2"
     [ -f "$dir/state.json" ] && resume=(--resume)
     echo "== $name"
-    "$TRAIN" fit --arch "$arch" --loss "$loss" --out "$dir" "${COMMON[@]}" "${resume[@]}" 2>> "$dir.log" | tee -a "$dir.log" | tail -1
+    # The protocol first, then the run's own flags; clap keeps the last of a repeated flag.
+    "$TRAIN" fit --out "$dir" "${COMMON[@]}" "${extra[@]}" "${resume[@]}" 2>> "$dir.log" | tee -a "$dir.log" | tail -1
     evaluate "$dir" eval.csv "$dir/model.bpk"
-    evaluate "$dir" eval-tta.csv --tta "$dir/model.bpk"
+}
+
+names=()
+for spec in "${RUNS[@]}"; do
+    name=${spec%%|*}
+    names+=("$name")
+    train_run "$name" "${spec#*|}"
+    evaluate "$OUT/$name" eval-tta.csv --tta "$OUT/$name/model.bpk"
 done
 
 # Ensemble of the two best runs by val mean DSC (reference protocol, exported weights).
@@ -63,8 +75,20 @@ evaluate "$ens" eval-tta.csv --tta "$OUT/${best[0]}/model.bpk" "$OUT/${best[1]}/
 dirs=()
 for n in "${names[@]}"; do dirs+=("$OUT/$n"); done
 "$TRAIN" report "${dirs[@]}" "$ens" --out "$DOCS"
+mkdir -p "$DOCS/runs/$(basename "$ens")"
+cp "$ens"/eval*.txt "$DOCS/runs/$(basename "$ens")/"
+
+cost=("$OUT/unet-dice")
+for spec in "${COST[@]}"; do
+    name=${spec%%|*}
+    train_run "$name" "${spec#*|}"
+    cost+=("$OUT/$name")
+    names+=("$name")
+done
+"$TRAIN" report "${cost[@]}" --out "$DOCS/cost"
+
 for n in "${names[@]}"; do
     mkdir -p "$DOCS/runs/$n"
-    cp "$OUT/$n/config.json" "$OUT/$n/metrics.csv" "$OUT/$n/eval.txt" "$OUT/$n/eval-tta.txt" "$DOCS/runs/$n/"
+    cp "$OUT/$n/config.json" "$OUT/$n/metrics.csv" "$OUT/$n"/eval*.txt "$DOCS/runs/$n/"
 done
-echo "table: $DOCS/table.md, curves: $DOCS/curves.png"
+echo "tables: $DOCS/table.md, $DOCS/cost/table.md; curves: $DOCS/curves.png, $DOCS/cost/curves.png"

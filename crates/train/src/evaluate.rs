@@ -4,7 +4,7 @@ use crate::backend::{self, Backend};
 use anyhow::{Context, Result, anyhow, bail};
 use brainseg::eval::{native_dice, native_mask, reference_dice};
 use brainseg::inference::{InferOptions, predict_volume};
-use brainseg::ingest::{Case, load_case};
+use brainseg::ingest::Case;
 use brainseg::manifest::{Manifest, load_model};
 use brainseg::metrics::summarize;
 use brainseg::model::Model;
@@ -94,24 +94,13 @@ pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
     let device = backend::device(args.backend)?;
     let models = load_all(&args.models, &device)?;
     let size = models[0].0.input_size;
-    let (groups, unattributed) = crate::pipeline::scan_cases(&args.data)?;
     let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
-    for e in &unattributed {
-        eprintln!("warning: {e}");
-    }
     let mut rows = Vec::new();
-    for g in &groups {
-        if wanted.as_ref().is_some_and(|w| !w.contains(&g.case_id)) {
+    for case in crate::pipeline::load_cases(&args.data, wanted)? {
+        if !case.has_masks() {
+            eprintln!("warning: case {}: skipped, not every slice has a usable mask", case.id);
             continue;
         }
-        let (case, errors, _) = load_case(g);
-        for e in &errors {
-            eprintln!("warning: {e}");
-        }
-        let Some(case) = case.filter(|c| c.has_masks()) else {
-            eprintln!("warning: case {}: skipped, not every slice has a usable mask", g.case_id);
-            continue;
-        };
         let result = (|| -> Result<EvalRow> {
             let (probs, prep) = probabilities(&models, &case, PrepOptions::reference(size), &device, args.infer)?;
             let reference = reference_dice(&probs, &prep).expect("case has masks");
@@ -158,17 +147,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
 pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, infer: InferOptions) -> Result<()> {
     let device = backend::device(backend)?;
     let models = vec![load(model_path, &device)?];
-    let (groups, unattributed) = crate::pipeline::scan_cases(input)?;
-    for e in &unattributed {
-        eprintln!("warning: {e}");
-    }
     let mut done = 0;
-    for g in &groups {
-        let (case, errors, _) = load_case(g);
-        for e in &errors {
-            eprintln!("warning: {e}");
-        }
-        let Some(case) = case else { continue };
+    for case in crate::pipeline::load_cases(input, None)? {
         match predict_native(&models, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {
             Ok(m) => {
                 let voxels = m.iter().filter(|&&v| v != 0).count();

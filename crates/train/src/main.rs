@@ -20,7 +20,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "train", version, about = "Train, evaluate and run brain-MRI lesion segmentation models")]
+// A repeated flag takes its last value, so scripts can append overrides to a fixed protocol.
+#[command(name = "train", version, about = "Train, evaluate and run brain-MRI lesion segmentation models", args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,7 +9,6 @@
 //! puts the 3,439 development slices at ~390 MB: hence JPEG.
 
 use anyhow::{Context, Result, bail};
-use brainseg::ingest::load_case;
 use brainseg::tiff_io::{Mask, RgbImage, encode_image, encode_mask};
 use image::codecs::jpeg::JpegEncoder;
 use image::{GrayImage, ImageFormat};
@@ -60,21 +59,9 @@ pub fn pack(args: &PackArgs) -> Result<()> {
     for list in &args.cases {
         wanted.get_or_insert_with(Vec::new).extend(crate::pipeline::read_case_list(list)?);
     }
-    let (groups, issues) = crate::pipeline::scan_cases(&args.data)?;
-    for e in &issues {
-        eprintln!("warning: {e}");
-    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let (mut cases, mut slices, mut bytes) = (0usize, 0usize, 0u64);
-    for g in &groups {
-        if wanted.as_ref().is_some_and(|w| !w.contains(&g.case_id)) {
-            continue;
-        }
-        let (case, errors, _) = load_case(g);
-        for e in &errors {
-            eprintln!("warning: {e}");
-        }
-        let Some(case) = case else { continue };
+    for case in crate::pipeline::load_cases(&args.data, wanted)? {
         let dir = args.out.join(&case.id);
         std::fs::create_dir_all(&dir)?;
         for s in &case.slices {

@@ -39,6 +39,22 @@ pub fn scan_cases(dir: &Path) -> Result<(Vec<CaseFiles>, Vec<FileIssue>)> {
     Ok(group_files(files))
 }
 
+/// Scans a data folder and loads its cases one at a time (only `wanted` ones when given),
+/// printing every file problem as a warning; a case with no usable slice is skipped.
+pub fn load_cases(dir: &Path, wanted: Option<Vec<String>>) -> Result<impl Iterator<Item = brainseg::ingest::Case>> {
+    let (groups, issues) = scan_cases(dir)?;
+    for e in &issues {
+        eprintln!("warning: {e}");
+    }
+    Ok(groups.into_iter().filter(move |g| wanted.as_ref().is_none_or(|w| w.contains(&g.case_id))).filter_map(|g| {
+        let (case, errors, _) = load_case(&g);
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        case
+    }))
+}
+
 /// Loads and preprocesses cases in parallel. Cases that fail are reported and skipped.
 pub fn load_prepared(groups: &[&CaseFiles], opts: PrepOptions) -> (Vec<Prepared>, Vec<String>) {
     let results: Vec<_> = groups

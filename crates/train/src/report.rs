@@ -99,7 +99,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 let model = m.init(&device).map_err(anyhow::Error::msg)?;
                 (
                     c.arch.to_string(),
-                    format!("{:?}", c.loss).to_lowercase(),
+                    clap::ValueEnum::to_possible_value(&c.loss).map_or_else(|| format!("{:?}", c.loss), |v| v.get_name().to_string()),
                     fmt_count(trainable_params(&model) as f64),
                     fmt_count(m.flops_per_slice(c.size) as f64),
                 )
@@ -129,17 +129,19 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             t(|s| s.min)
         )?;
     }
-    // Per-case table (reference protocol, no TTA), cases in the first run's order.
+    // Per-case tables (no TTA), cases in the first run's order.
     let cases: Vec<String> = rows[0].eval.cases.iter().map(|c| c.0.clone()).collect();
-    writeln!(md, "\nPer-case val DSC (reference protocol, no TTA):\n")?;
-    writeln!(md, "| run | {} |", cases.iter().map(|c| c.trim_start_matches("TCGA_")).collect::<Vec<_>>().join(" | "))?;
-    writeln!(md, "|---|{}", "---|".repeat(cases.len()))?;
-    for r in &rows {
-        let cells: Vec<String> = cases
-            .iter()
-            .map(|c| r.eval.cases.iter().find(|x| &x.0 == c).map_or("–".into(), |x| format!("{:.3}", x.1)))
-            .collect();
-        writeln!(md, "| {} | {} |", r.name, cells.join(" | "))?;
+    for (native, title) in [(false, "reference protocol"), (true, "native protocol")] {
+        writeln!(md, "\nPer-case val DSC ({title}, no TTA):\n")?;
+        writeln!(md, "| run | {} |", cases.iter().map(|c| c.trim_start_matches("TCGA_")).collect::<Vec<_>>().join(" | "))?;
+        writeln!(md, "|---|{}", "---|".repeat(cases.len()))?;
+        for r in &rows {
+            let cells: Vec<String> = cases
+                .iter()
+                .map(|c| r.eval.cases.iter().find(|x| &x.0 == c).map_or("–".into(), |x| format!("{:.3}", if native { x.2 } else { x.1 })))
+                .collect();
+            writeln!(md, "| {} | {} |", r.name, cells.join(" | "))?;
+        }
     }
     std::fs::write(args.out.join("table.md"), &md)?;
     print!("{md}");
