@@ -34,5 +34,5 @@ for _ in range(100):
         time.sleep(0.2)
 PY
 
-BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_EXPECTED="$work/expected.csv" \
+BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_DIR="$data" BRAINSEG_EXPECTED="$work/expected.csv" \
 BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 tests/e2e/e2e.test.mjs
