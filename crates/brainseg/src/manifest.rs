@@ -40,6 +40,13 @@ pub struct Manifest {
     pub precision: Precision,
     #[serde(default)]
     pub validation: Option<Validation>,
+    /// The same validation in the native protocol, when measured (`train ship` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_native: Option<Validation>,
+    /// Inference setting the model ships with: flip test-time augmentation. The web app and
+    /// `train eval`/`predict` apply it, so the figures above are the ones users get.
+    #[serde(default)]
+    pub flip_tta: bool,
     /// The training command and full configuration (free-form, from the trainer).
     #[serde(default)]
     pub training: serde_json::Value,

@@ -54,6 +54,8 @@ fn weights_round_trip_to_identical_predictions() {
             preprocessing_version: PREPROCESSING_VERSION,
             precision,
             validation: None,
+            validation_native: None,
+            flip_tta: false,
             training: serde_json::Value::Null,
         };
         let bytes = weights_to_bytes(&model, precision).unwrap();
@@ -71,6 +73,8 @@ fn weights_round_trip_to_identical_predictions() {
         preprocessing_version: PREPROCESSING_VERSION,
         precision: Precision::F32,
         validation: None,
+        validation_native: None,
+        flip_tta: false,
         training: serde_json::Value::Null,
     };
     assert!(load_model(&manifest, weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());

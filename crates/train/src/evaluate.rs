@@ -39,7 +39,9 @@ fn load_all(paths: &[PathBuf], device: &Device) -> Result<Vec<(Manifest, Model)>
 fn probabilities(models: &[(Manifest, Model)], case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
     let prep = preprocess(case, opts).map_err(anyhow::Error::msg)?;
     let mut sum: Vec<f32> = Vec::new();
-    for (_, model) in models {
+    for (manifest, model) in models {
+        // A model shipped with flip TTA gets it whether or not --tta was given.
+        let infer = InferOptions { flip_tta: infer.flip_tta || manifest.flip_tta, ..infer };
         let probs = pollster::block_on(predict_volume(model, &prep, device, infer, |_| async { true }))
             .map_err(anyhow::Error::msg)?
             .expect("never cancelled");

@@ -12,6 +12,7 @@ mod pack;
 mod pipeline;
 mod report;
 mod run;
+mod ship;
 
 use anyhow::Result;
 use backend::Backend;
@@ -76,6 +77,9 @@ enum Command {
         #[command(flatten)]
         infer: InferArgs,
     },
+    /// Make a trained model the shipped one: copy it, set flip TTA, record its measured
+    /// validation DSC (both protocols) in the manifest.
+    Ship(ship::ShipArgs),
     /// Write a compact (JPEG/PNG) copy of a data folder, e.g. to carry it to a GPU machine.
     Pack(pack::PackArgs),
     /// Turn a pack back into the kaggle_3m layout of TIFFs.
@@ -117,6 +121,7 @@ fn main() -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Pack(args) => pack::pack(&args),
+        Command::Ship(args) => ship::run(&args),
         Command::Unpack { pack, out } => pack::unpack(&pack, &out),
         Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
     }

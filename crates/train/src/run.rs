@@ -114,6 +114,8 @@ pub fn manifest_for(
             min: record.val_min,
             cases: record.cases.clone(),
         }),
+        validation_native: None,
+        flip_tta: false,
         training: serde_json::json!({ "command": command, "epoch": record.epoch, "config": config }),
     }
 }

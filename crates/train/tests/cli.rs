@@ -335,3 +335,35 @@ fn pack_and_unpack_round_trip() {
         }
     }
 }
+
+#[test]
+fn ship_records_the_inference_setting_and_what_it_measures() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("ship");
+    let stem = dir.join("models/default");
+    let text = run_ok(
+        train()
+            .args(["ship", "--flip-tta", "--model"])
+            .arg(trained().join("model.bpk"))
+            .arg("--out")
+            .arg(&stem)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val),
+    );
+    assert!(text.contains("flip TTA on"), "{text}");
+    let m = manifest(&stem.with_extension("json"));
+    assert_eq!(m["flip_tta"], true);
+    assert!(m["training"]["ship_command"].as_str().unwrap().contains("ship"));
+    // The recorded figures are what train eval gives with TTA; the shipped manifest applies
+    // TTA by itself, so eval of the shipped file needs no flag.
+    let with_flag = dir.join("with-flag.csv");
+    run_ok(train().args(["eval", "--tta", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(&with_flag));
+    let shipped = dir.join("shipped.csv");
+    run_ok(train().args(["eval", "--model"]).arg(stem.with_extension("bpk")).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(&shipped));
+    let (a, b) = (eval_rows(&with_flag), eval_rows(&shipped));
+    assert_eq!(a, b);
+    let recorded = (m["validation"]["cases"][0]["dsc"].as_f64().unwrap(), m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap());
+    assert!((recorded.0 - a[0].1).abs() < 1e-6 && (recorded.1 - a[0].2).abs() < 1e-6, "{recorded:?} vs {:?}", a[0]);
+}

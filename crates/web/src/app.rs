@@ -543,6 +543,9 @@ fn model_info(m: &Manifest) -> String {
     if let Some(v) = &m.validation {
         s.push_str(&format!(" · validation mean DSC {:.3} ({} protocol, {} cases)", v.mean, v.protocol, v.cases.len()));
     }
+    if m.flip_tta {
+        s.push_str(" · flip TTA");
+    }
     s
 }
 

@@ -111,7 +111,7 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
     let start = now_ms();
     let prep = preprocess(case, PrepOptions::native(manifest.input_size))?;
     let total = prep.slices();
-    let opts = InferOptions { batch: 1, flip_tta: false };
+    let opts = InferOptions { batch: 1, flip_tta: manifest.flip_tta };
     let Some(probs) = predict_volume(model, &prep, device, opts, |done| progress(done, total)).await? else {
         return Ok(None);
     };

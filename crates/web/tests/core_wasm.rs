@@ -63,6 +63,8 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         preprocessing_version: PREPROCESSING_VERSION,
         precision: Precision::F16,
         validation: None,
+        validation_native: None,
+        flip_tta: false,
         training: serde_json::Value::Null,
     };
     let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();

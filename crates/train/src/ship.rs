@@ -1,0 +1,92 @@
+//! `train ship`: makes a trained model the one the web app ships. Copies the weights, records
+//! the inference setting (flip TTA or not) in the manifest, and measures the validation figures
+//! with exactly that setting, in both protocols, into the manifest: the numbers shown beside
+//! the model are then the ones `train eval` and the page give.
+
+use crate::backend::Backend;
+use crate::evaluate::{EvalArgs, EvalRow, eval};
+use crate::run::write_atomic;
+use anyhow::{Context, Result, anyhow};
+use brainseg::inference::InferOptions;
+use brainseg::manifest::{CaseScore, Manifest, Validation};
+use brainseg::metrics::summarize;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct ShipArgs {
+    /// Trained weights (`.bpk`, manifest `.json` beside them), e.g. runs/NAME/model.bpk.
+    #[arg(long)]
+    model: PathBuf,
+    /// Output stem: writes STEM.bpk and STEM.json (e.g. web/models/default).
+    #[arg(long)]
+    out: PathBuf,
+    /// Ship with flip test-time augmentation.
+    #[arg(long)]
+    flip_tta: bool,
+    /// Data folder holding the validation cases.
+    #[arg(long)]
+    data: PathBuf,
+    /// Validation cases (one ID a line), e.g. ../shared/data/patients-val.txt.
+    #[arg(long)]
+    cases: PathBuf,
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+}
+
+fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Validation {
+    let values: Vec<f64> = rows.iter().map(pick).collect();
+    let s = summarize(&values).expect("eval returns at least one row");
+    Validation {
+        protocol: protocol.into(),
+        mean: s.mean,
+        median: s.median,
+        min: s.min,
+        cases: rows.iter().map(|r| CaseScore { case: r.case.clone(), dsc: pick(r) }).collect(),
+    }
+}
+
+pub fn run(args: &ShipArgs) -> Result<()> {
+    let src_json = args.model.with_extension("json");
+    let text = std::fs::read_to_string(&src_json).with_context(|| format!("reading {}", src_json.display()))?;
+    let mut manifest = Manifest::from_json(&text).map_err(|e| anyhow!("{}: {e}", src_json.display()))?;
+    manifest.flip_tta = args.flip_tta;
+    let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let (bpk, json) = (args.out.with_extension("bpk"), args.out.with_extension("json"));
+    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(&bpk, &weights)?;
+    write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+
+    // Measured on the shipped files, so the manifest's own setting is what gets applied.
+    println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");
+    let rows = eval(&EvalArgs {
+        models: vec![bpk.clone()],
+        data: args.data.clone(),
+        cases: Some(args.cases.clone()),
+        csv: None,
+        save_masks: None,
+        backend: args.backend,
+        infer: InferOptions { batch: 8, flip_tta: false },
+    })?;
+    manifest.validation = Some(validation(&rows, "reference", |r| r.reference));
+    manifest.validation_native = Some(validation(&rows, "native", |r| r.native));
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Some(t) = manifest.training.as_object_mut() {
+        t.insert("ship_command".into(), command.into());
+    }
+    write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    let (r, n) = (manifest.validation.as_ref().expect("set"), manifest.validation_native.as_ref().expect("set"));
+    println!(
+        "shipped {} (flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
+        bpk.display(),
+        if args.flip_tta { "on" } else { "off" },
+        r.mean,
+        r.median,
+        r.min,
+        n.mean,
+        n.median,
+        n.min
+    );
+    Ok(())
+}
