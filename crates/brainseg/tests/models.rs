@@ -46,7 +46,7 @@ fn weights_round_trip_to_identical_predictions() {
     let cfg = ModelConfig { arch: Arch::Resunet, width: 4, levels: 2, cardinality: 4 };
     let model = cfg.init(&device).unwrap();
     let x = input(1, 16, &device);
-    let before: Vec<f32> = model.forward(x.clone()).into_data().to_vec().unwrap();
+    let before: Vec<f32> = model.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     for precision in [Precision::F32, Precision::F16] {
         let manifest = Manifest {
             model: cfg,
@@ -60,7 +60,7 @@ fn weights_round_trip_to_identical_predictions() {
         };
         let bytes = weights_to_bytes(&model, precision).unwrap();
         let loaded = load_model(&manifest, bytes, &device).unwrap();
-        let after: Vec<f32> = loaded.forward(x.clone()).into_data().to_vec().unwrap();
+        let after: Vec<f32> = loaded.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
         let max = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         let tol = if precision == Precision::F32 { 0.0 } else { 2e-2 };
         assert!(max <= tol, "{precision:?}: max difference {max}");
