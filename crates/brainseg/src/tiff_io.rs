@@ -31,6 +31,16 @@ impl Mask {
     pub fn lesion_pixels(&self) -> usize {
         self.data.iter().filter(|&&v| v != 0).count()
     }
+
+    /// 8-bit pixels as the data set stores masks: 0 or 255.
+    pub fn to_gray8(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect()
+    }
+}
+
+/// An intensity in [0, 1] (clamped) as an 8-bit value.
+pub fn unit_to_u8(v: f32) -> u8 {
+    (v.clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
 /// Largest side accepted: far above any MR slice, low enough that a forged header cannot make
@@ -131,7 +141,7 @@ pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), String> {
 /// Encodes a mask as the data set stores them: 8-bit grayscale, 0 or 255, uncompressed.
 pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, String> {
     let mut out = Cursor::new(Vec::new());
-    let pixels: Vec<u8> = mask.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect();
+    let pixels = mask.to_gray8();
     let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
     enc.write_image::<tiff::encoder::colortype::Gray8>(mask.width as u32, mask.height as u32, &pixels)
         .map_err(|e| e.to_string())?;
@@ -141,7 +151,7 @@ pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, String> {
 /// Encodes an image slice as 8-bit RGB, uncompressed (values clamped to [0, 1]).
 pub fn encode_image(img: &RgbImage) -> Result<Vec<u8>, String> {
     let mut out = Cursor::new(Vec::new());
-    let pixels: Vec<u8> = img.data.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    let pixels: Vec<u8> = img.data.iter().map(|&v| unit_to_u8(v)).collect();
     let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
     enc.write_image::<tiff::encoder::colortype::RGB8>(img.width as u32, img.height as u32, &pixels)
         .map_err(|e| e.to_string())?;

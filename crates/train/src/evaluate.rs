@@ -14,11 +14,16 @@ use brainseg::tiff_io::{Mask, encode_mask};
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
 
-/// Loads `FILE.bpk` with its manifest `FILE.json`.
-pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
+/// Reads the manifest `FILE.json` of weights `FILE.bpk`.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
     let json = path.with_extension("json");
     let text = std::fs::read_to_string(&json).with_context(|| format!("model manifest {}", json.display()))?;
-    let manifest = Manifest::from_json(&text).map_err(|e| anyhow!("{}: {e}", json.display()))?;
+    Manifest::from_json(&text).map_err(|e| anyhow!("{}: {e}", json.display()))
+}
+
+/// Loads `FILE.bpk` with its manifest `FILE.json`.
+pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
+    let manifest = read_manifest(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
     let model = load_model(&manifest, bytes, device).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok((manifest, model))

@@ -8,7 +8,7 @@ use crate::run::{EpochRecord, RunDir, RunState, manifest_for, write_atomic};
 use anyhow::{Context, Result, bail};
 use brainseg::eval::reference_dice;
 use brainseg::inference::slices_tensor;
-use brainseg::manifest::{CaseScore, Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::manifest::{CaseScore, Precision, weights_to_bytes};
 use brainseg::metrics::summarize;
 use brainseg::model::{Arch, Model, ModelConfig};
 use brainseg::preprocess::{PrepOptions, Prepared};
@@ -217,14 +217,11 @@ pub fn validate(model: &Model, vols: &[Prepared], loss: Loss, device: &Device, b
 
 /// Loads `--init` weights, checking that their manifest describes the configured model.
 fn load_init(path: &Path, want: &ModelConfig, device: &Device) -> Result<Model> {
-    let json = path.with_extension("json");
-    let text = std::fs::read_to_string(&json).with_context(|| format!("--init: reading the manifest {}", json.display()))?;
-    let manifest = Manifest::from_json(&text).map_err(|e| anyhow::anyhow!("--init: {}: {e}", json.display()))?;
+    let (manifest, model) = crate::evaluate::load(path, device).context("--init")?;
     if &manifest.model != want {
         bail!("--init: {} holds {:?}, but this run trains {:?}", path.display(), manifest.model, want);
     }
-    let bytes = std::fs::read(path).with_context(|| format!("--init: reading {}", path.display()))?;
-    load_model(&manifest, bytes, device).map_err(|e| anyhow::anyhow!("--init: {}: {e}", path.display()))
+    Ok(model)
 }
 
 pub fn run(cli: FitConfig, resume: bool) -> Result<()> {

@@ -9,7 +9,7 @@
 //! puts the 3,439 development slices at ~390 MB: hence JPEG.
 
 use anyhow::{Context, Result, bail};
-use brainseg::tiff_io::{Mask, RgbImage, encode_image, encode_mask};
+use brainseg::tiff_io::{Mask, RgbImage, encode_image, encode_mask, unit_to_u8};
 use image::codecs::jpeg::JpegEncoder;
 use image::{GrayImage, ImageFormat};
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ pub struct PackArgs {
 }
 
 fn channel(img: &RgbImage, c: usize) -> GrayImage {
-    let px = img.data.chunks(3).map(|p| (p[c].clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    let px = img.data.chunks(3).map(|p| unit_to_u8(p[c])).collect();
     GrayImage::from_raw(img.width as u32, img.height as u32, px).expect("sizes agree")
 }
 
@@ -72,8 +72,8 @@ pub fn pack(args: &PackArgs) -> Result<()> {
                 std::fs::write(dir.join(format!("{stem}.c{c}.{ext}")), data)?;
             }
             if let Some(m) = &s.mask {
-                let px = m.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect();
-                let data = encode_gray(&GrayImage::from_raw(m.width as u32, m.height as u32, px).expect("sizes agree"), None)?;
+                let gray = GrayImage::from_raw(m.width as u32, m.height as u32, m.to_gray8()).expect("sizes agree");
+                let data = encode_gray(&gray, None)?;
                 bytes += data.len() as u64;
                 std::fs::write(dir.join(format!("{stem}_mask.png")), data)?;
             }

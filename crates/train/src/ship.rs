@@ -6,9 +6,9 @@
 use crate::backend::Backend;
 use crate::evaluate::{EvalArgs, EvalRow, eval};
 use crate::run::write_atomic;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CaseScore, Manifest, Validation};
+use brainseg::manifest::{CaseScore, Validation};
 use brainseg::metrics::summarize;
 use std::path::PathBuf;
 
@@ -46,9 +46,7 @@ fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Va
 }
 
 pub fn run(args: &ShipArgs) -> Result<()> {
-    let src_json = args.model.with_extension("json");
-    let text = std::fs::read_to_string(&src_json).with_context(|| format!("reading {}", src_json.display()))?;
-    let mut manifest = Manifest::from_json(&text).map_err(|e| anyhow!("{}: {e}", src_json.display()))?;
+    let mut manifest = crate::evaluate::read_manifest(&args.model)?;
     manifest.flip_tta = args.flip_tta;
     let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let (bpk, json) = (args.out.with_extension("bpk"), args.out.with_extension("json"));
