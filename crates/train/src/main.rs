@@ -1,6 +1,7 @@
 //! `train`: the brainseg command line — data checks, training, evaluation, prediction.
 
 mod augment;
+mod average;
 mod backend;
 mod bench;
 mod curves;
@@ -80,6 +81,8 @@ enum Command {
     /// Make a trained model the shipped one: copy it, set flip TTA, record its measured
     /// validation DSC (both protocols) in the manifest.
     Ship(ship::ShipArgs),
+    /// One model whose weights are the mean of several (checkpoints of one run: a "soup").
+    Average(average::AverageArgs),
     /// Write a compact (JPEG/PNG) copy of a data folder, e.g. to carry it to a GPU machine.
     Pack(pack::PackArgs),
     /// Turn a pack back into the kaggle_3m layout of TIFFs.
@@ -122,6 +125,7 @@ fn main() -> Result<()> {
         Command::Report(args) => report::run(&args),
         Command::Pack(args) => pack::pack(&args),
         Command::Ship(args) => ship::run(&args),
+        Command::Average(args) => average::run(&args),
         Command::Unpack { pack, out } => pack::unpack(&pack, &out),
         Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
     }

@@ -367,3 +367,35 @@ fn ship_records_the_inference_setting_and_what_it_measures() {
     let recorded = (m["validation"]["cases"][0]["dsc"].as_f64().unwrap(), m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap());
     assert!((recorded.0 - a[0].1).abs() < 1e-6 && (recorded.1 - a[0].2).abs() < 1e-6, "{recorded:?} vs {:?}", a[0]);
 }
+
+#[test]
+fn average_writes_one_model_of_the_mean_weights() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("average");
+    let stem = dir.join("soup");
+    // A model averaged with itself is itself: scored exactly as the run's own half-precision export.
+    let best = trained().join("best.bpk");
+    let out = run_ok(train().args(["average", "--model"]).arg(&best).arg("--model").arg(&best).arg("--out").arg(&stem));
+    assert!(out.contains("averaged 2 models"), "{out}");
+    let m = manifest(&stem.with_extension("json"));
+    assert_eq!(m["precision"], "f16");
+    assert!(m["validation"].is_null(), "figures of the inputs must not be carried over");
+    assert_eq!(m["training"]["averaged"].as_array().unwrap().len(), 2);
+    let score = |model: &Path, csv: &Path| {
+        run_ok(train().args(["eval", "--model"]).arg(model).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv));
+        eval_rows(csv)
+    };
+    assert_eq!(score(&stem.with_extension("bpk"), &dir.join("soup.csv")), score(&trained().join("model.bpk"), &dir.join("model.csv")));
+    // A checkpoint has no manifest of its own: it is refused unless --manifest describes it.
+    let ckpt = std::fs::read_dir(trained().join("checkpoints")).unwrap().map(|e| e.unwrap().path()).find(|p| !p.to_string_lossy().contains("optim")).unwrap();
+    let bare = train().args(["average", "--model"]).arg(&ckpt).arg("--model").arg(&best).arg("--out").arg(&stem).output().unwrap();
+    let err = String::from_utf8_lossy(&bare.stderr);
+    assert!(!bare.status.success() && err.contains("give --manifest"), "{err}");
+    run_ok(train().args(["average", "--model"]).arg(&ckpt).arg("--model").arg(&best).arg("--manifest").arg(trained().join("best.json")).arg("--out").arg(&stem));
+    // Models of different configurations cannot be averaged.
+    let other = temp_dir("average-w4");
+    run_ok(&mut tiny_fit(&other, 1, &["--width", "4", "--samples-per-epoch", "8"]));
+    let mixed = train().args(["average", "--model"]).arg(&best).arg("--model").arg(other.join("best.bpk")).arg("--out").arg(&stem).output().unwrap();
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(!mixed.status.success() && err.contains("only models of one configuration"), "{err}");
+}

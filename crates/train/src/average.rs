@@ -1,0 +1,163 @@
+//! `train average`: one model whose weights are the mean of several models' weights ("model
+//! soup", stochastic weight averaging). Checkpoints of one run that lie in the same basin average
+//! to a flatter, usually better point; the result is a single model, so it costs the web app
+//! nothing (an ensemble would double its time and its download).
+//!
+//! Every float tensor is averaged, BatchNorm running statistics included (burn visits them as
+//! float parameters). That is the usual approximation for checkpoints of one run; the averaged
+//! model is measured afterwards like any other (`train eval`, `train ship`).
+
+use anyhow::{Context, Result, bail};
+use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::model::Model;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct AverageArgs {
+    /// Weights to average (`.bpk`), two or more. Each needs its manifest (`.json`) beside it,
+    /// unless --manifest describes them (a run's checkpoints have none of their own).
+    #[arg(long, required = true, num_args = 1)]
+    model: Vec<PathBuf>,
+    /// Manifest for inputs that have none beside them, e.g. the run's best.json.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Output stem: writes STEM.bpk (half precision, as the trainer exports) and STEM.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Collects a model's float tensors in visiting order.
+struct Collect(Vec<TensorData>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().into_data());
+    }
+}
+
+/// Adds collected tensors (same visiting order) to a model's, or scales its tensors.
+enum Op {
+    Add(std::vec::IntoIter<TensorData>),
+    Scale(f32),
+}
+
+impl ModuleMapper for Op {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self {
+            Op::Add(others) => {
+                let other = others.next().expect("models of one configuration have the same tensors");
+                param.map(|t| {
+                    let device = t.device();
+                    t + Tensor::from_data(other, &device)
+                })
+            }
+            Op::Scale(s) => {
+                let s = *s;
+                param.map(|t| t * s)
+            }
+        }
+    }
+}
+
+/// The element-wise mean of models built from one configuration.
+pub fn average(models: Vec<Model>) -> Model {
+    let n = models.len();
+    let mut models = models.into_iter();
+    let mut sum = models.next().expect("at least one model");
+    for m in models {
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        sum = sum.map(&mut Op::Add(c.0.into_iter()));
+    }
+    sum.map(&mut Op::Scale(1.0 / n as f32))
+}
+
+fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
+    if path.with_extension("json").exists() {
+        return crate::evaluate::read_manifest(path);
+    }
+    fallback.cloned().with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))
+}
+
+pub fn run(args: &AverageArgs) -> Result<()> {
+    if args.model.len() < 2 {
+        bail!("give at least two --model to average");
+    }
+    let device = crate::backend::device(crate::backend::Backend::Flex)?;
+    let fallback = args.manifest.as_deref().map(crate::evaluate::read_manifest).transpose()?;
+    let mut first: Option<Manifest> = None;
+    let mut models = Vec::new();
+    for path in &args.model {
+        let manifest = manifest_of(path, fallback.as_ref())?;
+        if let Some(f) = &first {
+            if f.model != manifest.model || f.input_size != manifest.input_size {
+                bail!(
+                    "{} holds {:?} at {}², but {} holds {:?} at {}²: only models of one configuration can be averaged",
+                    path.display(),
+                    manifest.model,
+                    manifest.input_size,
+                    args.model[0].display(),
+                    f.model,
+                    f.input_size
+                );
+            }
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
+        models.push(load_model(&manifest, bytes, &device).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        first.get_or_insert(manifest);
+    }
+    let base = first.expect("two or more models");
+    let averaged = average(models);
+    let manifest = Manifest {
+        precision: Precision::F16,
+        // Measured afresh: the inputs' figures do not carry over (`train eval` / `train ship`).
+        validation: None,
+        validation_native: None,
+        training: serde_json::json!({
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "averaged": args.model,
+            "inputs_training": base.training,
+        }),
+        ..base
+    };
+    let (bpk, json) = (args.out.with_extension("bpk"), args.out.with_extension("json"));
+    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::run::write_atomic(&bpk, &weights_to_bytes(&averaged, manifest.precision).map_err(anyhow::Error::msg)?)?;
+    crate::run::write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    println!("averaged {} models into {}", args.model.len(), bpk.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brainseg::model::{Arch, ModelConfig};
+
+    fn tensors(m: &Model) -> Vec<Vec<f32>> {
+        let mut c = Collect(Vec::new());
+        m.visit(&mut c);
+        c.0.into_iter().map(|d| d.to_vec::<f32>().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_average_is_the_element_wise_mean_of_every_tensor() {
+        let device = Device::flex();
+        let cfg = ModelConfig { levels: 2, ..ModelConfig::new(Arch::Unet, 4) };
+        // Three independently initialised models differ; their average is their mean everywhere.
+        let models: Vec<Model> = (0..3).map(|_| cfg.init(&device).unwrap()).collect();
+        let inputs: Vec<Vec<Vec<f32>>> = models.iter().map(tensors).collect();
+        assert_ne!(inputs[0], inputs[1]);
+        let avg = tensors(&average(models));
+        assert_eq!(avg.len(), inputs[0].len());
+        for (t, out) in avg.iter().enumerate() {
+            for (i, v) in out.iter().enumerate() {
+                let mean = (inputs[0][t][i] + inputs[1][t][i] + inputs[2][t][i]) / 3.0;
+                assert!((v - mean).abs() < 1e-5, "tensor {t} element {i}: {v} vs {mean}");
+            }
+        }
+    }
+}
