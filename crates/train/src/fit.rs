@@ -122,6 +122,12 @@ pub struct FitConfig {
     #[arg(long)]
     #[serde(default)]
     pub init: Option<PathBuf>,
+    /// Keep every epoch's weights in checkpoints/ (not only the last), e.g. to average the
+    /// last epochs into one model with `train average`. The optimizer state is kept for the
+    /// last epoch only either way.
+    #[arg(long)]
+    #[serde(default)]
+    pub keep_checkpoints: bool,
 }
 
 impl FitConfig {
@@ -367,7 +373,8 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             state.best_epoch = Some(epoch);
             state.best_mean = record.val_mean;
         }
-        let old = [state.checkpoint.replace(ckpt), state.optimizer.replace(opt)];
+        let old_weights = state.checkpoint.replace(ckpt).filter(|_| !cfg.keep_checkpoints);
+        let old = [old_weights, state.optimizer.replace(opt)];
         state.epochs_done = epoch;
         state.history.push(record.clone());
         run.save_state(&state)?;

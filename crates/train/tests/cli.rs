@@ -386,12 +386,18 @@ fn average_writes_one_model_of_the_mean_weights() {
         eval_rows(csv)
     };
     assert_eq!(score(&stem.with_extension("bpk"), &dir.join("soup.csv")), score(&trained().join("model.bpk"), &dir.join("model.csv")));
+    // --keep-checkpoints keeps every epoch's weights (the optimizer state only for the last).
+    let kept = temp_dir("average-keep");
+    run_ok(&mut tiny_fit(&kept, 2, &["--keep-checkpoints", "--samples-per-epoch", "8"]));
+    let mut files: Vec<String> = std::fs::read_dir(kept.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files, ["epoch-0001.bpk", "epoch-0002.bpk", "epoch-0002.optim.bpk"]);
     // A checkpoint has no manifest of its own: it is refused unless --manifest describes it.
-    let ckpt = std::fs::read_dir(trained().join("checkpoints")).unwrap().map(|e| e.unwrap().path()).find(|p| !p.to_string_lossy().contains("optim")).unwrap();
-    let bare = train().args(["average", "--model"]).arg(&ckpt).arg("--model").arg(&best).arg("--out").arg(&stem).output().unwrap();
+    let (c1, c2) = (kept.join("checkpoints/epoch-0001.bpk"), kept.join("checkpoints/epoch-0002.bpk"));
+    let bare = train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--out").arg(&stem).output().unwrap();
     let err = String::from_utf8_lossy(&bare.stderr);
     assert!(!bare.status.success() && err.contains("give --manifest"), "{err}");
-    run_ok(train().args(["average", "--model"]).arg(&ckpt).arg("--model").arg(&best).arg("--manifest").arg(trained().join("best.json")).arg("--out").arg(&stem));
+    run_ok(train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--manifest").arg(kept.join("best.json")).arg("--out").arg(&stem));
     // Models of different configurations cannot be averaged.
     let other = temp_dir("average-w4");
     run_ok(&mut tiny_fit(&other, 1, &["--width", "4", "--samples-per-epoch", "8"]));
