@@ -228,6 +228,24 @@ fn eval_rows(csv: &Path) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
+/// `train eval` of one model or an ensemble on the synthetic validation case, writing `csv`.
+fn synthetic_eval(models: &[PathBuf], csv: &Path) -> Command {
+    let (data, val) = synthetic_data();
+    let mut cmd = train();
+    cmd.arg("eval");
+    for m in models {
+        cmd.arg("--model").arg(m);
+    }
+    cmd.arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv);
+    cmd
+}
+
+/// Scores of `train eval` on the synthetic validation case (see `synthetic_eval`).
+fn synthetic_scores(mut cmd: Command, csv: &Path) -> Vec<(String, f64, f64)> {
+    run_ok(&mut cmd);
+    eval_rows(csv)
+}
+
 #[test]
 fn fine_tuning_starts_from_the_given_weights() {
     let out = temp_dir("init");
@@ -248,27 +266,16 @@ fn fine_tuning_starts_from_the_given_weights() {
 
 #[test]
 fn an_ensemble_averages_models_and_needs_one_input_size() {
-    let (data, val) = synthetic_data();
     let dir = temp_dir("ensemble");
-    let eval = |models: &[PathBuf], csv: &Path| {
-        let mut cmd = train();
-        cmd.arg("eval");
-        for m in models {
-            cmd.arg("--model").arg(m);
-        }
-        cmd.arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv);
-        cmd
-    };
-    let single = dir.join("single.csv");
-    let double = dir.join("double.csv");
-    run_ok(&mut eval(&[trained().join("best.bpk")], &single));
+    let (single, double) = (dir.join("single.csv"), dir.join("double.csv"));
+    let one = synthetic_scores(synthetic_eval(&[trained().join("best.bpk")], &single), &single);
     // The same weights twice average to themselves.
-    run_ok(&mut eval(&[trained().join("best.bpk"), trained().join("best.bpk")], &double));
-    assert_eq!(eval_rows(&single), eval_rows(&double));
+    let two = synthetic_scores(synthetic_eval(&[trained().join("best.bpk"), trained().join("best.bpk")], &double), &double);
+    assert_eq!(one, two);
     // A model of another input size cannot join.
     let other = temp_dir("ensemble-16");
     run_ok(&mut tiny_fit(&other, 1, &["--size", "16", "--samples-per-epoch", "8"]));
-    let out = eval(&[trained().join("best.bpk"), other.join("best.bpk")], &dir.join("x.csv")).output().unwrap();
+    let out = synthetic_eval(&[trained().join("best.bpk"), other.join("best.bpk")], &dir.join("x.csv")).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("ensemble needs one input size"), "{err}");
 }
@@ -358,11 +365,11 @@ fn ship_records_the_inference_setting_and_what_it_measures() {
     assert!(m["training"]["ship_command"].as_str().unwrap().contains("ship"));
     // The recorded figures are what train eval gives with TTA; the shipped manifest applies
     // TTA by itself, so eval of the shipped file needs no flag.
-    let with_flag = dir.join("with-flag.csv");
-    run_ok(train().args(["eval", "--tta", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(&with_flag));
-    let shipped = dir.join("shipped.csv");
-    run_ok(train().args(["eval", "--model"]).arg(stem.with_extension("bpk")).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(&shipped));
-    let (a, b) = (eval_rows(&with_flag), eval_rows(&shipped));
+    let (with_flag, shipped) = (dir.join("with-flag.csv"), dir.join("shipped.csv"));
+    let mut tta = synthetic_eval(&[trained().join("model.bpk")], &with_flag);
+    tta.arg("--tta");
+    let a = synthetic_scores(tta, &with_flag);
+    let b = synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped);
     assert_eq!(a, b);
     let recorded = (m["validation"]["cases"][0]["dsc"].as_f64().unwrap(), m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap());
     assert!((recorded.0 - a[0].1).abs() < 1e-6 && (recorded.1 - a[0].2).abs() < 1e-6, "{recorded:?} vs {:?}", a[0]);
@@ -370,7 +377,6 @@ fn ship_records_the_inference_setting_and_what_it_measures() {
 
 #[test]
 fn average_writes_one_model_of_the_mean_weights() {
-    let (data, val) = synthetic_data();
     let dir = temp_dir("average");
     let stem = dir.join("soup");
     // A model averaged with itself is itself: scored exactly as the run's own half-precision export.
@@ -381,11 +387,8 @@ fn average_writes_one_model_of_the_mean_weights() {
     assert_eq!(m["precision"], "f16");
     assert!(m["validation"].is_null(), "figures of the inputs must not be carried over");
     assert_eq!(m["training"]["averaged"].as_array().unwrap().len(), 2);
-    let score = |model: &Path, csv: &Path| {
-        run_ok(train().args(["eval", "--model"]).arg(model).arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv));
-        eval_rows(csv)
-    };
-    assert_eq!(score(&stem.with_extension("bpk"), &dir.join("soup.csv")), score(&trained().join("model.bpk"), &dir.join("model.csv")));
+    let score = |model: PathBuf, csv: PathBuf| synthetic_scores(synthetic_eval(&[model], &csv), &csv);
+    assert_eq!(score(stem.with_extension("bpk"), dir.join("soup.csv")), score(trained().join("model.bpk"), dir.join("model.csv")));
     // --keep-checkpoints keeps every epoch's weights (the optimizer state only for the last).
     let kept = temp_dir("average-keep");
     run_ok(&mut tiny_fit(&kept, 2, &["--keep-checkpoints", "--samples-per-epoch", "8"]));
