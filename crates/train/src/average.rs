@@ -122,12 +122,8 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         }),
         ..base
     };
-    let (bpk, json) = (args.out.with_extension("bpk"), args.out.with_extension("json"));
-    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    crate::run::write_atomic(&bpk, &weights_to_bytes(&averaged, manifest.precision).map_err(anyhow::Error::msg)?)?;
-    crate::run::write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    let weights = weights_to_bytes(&averaged, manifest.precision).map_err(anyhow::Error::msg)?;
+    let bpk = crate::run::write_model(&args.out, &weights, &manifest)?;
     println!("averaged {} models into {}", args.model.len(), bpk.display());
     Ok(())
 }

@@ -90,9 +90,20 @@ impl RunDir {
     /// Writes weights and their manifest (`<name>.bpk` + `<name>.json`).
     pub fn export(&self, name: &str, model: &Model, manifest: &Manifest) -> Result<()> {
         let bytes = weights_to_bytes(model, manifest.precision).map_err(anyhow::Error::msg)?;
-        write_atomic(&self.path(&format!("{name}.bpk")), &bytes)?;
-        write_atomic(&self.path(&format!("{name}.json")), serde_json::to_string_pretty(manifest)?.as_bytes())
+        write_model(&self.path(name), &bytes, manifest).map(|_| ())
     }
+}
+
+/// Writes weights (already serialised) and their manifest as `STEM.bpk` + `STEM.json`, creating
+/// the folder; returns the weights' path.
+pub fn write_model(stem: &Path, weights: &[u8], manifest: &Manifest) -> Result<PathBuf> {
+    let (bpk, json) = (stem.with_extension("bpk"), stem.with_extension("json"));
+    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_atomic(&bpk, weights)?;
+    write_atomic(&json, serde_json::to_string_pretty(manifest)?.as_bytes())?;
+    Ok(bpk)
 }
 
 /// Manifest of a trained model, with its validation figures and how it was trained.

@@ -5,7 +5,7 @@
 
 use crate::backend::Backend;
 use crate::evaluate::{EvalArgs, EvalRow, eval};
-use crate::run::write_atomic;
+use crate::run::{write_atomic, write_model};
 use anyhow::{Context, Result};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CaseScore, Validation};
@@ -49,12 +49,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     let mut manifest = crate::evaluate::read_manifest(&args.model)?;
     manifest.flip_tta = args.flip_tta;
     let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let (bpk, json) = (args.out.with_extension("bpk"), args.out.with_extension("json"));
-    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    write_atomic(&bpk, &weights)?;
-    write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    let bpk = write_model(&args.out, &weights, &manifest)?;
 
     // Measured on the shipped files, so the manifest's own setting is what gets applied.
     println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");
@@ -73,7 +68,8 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     if let Some(t) = manifest.training.as_object_mut() {
         t.insert("ship_command".into(), command.into());
     }
-    write_atomic(&json, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    // Only the manifest changes now: the weights stay as written above.
+    write_atomic(&args.out.with_extension("json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     let (r, n) = (manifest.validation.as_ref().expect("set"), manifest.validation_native.as_ref().expect("set"));
     println!(
         "shipped {} (flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
