@@ -29,10 +29,26 @@ pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
     Ok((manifest, model))
 }
 
-/// Loads several models for an ensemble; they must share the input size, since their
-/// probabilities are averaged on the same preprocessed grid.
-fn load_all(paths: &[PathBuf], device: &Device) -> Result<Vec<(Manifest, Model)>> {
-    let models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
+/// Makes `manifest` run its model on `size`² inputs (`--input-size`), refusing sizes the
+/// model's down-sampling cannot take.
+pub fn set_input_size(manifest: &mut Manifest, size: usize) -> Result<()> {
+    let k = manifest.model.size_multiple();
+    if size == 0 || size % k != 0 {
+        bail!("--input-size {size}: this model takes sides that are positive multiples of {k} (2^levels)");
+    }
+    manifest.input_size = size;
+    Ok(())
+}
+
+/// Loads several models for an ensemble, at `input_size` when given; they must share the input
+/// size, since their probabilities are averaged on the same preprocessed grid.
+fn load_all(paths: &[PathBuf], device: &Device, input_size: Option<usize>) -> Result<Vec<(Manifest, Model)>> {
+    let mut models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
+    if let Some(n) = input_size {
+        for (manifest, _) in &mut models {
+            set_input_size(manifest, n)?;
+        }
+    }
     let size = models.first().map(|(m, _)| m.input_size).context("no --model given")?;
     if let Some((i, _)) = models.iter().enumerate().find(|(_, (m, _))| m.input_size != size) {
         bail!("{} takes {}² inputs but {} takes {size}²: an ensemble needs one input size", paths[i].display(), models[i].0.input_size, paths[0].display());
@@ -87,6 +103,8 @@ pub struct EvalArgs {
     pub csv: Option<PathBuf>,
     pub save_masks: Option<PathBuf>,
     pub backend: Backend,
+    /// Overrides the models' input size (`--input-size`).
+    pub input_size: Option<usize>,
     pub infer: InferOptions,
 }
 
@@ -99,7 +117,7 @@ pub struct EvalRow {
 
 pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
     let device = backend::device(args.backend)?;
-    let models = load_all(&args.models, &device)?;
+    let models = load_all(&args.models, &device, args.input_size)?;
     let size = models[0].0.input_size;
     let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
     let mut rows = Vec::new();
@@ -151,9 +169,9 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, infer: InferOptions) -> Result<()> {
+pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, input_size: Option<usize>, infer: InferOptions) -> Result<()> {
     let device = backend::device(backend)?;
-    let models = vec![load(model_path, &device)?];
+    let models = load_all(std::slice::from_ref(&model_path.to_path_buf()), &device, input_size)?;
     let mut done = 0;
     for case in crate::pipeline::load_cases(input, None)? {
         match predict_native(&models, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {

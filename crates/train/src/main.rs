@@ -39,6 +39,10 @@ struct InferArgs {
     /// Flip test-time augmentation.
     #[arg(long)]
     tta: bool,
+    /// Run the model on N² inputs instead of its manifest's size. The U-Net family is fully
+    /// convolutional, so weights trained at one size run at another (e.g. a 128² model at 160²).
+    #[arg(long, value_name = "N")]
+    input_size: Option<usize>,
 }
 
 impl InferArgs {
@@ -119,6 +123,7 @@ fn main() -> Result<()> {
             csv,
             save_masks,
             backend: infer.backend,
+            input_size: infer.input_size,
             infer: infer.options(),
         }),
         Command::Bench(args) => bench::run(&args),
@@ -127,6 +132,6 @@ fn main() -> Result<()> {
         Command::Ship(args) => ship::run(&args),
         Command::Average(args) => average::run(&args),
         Command::Unpack { pack, out } => pack::unpack(&pack, &out),
-        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.options()),
+        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.input_size, infer.options()),
     }
 }

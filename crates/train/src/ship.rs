@@ -23,6 +23,10 @@ pub struct ShipArgs {
     /// Ship with flip test-time augmentation.
     #[arg(long)]
     flip_tta: bool,
+    /// Ship the model to run on N² inputs instead of the size it was trained at (the U-Net
+    /// family is fully convolutional; the training size stays in the manifest's `training`).
+    #[arg(long, value_name = "N")]
+    input_size: Option<usize>,
     /// Data folder holding the validation cases.
     #[arg(long)]
     data: PathBuf,
@@ -48,6 +52,9 @@ fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Va
 pub fn run(args: &ShipArgs) -> Result<()> {
     let mut manifest = crate::evaluate::read_manifest(&args.model)?;
     manifest.flip_tta = args.flip_tta;
+    if let Some(n) = args.input_size {
+        crate::evaluate::set_input_size(&mut manifest, n)?;
+    }
     let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let bpk = write_model(&args.out, &weights, &manifest)?;
 
@@ -60,6 +67,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         csv: None,
         save_masks: None,
         backend: args.backend,
+        input_size: None,
         infer: InferOptions { batch: 8, flip_tta: false },
     })?;
     manifest.validation = Some(validation(&rows, "reference", |r| r.reference));
@@ -72,8 +80,9 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     write_atomic(&args.out.with_extension("json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     let (r, n) = (manifest.validation.as_ref().expect("set"), manifest.validation_native.as_ref().expect("set"));
     println!(
-        "shipped {} (flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
+        "shipped {} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
         bpk.display(),
+        manifest.input_size,
         if args.flip_tta { "on" } else { "off" },
         r.mean,
         r.median,

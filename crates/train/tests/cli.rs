@@ -408,3 +408,31 @@ fn average_writes_one_model_of_the_mean_weights() {
     let err = String::from_utf8_lossy(&mixed.stderr);
     assert!(!mixed.status.success() && err.contains("only models of one configuration"), "{err}");
 }
+
+#[test]
+fn a_model_runs_and_ships_at_another_input_size() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("input-size");
+    let model = trained().join("model.bpk");
+    let (own, larger) = (dir.join("own.csv"), dir.join("larger.csv"));
+    let at_own = synthetic_scores(synthetic_eval(std::slice::from_ref(&model), &own), &own);
+    let mut cmd = synthetic_eval(std::slice::from_ref(&model), &larger);
+    cmd.args(["--input-size", "40"]);
+    let at_40 = synthetic_scores(cmd, &larger);
+    // Another grid gives other scores, and the 32²-trained model still finds the lesion at 40².
+    assert_ne!(at_own, at_40);
+    assert!(at_40[0].1 > 0.7 && at_40[0].2 > 0.7, "{at_40:?} (own size: {at_own:?})");
+    // Shipped at 40²: the manifest says so, keeps the training size, and scores as above.
+    let stem = dir.join("models/default");
+    let text = run_ok(train().args(["ship", "--input-size", "40", "--model"]).arg(&model).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    assert!(text.contains("40² inputs"), "{text}");
+    let m = manifest(&stem.with_extension("json"));
+    assert_eq!((m["input_size"].as_u64(), m["training"]["config"]["size"].as_u64()), (Some(40), Some(32)));
+    let shipped = dir.join("shipped.csv");
+    assert_eq!(synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped), at_40);
+    // A side the down-sampling cannot take is refused, naming the rule.
+    let mut bad = synthetic_eval(std::slice::from_ref(&model), &dir.join("bad.csv"));
+    let out = bad.args(["--input-size", "42"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--input-size 42") && err.contains("multiples of 4"), "{err}");
+}
