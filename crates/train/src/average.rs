@@ -20,7 +20,8 @@ pub struct AverageArgs {
     /// unless --manifest describes them (a run's checkpoints have none of their own).
     #[arg(long, required = true, num_args = 1)]
     model: Vec<PathBuf>,
-    /// Manifest for inputs that have none beside them, e.g. the run's best.json.
+    /// Manifest for inputs that have none beside them (a run's checkpoints, read as f32 as fit
+    /// writes them), e.g. the run's best.json or model.json.
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// Output stem: writes STEM.bpk (half precision, as the trainer exports) and STEM.json.
@@ -78,7 +79,10 @@ fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
     if path.with_extension("json").exists() {
         return crate::evaluate::read_manifest(path);
     }
-    fallback.cloned().with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))
+    // Bare files are fit's checkpoints, which it always writes in f32, whatever precision the
+    // given manifest records (model.json says f16): reading them as f16 would fail.
+    let m = fallback.with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))?;
+    Ok(Manifest { precision: Precision::F32, ..m.clone() })
 }
 
 pub fn run(args: &AverageArgs) -> Result<()> {

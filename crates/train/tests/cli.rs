@@ -401,6 +401,10 @@ fn average_writes_one_model_of_the_mean_weights() {
     let err = String::from_utf8_lossy(&bare.stderr);
     assert!(!bare.status.success() && err.contains("give --manifest"), "{err}");
     run_ok(train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--manifest").arg(kept.join("best.json")).arg("--out").arg(&stem));
+    // The export's manifest (half precision) describes them as well: checkpoints are read as f32.
+    let soup = score(stem.with_extension("bpk"), dir.join("soup-best.csv"));
+    run_ok(train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--manifest").arg(kept.join("model.json")).arg("--out").arg(&stem));
+    assert_eq!(score(stem.with_extension("bpk"), dir.join("soup-model.csv")), soup);
     // Models of different configurations cannot be averaged.
     let other = temp_dir("average-w4");
     run_ok(&mut tiny_fit(&other, 1, &["--width", "4", "--samples-per-epoch", "8"]));
