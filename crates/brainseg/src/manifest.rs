@@ -54,7 +54,7 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let m: Manifest = serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
+        let mut m: Manifest = serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
         if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
             return Err(format!(
                 "model was trained with preprocessing version {}, this build has {}",
@@ -62,11 +62,21 @@ impl Manifest {
                 crate::preprocess::PREPROCESSING_VERSION
             ));
         }
-        if m.input_size == 0 || m.input_size % m.model.size_multiple() != 0 {
-            return Err(format!("input size {} is not a multiple of {}", m.input_size, m.model.size_multiple()));
-        }
+        let size = m.input_size;
+        m.set_input_size(size).map_err(|e| format!("input size {size}: {e}"))?;
         m.model.validate()?;
         Ok(m)
+    }
+
+    /// Sets the side the model runs at. Models are fully convolutional, so any side their
+    /// down-sampling can take works, not only the one they were trained at.
+    pub fn set_input_size(&mut self, size: usize) -> Result<(), String> {
+        let k = self.model.size_multiple();
+        if size == 0 || size % k != 0 {
+            return Err(format!("this model takes sides that are positive multiples of {k} (2^levels)"));
+        }
+        self.input_size = size;
+        Ok(())
     }
 }
 

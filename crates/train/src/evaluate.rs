@@ -29,15 +29,9 @@ pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
     Ok((manifest, model))
 }
 
-/// Makes `manifest` run its model on `size`² inputs (`--input-size`), refusing sizes the
-/// model's down-sampling cannot take.
+/// Makes `manifest` run its model on `size`² inputs (`--input-size`).
 pub fn set_input_size(manifest: &mut Manifest, size: usize) -> Result<()> {
-    let k = manifest.model.size_multiple();
-    if size == 0 || size % k != 0 {
-        bail!("--input-size {size}: this model takes sides that are positive multiples of {k} (2^levels)");
-    }
-    manifest.input_size = size;
-    Ok(())
+    manifest.set_input_size(size).map_err(|e| anyhow!("--input-size {size}: {e}"))
 }
 
 /// Loads several models for an ensemble, at `input_size` when given; they must share the input
