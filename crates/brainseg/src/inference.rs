@@ -3,8 +3,10 @@
 //! Async because the browser can only read GPU results asynchronously; native callers block on
 //! it (`pollster::block_on`), which costs nothing on the CPU backend.
 
+use crate::ingest::Case;
 use crate::model::Model;
-use crate::preprocess::{CHANNELS, Prepared};
+use crate::preprocess::{CHANNELS, PrepOptions, Prepared, preprocess};
+use crate::resize::resize_gray;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
@@ -65,4 +67,41 @@ pub async fn predict_volume<F: std::future::Future<Output = bool>>(
         }
     }
     Ok(Some(out))
+}
+
+/// Probabilities of a case on the grid of `prep.size`, with the case prepared that way (to map
+/// them back and to score them). For scale test-time augmentation the model also runs on the
+/// case prepared at each of `tta_sizes` (same crop, other side), whose maps are resized
+/// (bilinear) to `prep.size` and averaged with it: a lesion seen at several pixel scales.
+/// `progress(done, total)` counts slices over all sizes; resolving to false cancels (`Ok(None)`).
+pub async fn predict_case<F: std::future::Future<Output = bool>>(
+    model: &Model,
+    case: &Case,
+    prep: PrepOptions,
+    tta_sizes: &[usize],
+    device: &Device,
+    opts: InferOptions,
+    mut progress: impl FnMut(usize, usize) -> F,
+) -> Result<Option<(Vec<f32>, Prepared)>, String> {
+    let main = preprocess(case, prep)?;
+    let (n, kept) = (main.size(), main.slices());
+    let total = kept * (1 + tta_sizes.len());
+    let Some(mut sum) = predict_volume(model, &main, device, opts, |done| progress(done, total)).await? else {
+        return Ok(None);
+    };
+    for (i, &size) in tta_sizes.iter().enumerate() {
+        let other = preprocess(case, PrepOptions { size, ..prep })?;
+        let base = (i + 1) * kept;
+        let Some(probs) = predict_volume(model, &other, device, opts, |done| progress(base + done, total)).await? else {
+            return Ok(None);
+        };
+        for (acc, slice) in sum.chunks_mut(n * n).zip(probs.chunks(size * size)) {
+            acc.iter_mut().zip(resize_gray(slice, size, size, n, n)).for_each(|(a, p)| *a += p);
+        }
+    }
+    if !tta_sizes.is_empty() {
+        let k = (1 + tta_sizes.len()) as f32;
+        sum.iter_mut().for_each(|p| *p /= k);
+    }
+    Ok(Some((sum, main)))
 }

@@ -47,6 +47,10 @@ pub struct Manifest {
     /// `train eval`/`predict` apply it, so the figures above are the ones users get.
     #[serde(default)]
     pub flip_tta: bool,
+    /// Inference setting: scale test-time augmentation. The model also runs on inputs of these
+    /// sides; their probabilities, resized to `input_size`, are averaged with its own. Empty: off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tta_sizes: Vec<usize>,
     /// The training command and full configuration (free-form, from the trainer).
     #[serde(default)]
     pub training: serde_json::Value,
@@ -64,6 +68,8 @@ impl Manifest {
         }
         let size = m.input_size;
         m.set_input_size(size).map_err(|e| format!("input size {size}: {e}"))?;
+        let sizes = std::mem::take(&mut m.tta_sizes);
+        m.set_tta_sizes(sizes).map_err(|e| format!("tta_sizes: {e}"))?;
         m.model.validate()?;
         Ok(m)
     }
@@ -76,6 +82,21 @@ impl Manifest {
             return Err(format!("this model takes sides that are positive multiples of {k} (2^levels)"));
         }
         self.input_size = size;
+        Ok(())
+    }
+
+    /// Sets the scale-TTA sides (see `tta_sizes`); each must be one the model takes.
+    pub fn set_tta_sizes(&mut self, sizes: Vec<usize>) -> Result<(), String> {
+        let k = self.model.size_multiple();
+        for (i, &s) in sizes.iter().enumerate() {
+            if s == 0 || s % k != 0 {
+                return Err(format!("{s}: this model takes sides that are positive multiples of {k} (2^levels)"));
+            }
+            if sizes[..i].contains(&s) {
+                return Err(format!("{s} is given twice"));
+            }
+        }
+        self.tta_sizes = sizes;
         Ok(())
     }
 }

@@ -1,6 +1,9 @@
 use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
-use brainseg::preprocess::PREPROCESSING_VERSION;
+use brainseg::inference::{InferOptions, predict_case, predict_volume};
+use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
+use brainseg::resize::resize_gray;
+use brainseg::synthetic::synthetic_case;
 use burn::prelude::*;
 
 fn input(b: usize, n: usize, device: &Device) -> Tensor<4> {
@@ -56,6 +59,7 @@ fn weights_round_trip_to_identical_predictions() {
             validation: None,
             validation_native: None,
             flip_tta: false,
+            tta_sizes: Vec::new(),
             training: serde_json::Value::Null,
         };
         let bytes = weights_to_bytes(&model, precision).unwrap();
@@ -75,7 +79,62 @@ fn weights_round_trip_to_identical_predictions() {
         validation: None,
         validation_native: None,
         flip_tta: false,
+        tta_sizes: Vec::new(),
         training: serde_json::Value::Null,
     };
     assert!(load_model(&manifest, weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());
+}
+
+#[test]
+fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
+    let device = Device::flex();
+    let model = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 }.init(&device).unwrap();
+    let case = synthetic_case("SYN", 6, 40, 36, 7);
+    let opts = InferOptions { batch: 2, flip_tta: true };
+    // Runs an inference future to completion (never cancelled here).
+    macro_rules! run {
+        ($f:expr) => {
+            pollster::block_on($f).unwrap().unwrap()
+        };
+    }
+    let volume = |size| {
+        let prep = preprocess(&case, PrepOptions::native(size)).unwrap();
+        run!(predict_volume(&model, &prep, &device, opts, |_| async { true }))
+    };
+    let mut seen = Vec::new();
+    let (probs, prep) = run!(predict_case(&model, &case, PrepOptions::native(16), &[24, 8], &device, opts, |done, total| {
+        seen.push((done, total));
+        async { true }
+    }));
+    assert_eq!((prep.size(), prep.slices()), (16, 6));
+    // Progress counts slices over the three sides.
+    assert_eq!(seen.last(), Some(&(18, 18)));
+    // By hand: each side's map, resized to 16², averaged with the 16² map.
+    let (own, at24, at8) = (volume(16), volume(24), volume(8));
+    for z in 0..6 {
+        let a = resize_gray(&at24[z * 576..(z + 1) * 576], 24, 24, 16, 16);
+        let b = resize_gray(&at8[z * 64..(z + 1) * 64], 8, 8, 16, 16);
+        for i in 0..256 {
+            let want = (own[z * 256 + i] + a[i] + b[i]) / 3.0;
+            assert!((probs[z * 256 + i] - want).abs() < 1e-6, "slice {z} pixel {i}: {} vs {want}", probs[z * 256 + i]);
+        }
+    }
+    // Without other sides it is the plain prediction; cancelling stops it.
+    let (plain, _) = run!(predict_case(&model, &case, PrepOptions::native(16), &[], &device, opts, |_, _| async { true }));
+    assert_eq!(plain, own);
+    let cancelled = pollster::block_on(predict_case(&model, &case, PrepOptions::native(16), &[24], &device, opts, |done, _| async move { done < 6 }));
+    assert!(cancelled.unwrap().is_none());
+}
+
+#[test]
+fn manifest_tta_sizes_must_be_sides_the_model_takes() {
+    let json = |sizes: &str| {
+        format!(
+            r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32","tta_sizes":{sizes}}}"#
+        )
+    };
+    assert_eq!(Manifest::from_json(&json("[24, 8]")).unwrap().tta_sizes, vec![24, 8]);
+    let e = Manifest::from_json(&json("[24, 10]")).unwrap_err();
+    assert!(e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"), "{e}");
+    assert!(Manifest::from_json(&json("[8, 8]")).unwrap_err().contains("given twice"));
 }

@@ -3,13 +3,13 @@
 use crate::backend::{self, Backend};
 use anyhow::{Context, Result, anyhow, bail};
 use brainseg::eval::{native_dice, native_mask, reference_dice};
-use brainseg::inference::{InferOptions, predict_volume};
+use brainseg::inference::{InferOptions, predict_case};
 use brainseg::ingest::Case;
 use brainseg::manifest::{Manifest, load_model};
 use brainseg::metrics::summarize;
 use brainseg::model::Model;
 use brainseg::naming::mask_file_name;
-use brainseg::preprocess::{PrepOptions, preprocess};
+use brainseg::preprocess::PrepOptions;
 use brainseg::tiff_io::{Mask, encode_mask};
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
@@ -29,19 +29,32 @@ pub fn load(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
     Ok((manifest, model))
 }
 
-/// Makes `manifest` run its model on `size`² inputs (`--input-size`).
-pub fn set_input_size(manifest: &mut Manifest, size: usize) -> Result<()> {
-    manifest.set_input_size(size).map_err(|e| anyhow!("--input-size {size}: {e}"))
+/// Inference sides given on the command line (`--input-size`, `--tta-sizes`), overriding the
+/// manifest's.
+#[derive(Debug, Clone, Default)]
+pub struct Sizes {
+    pub input: Option<usize>,
+    pub tta: Option<Vec<usize>>,
 }
 
-/// Loads several models for an ensemble, at `input_size` when given; they must share the input
-/// size, since their probabilities are averaged on the same preprocessed grid.
-fn load_all(paths: &[PathBuf], device: &Device, input_size: Option<usize>) -> Result<Vec<(Manifest, Model)>> {
-    let mut models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
-    if let Some(n) = input_size {
-        for (manifest, _) in &mut models {
-            set_input_size(manifest, n)?;
+impl Sizes {
+    pub fn apply(&self, manifest: &mut Manifest) -> Result<()> {
+        if let Some(n) = self.input {
+            manifest.set_input_size(n).map_err(|e| anyhow!("--input-size {n}: {e}"))?;
         }
+        if let Some(t) = &self.tta {
+            manifest.set_tta_sizes(t.clone()).map_err(|e| anyhow!("--tta-sizes: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads several models for an ensemble, at the `sizes` given; they must share the input size,
+/// since their probabilities are averaged on the same preprocessed grid.
+fn load_all(paths: &[PathBuf], device: &Device, sizes: &Sizes) -> Result<Vec<(Manifest, Model)>> {
+    let mut models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
+    for (manifest, _) in &mut models {
+        sizes.apply(manifest)?;
     }
     let size = models.first().map(|(m, _)| m.input_size).context("no --model given")?;
     if let Some((i, _)) = models.iter().enumerate().find(|(_, (m, _))| m.input_size != size) {
@@ -52,14 +65,15 @@ fn load_all(paths: &[PathBuf], device: &Device, input_size: Option<usize>) -> Re
 
 /// Foreground probabilities of a case, averaged over the models (one model: its own).
 fn probabilities(models: &[(Manifest, Model)], case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
-    let prep = preprocess(case, opts).map_err(anyhow::Error::msg)?;
     let mut sum: Vec<f32> = Vec::new();
+    let mut prep = None;
     for (manifest, model) in models {
         // A model shipped with flip TTA gets it whether or not --tta was given.
         let infer = InferOptions { flip_tta: infer.flip_tta || manifest.flip_tta, ..infer };
-        let probs = pollster::block_on(predict_volume(model, &prep, device, infer, |_| async { true }))
+        let (probs, p) = pollster::block_on(predict_case(model, case, opts, &manifest.tta_sizes, device, infer, |_, _| async { true }))
             .map_err(anyhow::Error::msg)?
             .expect("never cancelled");
+        prep.get_or_insert(p);
         if sum.is_empty() {
             sum = probs;
         } else {
@@ -68,7 +82,7 @@ fn probabilities(models: &[(Manifest, Model)], case: &Case, opts: PrepOptions, d
     }
     let n = models.len() as f32;
     sum.iter_mut().for_each(|s| *s /= n);
-    Ok((sum, prep))
+    Ok((sum, prep.context("no model")?))
 }
 
 /// Native-protocol prediction of a case on its original grid.
@@ -97,8 +111,8 @@ pub struct EvalArgs {
     pub csv: Option<PathBuf>,
     pub save_masks: Option<PathBuf>,
     pub backend: Backend,
-    /// Overrides the models' input size (`--input-size`).
-    pub input_size: Option<usize>,
+    /// Overrides the models' inference sides.
+    pub sizes: Sizes,
     pub infer: InferOptions,
 }
 
@@ -111,7 +125,7 @@ pub struct EvalRow {
 
 pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
     let device = backend::device(args.backend)?;
-    let models = load_all(&args.models, &device, args.input_size)?;
+    let models = load_all(&args.models, &device, &args.sizes)?;
     let size = models[0].0.input_size;
     let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
     let mut rows = Vec::new();
@@ -163,9 +177,9 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, input_size: Option<usize>, infer: InferOptions) -> Result<()> {
+pub fn run_predict(model_path: &Path, input: &Path, out: &Path, backend: Backend, sizes: &Sizes, infer: InferOptions) -> Result<()> {
     let device = backend::device(backend)?;
-    let models = load_all(std::slice::from_ref(&model_path.to_path_buf()), &device, input_size)?;
+    let models = load_all(std::slice::from_ref(&model_path.to_path_buf()), &device, sizes)?;
     let mut done = 0;
     for case in crate::pipeline::load_cases(input, None)? {
         match predict_native(&models, &case, &device, infer).and_then(|m| save_masks(out, &case, &m).map(|_| m)) {

@@ -14,7 +14,15 @@ pub enum Loss {
     Bce,
     /// Dice + BCE.
     DiceBce,
+    /// Tversky index (Salehi et al. 2017), α 0.3 on false positives and β 0.7 on false
+    /// negatives, smooth 1: Dice that weighs a missed lesion voxel more than a false one, for
+    /// models that under-segment faint lesion borders.
+    Tversky,
 }
+
+/// Tversky weights of false positives and false negatives (α + β = 1: Dice is 0.5 / 0.5).
+const TVERSKY_ALPHA: f64 = 0.3;
+const TVERSKY_BETA: f64 = 0.7;
 
 const SMOOTH: f64 = 1.0;
 
@@ -37,6 +45,16 @@ pub fn iou(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     j.neg() + 1.0
 }
 
+/// `1 − (TP + 1) / (TP + α·FP + β·FN + 1)` with soft counts.
+pub fn tversky(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    let p = sigmoid(logits);
+    let tp = (p.clone() * target.clone()).sum();
+    let fp = p.sum() - tp.clone();
+    let fn_ = target.sum() - tp.clone();
+    let ti = (tp.clone() + SMOOTH) / (tp + fp * TVERSKY_ALPHA + fn_ * TVERSKY_BETA + SMOOTH);
+    ti.neg() + 1.0
+}
+
 /// Mean of `-(t·log σ(x) + (1−t)·log σ(−x))`, written with log-sigmoid for stability.
 pub fn bce(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     let pos = log_sigmoid(logits.clone()) * target.clone();
@@ -51,6 +69,7 @@ impl Loss {
             Loss::Iou => iou(logits, target),
             Loss::Bce => bce(logits, target),
             Loss::DiceBce => dice(logits.clone(), target.clone()) + bce(logits, target),
+            Loss::Tversky => tversky(logits, target),
         }
     }
 }
@@ -77,6 +96,12 @@ mod tests {
         // BCE: mean(−ln 0.5, −ln 0.25) = (0.693147 + 1.386294)/2
         let want_bce = (2f64.ln() + 4f64.ln()) / 2.0;
         assert!((v(bce(x.clone(), y.clone())) - want_bce).abs() < 1e-5);
+        // Tversky: TP 0.5, FP 0.75, FN 0.5 → 1 − 1.5/(0.5 + 0.225 + 0.35 + 1) = 0.277108…
+        assert!((v(tversky(x.clone(), y.clone())) - (1.0 - 1.5 / 2.075)).abs() < 1e-5);
+        // With α = β = 0.5 it would be Dice; here a miss costs more than a false alarm.
+        let miss = v(tversky(t(&[-3.0], &d), t(&[1.0], &d)));
+        let alarm = v(tversky(t(&[3.0], &d), t(&[0.0], &d)));
+        assert!(miss > alarm, "miss {miss} alarm {alarm}");
         let sum = v(Loss::DiceBce.compute(x, y));
         assert!((sum - (1.0 - 2.0 / 3.25) - want_bce).abs() < 1e-5);
     }

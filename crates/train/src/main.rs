@@ -43,11 +43,18 @@ struct InferArgs {
     /// convolutional, so weights trained at one size run at another (e.g. a 128² model at 160²).
     #[arg(long, value_name = "N")]
     input_size: Option<usize>,
+    /// Scale test-time augmentation: also run the model on inputs of these sides (e.g.
+    /// `176,192`) and average their probabilities, resized to the input size, with its own.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    tta_sizes: Option<Vec<usize>>,
 }
 
 impl InferArgs {
     fn options(&self) -> InferOptions {
         InferOptions { batch: self.batch, flip_tta: self.tta }
+    }
+    fn sizes(&self) -> evaluate::Sizes {
+        evaluate::Sizes { input: self.input_size, tta: self.tta_sizes.clone() }
     }
 }
 
@@ -123,7 +130,7 @@ fn main() -> Result<()> {
             csv,
             save_masks,
             backend: infer.backend,
-            input_size: infer.input_size,
+            sizes: infer.sizes(),
             infer: infer.options(),
         }),
         Command::Bench(args) => bench::run(&args),
@@ -132,6 +139,6 @@ fn main() -> Result<()> {
         Command::Ship(args) => ship::run(&args),
         Command::Average(args) => average::run(&args),
         Command::Unpack { pack, out } => pack::unpack(&pack, &out),
-        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, infer.input_size, infer.options()),
+        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, &infer.sizes(), infer.options()),
     }
 }

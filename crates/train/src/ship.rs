@@ -27,6 +27,9 @@ pub struct ShipArgs {
     /// family is fully convolutional; the training size stays in the manifest's `training`).
     #[arg(long, value_name = "N")]
     input_size: Option<usize>,
+    /// Ship with scale test-time augmentation at these further sides (see `train eval`).
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    tta_sizes: Option<Vec<usize>>,
     /// Data folder holding the validation cases.
     #[arg(long)]
     data: PathBuf,
@@ -52,9 +55,7 @@ fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Va
 pub fn run(args: &ShipArgs) -> Result<()> {
     let mut manifest = crate::evaluate::read_manifest(&args.model)?;
     manifest.flip_tta = args.flip_tta;
-    if let Some(n) = args.input_size {
-        crate::evaluate::set_input_size(&mut manifest, n)?;
-    }
+    crate::evaluate::Sizes { input: args.input_size, tta: args.tta_sizes.clone() }.apply(&mut manifest)?;
     let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let bpk = write_model(&args.out, &weights, &manifest)?;
 
@@ -67,7 +68,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         csv: None,
         save_masks: None,
         backend: args.backend,
-        input_size: None,
+        sizes: Default::default(),
         infer: InferOptions { batch: 8, flip_tta: false },
     })?;
     manifest.validation = Some(validation(&rows, "reference", |r| r.reference));

@@ -440,3 +440,33 @@ fn a_model_runs_and_ships_at_another_input_size() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--input-size 42") && err.contains("multiples of 4"), "{err}");
 }
+
+#[test]
+fn scale_tta_averages_other_sides_and_ships() {
+    let (data, val) = synthetic_data();
+    let dir = temp_dir("tta-sizes");
+    let model = trained().join("model.bpk");
+    let (own, scaled) = (dir.join("own.csv"), dir.join("scaled.csv"));
+    let at_own = synthetic_scores(synthetic_eval(std::slice::from_ref(&model), &own), &own);
+    let mut cmd = synthetic_eval(std::slice::from_ref(&model), &scaled);
+    cmd.args(["--tta-sizes", "40,24"]);
+    let with_scales = synthetic_scores(cmd, &scaled);
+    // The other sides change the averaged probabilities, and the lesion is still found.
+    assert_ne!(at_own, with_scales);
+    assert!(with_scales[0].1 > 0.7 && with_scales[0].2 > 0.7, "{with_scales:?} (own size only: {at_own:?})");
+    // Shipped with them: the manifest lists them and eval applies them without the flag.
+    let stem = dir.join("models/default");
+    run_ok(train().args(["ship", "--tta-sizes", "40,24", "--model"]).arg(&model).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    let m = manifest(&stem.with_extension("json"));
+    assert_eq!(m["tta_sizes"], serde_json::json!([40, 24]));
+    assert_eq!(m["input_size"].as_u64(), Some(32));
+    let shipped = dir.join("shipped.csv");
+    assert_eq!(synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped), with_scales);
+    // Sides the model cannot take, or given twice, are refused with the flag named.
+    for (sides, why) in [("40,42", "multiples of 4"), ("40,40", "given twice")] {
+        let mut bad = synthetic_eval(std::slice::from_ref(&model), &dir.join("bad.csv"));
+        let out = bad.args(["--tta-sizes", sides]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--tta-sizes") && err.contains(why), "{sides}: {err}");
+    }
+}

@@ -546,6 +546,10 @@ fn model_info(m: &Manifest) -> String {
     if m.flip_tta {
         s.push_str(" · flip TTA");
     }
+    if !m.tta_sizes.is_empty() {
+        let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
+        s.push_str(&format!(" · scale TTA {}", sides.join(", ")));
+    }
     s
 }
 

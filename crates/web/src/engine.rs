@@ -2,11 +2,11 @@
 //! per-case inference with the core crate's preprocessing, post-processing and metrics.
 
 use brainseg::eval::{native_dice, native_mask, per_slice_dice};
-use brainseg::inference::{InferOptions, predict_volume};
+use brainseg::inference::{InferOptions, predict_case};
 use brainseg::ingest::Case;
 use brainseg::manifest::{Manifest, load_model};
 use brainseg::model::Model;
-use brainseg::preprocess::{PrepOptions, preprocess};
+use brainseg::preprocess::PrepOptions;
 use burn::prelude::Device;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +106,12 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
     manifest: &Manifest,
     device: &Device,
     case: &Case,
-    mut progress: impl FnMut(usize, usize) -> F,
+    progress: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<CaseResult>, String> {
     let start = now_ms();
-    let prep = preprocess(case, PrepOptions::native(manifest.input_size))?;
-    let total = prep.slices();
     let opts = InferOptions { batch: 1, flip_tta: manifest.flip_tta };
-    let Some(probs) = predict_volume(model, &prep, device, opts, |done| progress(done, total)).await? else {
+    let prep = PrepOptions::native(manifest.input_size);
+    let Some((probs, prep)) = predict_case(model, case, prep, &manifest.tta_sizes, device, opts, progress).await? else {
         return Ok(None);
     };
     let mask = native_mask(&probs, &prep);

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use brainseg::eval::{native_dice, native_mask};
-use brainseg::inference::{InferOptions, predict_volume};
+use brainseg::inference::{InferOptions, predict_case, predict_volume};
 use brainseg::ingest::{InputFile, ingest_files};
 use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::model::{Arch, ModelConfig};
@@ -65,6 +65,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         validation: None,
         validation_native: None,
         flip_tta: false,
+        tta_sizes: Vec::new(),
         training: serde_json::Value::Null,
     };
     let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();
@@ -74,4 +75,17 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     // Cancelling stops after the first batch.
     let cancelled = predict_volume(&model, &prep, &device, InferOptions { batch: 1, flip_tta: false }, |_| async { false }).await.unwrap();
     assert!(cancelled.is_none());
+
+    // The web app's path, with scale TTA: one map on the 32² grid, progress over both sides.
+    let mut last = (0, 0);
+    let (scaled, p) = predict_case(&model, case, PrepOptions::native(32), &[48], &device, InferOptions::default(), |done, total| {
+        last = (done, total);
+        async { true }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((scaled.len(), p.size()), (probs.len(), 32));
+    assert_eq!(last, (2 * prep.slices(), 2 * prep.slices()));
+    assert!(scaled.iter().all(|p| (0.0..=1.0).contains(p)) && scaled != probs);
 }
