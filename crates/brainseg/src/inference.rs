@@ -4,6 +4,7 @@
 //! it (`pollster::block_on`), which costs nothing on the CPU backend.
 
 use crate::ingest::Case;
+use crate::manifest::Manifest;
 use crate::model::Model;
 use crate::preprocess::{CHANNELS, PrepOptions, Prepared, preprocess};
 use crate::resize::resize_gray;
@@ -95,13 +96,65 @@ pub async fn predict_case<F: std::future::Future<Output = bool>>(
         let Some(probs) = predict_volume(model, &other, device, opts, |done| progress(base + done, total)).await? else {
             return Ok(None);
         };
-        for (acc, slice) in sum.chunks_mut(n * n).zip(probs.chunks(size * size)) {
-            acc.iter_mut().zip(resize_gray(slice, size, size, n, n)).for_each(|(a, p)| *a += p);
-        }
+        sum.iter_mut().zip(resize_slices(&probs, size, n)).for_each(|(a, p)| *a += p);
     }
     if !tta_sizes.is_empty() {
         let k = (1 + tta_sizes.len()) as f32;
         sum.iter_mut().for_each(|p| *p /= k);
     }
     Ok(Some((sum, main)))
+}
+
+/// Probabilities of a case from several models (an ensemble; one model: its own), on the first
+/// model's grid, with the case prepared that way. Each model runs at its own input size with its
+/// manifest's test-time augmentation (flip also when `opts.flip_tta`); the others' maps are
+/// resized to the first one's and all are averaged. `prep(size)` gives the preprocessing (native
+/// or reference). `progress(done, total)` counts slices over all models and sizes.
+pub async fn predict_ensemble<F: std::future::Future<Output = bool>>(
+    models: &[(Manifest, Model)],
+    case: &Case,
+    prep: fn(usize) -> PrepOptions,
+    device: &Device,
+    opts: InferOptions,
+    mut progress: impl FnMut(usize, usize) -> F,
+) -> Result<Option<(Vec<f32>, Prepared)>, String> {
+    let Some(((first, _), _)) = models.split_first() else {
+        return Err("no model to run".into());
+    };
+    let grid = first.input_size;
+    // Work units: one per model and size, each a pass over the case's kept slices.
+    let units: Vec<usize> = models.iter().map(|(m, _)| 1 + m.tta_sizes.len()).collect();
+    let all: usize = units.iter().sum();
+    let mut sum: Vec<f32> = Vec::new();
+    let mut main = None;
+    for (i, (manifest, model)) in models.iter().enumerate() {
+        let before: usize = units[..i].iter().sum();
+        let infer = InferOptions { flip_tta: opts.flip_tta || manifest.flip_tta, ..opts };
+        let own = predict_case(model, case, prep(manifest.input_size), &manifest.tta_sizes, device, infer, |done, total| {
+            let kept = total / units[i];
+            progress(before * kept + done, all * kept)
+        });
+        let Some((probs, p)) = own.await? else {
+            return Ok(None);
+        };
+        let probs = resize_slices(&probs, manifest.input_size, grid);
+        if sum.is_empty() {
+            sum = probs;
+        } else {
+            sum.iter_mut().zip(&probs).for_each(|(s, p)| *s += p);
+        }
+        main.get_or_insert(p);
+    }
+    let n = models.len() as f32;
+    sum.iter_mut().for_each(|s| *s /= n);
+    Ok(main.map(|p| (sum, p)))
+}
+
+/// Resizes a stack of `from`² probability maps to `to`² (bilinear), e.g. to average the
+/// predictions of one case made at two input sizes.
+pub fn resize_slices(probs: &[f32], from: usize, to: usize) -> Vec<f32> {
+    if from == to {
+        return probs.to_vec();
+    }
+    probs.chunks(from * from).flat_map(|slice| resize_gray(slice, from, from, to, to)).collect()
 }

@@ -3,7 +3,7 @@
 use crate::backend::{self, Backend};
 use anyhow::{Context, Result, anyhow, bail};
 use brainseg::eval::{native_dice, native_mask, reference_dice};
-use brainseg::inference::{InferOptions, predict_case};
+use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::{Manifest, load_model};
 use brainseg::metrics::summarize;
@@ -56,39 +56,21 @@ fn load_all(paths: &[PathBuf], device: &Device, sizes: &Sizes) -> Result<Vec<(Ma
     for (manifest, _) in &mut models {
         sizes.apply(manifest)?;
     }
-    let size = models.first().map(|(m, _)| m.input_size).context("no --model given")?;
-    if let Some((i, _)) = models.iter().enumerate().find(|(_, (m, _))| m.input_size != size) {
-        bail!("{} takes {}² inputs but {} takes {size}²: an ensemble needs one input size", paths[i].display(), models[i].0.input_size, paths[0].display());
+    if models.is_empty() {
+        bail!("no --model given");
     }
     Ok(models)
 }
 
-/// Foreground probabilities of a case, averaged over the models (one model: its own).
-fn probabilities(models: &[(Manifest, Model)], case: &Case, opts: PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
-    let mut sum: Vec<f32> = Vec::new();
-    let mut prep = None;
-    for (manifest, model) in models {
-        // A model shipped with flip TTA gets it whether or not --tta was given.
-        let infer = InferOptions { flip_tta: infer.flip_tta || manifest.flip_tta, ..infer };
-        let (probs, p) = pollster::block_on(predict_case(model, case, opts, &manifest.tta_sizes, device, infer, |_, _| async { true }))
-            .map_err(anyhow::Error::msg)?
-            .expect("never cancelled");
-        prep.get_or_insert(p);
-        if sum.is_empty() {
-            sum = probs;
-        } else {
-            sum.iter_mut().zip(&probs).for_each(|(s, p)| *s += p);
-        }
-    }
-    let n = models.len() as f32;
-    sum.iter_mut().for_each(|s| *s /= n);
-    Ok((sum, prep.context("no model")?))
+/// Foreground probabilities of a case averaged over the models, on the first one's grid.
+fn probabilities(models: &[(Manifest, Model)], case: &Case, prep: fn(usize) -> PrepOptions, device: &Device, infer: InferOptions) -> Result<(Vec<f32>, brainseg::preprocess::Prepared)> {
+    let run = predict_ensemble(models, case, prep, device, infer, |_, _| async { true });
+    Ok(pollster::block_on(run).map_err(anyhow::Error::msg)?.expect("never cancelled"))
 }
 
 /// Native-protocol prediction of a case on its original grid.
 fn predict_native(models: &[(Manifest, Model)], case: &Case, device: &Device, infer: InferOptions) -> Result<Vec<u8>> {
-    let size = models[0].0.input_size;
-    let (probs, prep) = probabilities(models, case, PrepOptions::native(size), device, infer)?;
+    let (probs, prep) = probabilities(models, case, PrepOptions::native, device, infer)?;
     Ok(native_mask(&probs, &prep))
 }
 
@@ -126,7 +108,6 @@ pub struct EvalRow {
 pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
     let device = backend::device(args.backend)?;
     let models = load_all(&args.models, &device, &args.sizes)?;
-    let size = models[0].0.input_size;
     let wanted = args.cases.as_deref().map(crate::pipeline::read_case_list).transpose()?;
     let mut rows = Vec::new();
     for case in crate::pipeline::load_cases(&args.data, wanted)? {
@@ -135,7 +116,7 @@ pub fn eval(args: &EvalArgs) -> Result<Vec<EvalRow>> {
             continue;
         }
         let result = (|| -> Result<EvalRow> {
-            let (probs, prep) = probabilities(&models, &case, PrepOptions::reference(size), &device, args.infer)?;
+            let (probs, prep) = probabilities(&models, &case, PrepOptions::reference, &device, args.infer)?;
             let reference = reference_dice(&probs, &prep).expect("case has masks");
             let mask = predict_native(&models, &case, &device, args.infer)?;
             let native = native_dice(&mask, &case).expect("case has masks");

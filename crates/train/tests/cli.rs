@@ -265,19 +265,23 @@ fn fine_tuning_starts_from_the_given_weights() {
 }
 
 #[test]
-fn an_ensemble_averages_models_and_needs_one_input_size() {
+fn an_ensemble_averages_models_each_at_its_own_input_size() {
     let dir = temp_dir("ensemble");
     let (single, double) = (dir.join("single.csv"), dir.join("double.csv"));
     let one = synthetic_scores(synthetic_eval(&[trained().join("best.bpk")], &single), &single);
     // The same weights twice average to themselves.
     let two = synthetic_scores(synthetic_eval(&[trained().join("best.bpk"), trained().join("best.bpk")], &double), &double);
     assert_eq!(one, two);
-    // A model of another input size cannot join.
+    // A model trained at 16² joins at 16²: its maps are resized to the first model's 32² grid.
     let other = temp_dir("ensemble-16");
     run_ok(&mut tiny_fit(&other, 1, &["--size", "16", "--samples-per-epoch", "8"]));
-    let out = synthetic_eval(&[trained().join("best.bpk"), other.join("best.bpk")], &dir.join("x.csv")).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("ensemble needs one input size"), "{err}");
+    let mixed_csv = dir.join("mixed.csv");
+    let mixed = synthetic_scores(synthetic_eval(&[trained().join("best.bpk"), other.join("best.bpk")], &mixed_csv), &mixed_csv);
+    assert_ne!(mixed, one);
+    // The grid is the first model's (the reference protocol scores on it): order matters.
+    let swapped_csv = dir.join("swapped.csv");
+    let swapped = synthetic_scores(synthetic_eval(&[other.join("best.bpk"), trained().join("best.bpk")], &swapped_csv), &swapped_csv);
+    assert_ne!(swapped, mixed);
 }
 
 #[test]
