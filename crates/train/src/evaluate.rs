@@ -49,8 +49,7 @@ impl Sizes {
     }
 }
 
-/// Loads several models for an ensemble, at the `sizes` given; they must share the input size,
-/// since their probabilities are averaged on the same preprocessed grid.
+/// Loads the models of an ensemble (or one), with the command line's `sizes` applied to each.
 fn load_all(paths: &[PathBuf], device: &Device, sizes: &Sizes) -> Result<Vec<(Manifest, Model)>> {
     let mut models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
     for (manifest, _) in &mut models {
