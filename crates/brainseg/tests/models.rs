@@ -1,6 +1,6 @@
 use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
-use brainseg::inference::{InferOptions, predict_case, predict_volume};
+use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
 use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
@@ -137,4 +137,47 @@ fn manifest_tta_sizes_must_be_sides_the_model_takes() {
     let e = Manifest::from_json(&json("[24, 10]")).unwrap_err();
     assert!(e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"), "{e}");
     assert!(Manifest::from_json(&json("[8, 8]")).unwrap_err().contains("given twice"));
+}
+
+#[test]
+fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
+    let device = Device::flex();
+    let cfg = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 };
+    let model = cfg.init(&device).unwrap();
+    let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
+    let member = |size: usize| {
+        let m = Manifest {
+            model: cfg,
+            input_size: size,
+            preprocessing_version: PREPROCESSING_VERSION,
+            precision: Precision::F32,
+            validation: None,
+            validation_native: None,
+            flip_tta: false,
+            tta_sizes: Vec::new(),
+            training: serde_json::Value::Null,
+        };
+        let loaded = load_model(&m, bytes.clone(), &device).unwrap();
+        (m, loaded)
+    };
+    let case = synthetic_case("SYN", 5, 40, 36, 11);
+    let opts = InferOptions { batch: 2, flip_tta: false };
+    // The same weights at 16² and 24²: the 16²-grid average is scale TTA of the 16² model.
+    let members = [member(16), member(24)];
+    let mut last = (0, 0);
+    let (probs, prep) = pollster::block_on(predict_ensemble(&members, &case, PrepOptions::native, &device, opts, |done, total| {
+        last = (done, total);
+        async { true }
+    }))
+    .unwrap()
+    .unwrap();
+    let (want, _) = pollster::block_on(predict_case(&model, &case, PrepOptions::native(16), &[24], &device, opts, |_, _| async { true })).unwrap().unwrap();
+    assert_eq!(prep.size(), 16);
+    assert_eq!(last, (10, 10));
+    let max = probs.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(max < 1e-6, "max difference {max}");
+    // Members in the other order: the grid is the first one's.
+    let (swapped, prep) = pollster::block_on(predict_ensemble(&[member(24), member(16)], &case, PrepOptions::native, &device, opts, |_, _| async { true })).unwrap().unwrap();
+    assert_eq!((prep.size(), swapped.len()), (24, 5 * 24 * 24));
+    assert!(pollster::block_on(predict_ensemble(&[], &case, PrepOptions::native, &device, opts, |_, _| async { true })).is_err());
 }
