@@ -423,16 +423,21 @@ fn average_writes_one_model_of_the_mean_weights() {
     assert!(!mixed.status.success() && err.contains("only models of one configuration"), "{err}");
 }
 
+/// Scores of the shared trained model's export with extra `train eval` flags (CSV in `dir`).
+fn trained_scores(dir: &Path, name: &str, flags: &[&str]) -> Vec<(String, f64, f64)> {
+    let csv = dir.join(format!("{name}.csv"));
+    let mut cmd = synthetic_eval(&[trained().join("model.bpk")], &csv);
+    cmd.args(flags);
+    synthetic_scores(cmd, &csv)
+}
+
 #[test]
 fn a_model_runs_and_ships_at_another_input_size() {
     let (data, val) = synthetic_data();
     let dir = temp_dir("input-size");
     let model = trained().join("model.bpk");
-    let (own, larger) = (dir.join("own.csv"), dir.join("larger.csv"));
-    let at_own = synthetic_scores(synthetic_eval(std::slice::from_ref(&model), &own), &own);
-    let mut cmd = synthetic_eval(std::slice::from_ref(&model), &larger);
-    cmd.args(["--input-size", "40"]);
-    let at_40 = synthetic_scores(cmd, &larger);
+    let at_own = trained_scores(&dir, "own", &[]);
+    let at_40 = trained_scores(&dir, "larger", &["--input-size", "40"]);
     // Another grid gives other scores, and the 32²-trained model still finds the lesion at 40².
     assert_ne!(at_own, at_40);
     assert!(at_40[0].1 > 0.7 && at_40[0].2 > 0.7, "{at_40:?} (own size: {at_own:?})");
@@ -456,11 +461,8 @@ fn scale_tta_averages_other_sides_and_ships() {
     let (data, val) = synthetic_data();
     let dir = temp_dir("tta-sizes");
     let model = trained().join("model.bpk");
-    let (own, scaled) = (dir.join("own.csv"), dir.join("scaled.csv"));
-    let at_own = synthetic_scores(synthetic_eval(std::slice::from_ref(&model), &own), &own);
-    let mut cmd = synthetic_eval(std::slice::from_ref(&model), &scaled);
-    cmd.args(["--tta-sizes", "40,24"]);
-    let with_scales = synthetic_scores(cmd, &scaled);
+    let at_own = trained_scores(&dir, "own", &[]);
+    let with_scales = trained_scores(&dir, "scaled", &["--tta-sizes", "40,24"]);
     // The other sides change the averaged probabilities, and the lesion is still found.
     assert_ne!(at_own, with_scales);
     assert!(with_scales[0].1 > 0.7 && with_scales[0].2 > 0.7, "{with_scales:?} (own size only: {at_own:?})");
