@@ -77,26 +77,29 @@ impl Manifest {
     /// Sets the side the model runs at. Models are fully convolutional, so any side their
     /// down-sampling can take works, not only the one they were trained at.
     pub fn set_input_size(&mut self, size: usize) -> Result<(), String> {
-        let k = self.model.size_multiple();
-        if size == 0 || size % k != 0 {
-            return Err(format!("this model takes sides that are positive multiples of {k} (2^levels)"));
-        }
+        self.check_side(size)?;
         self.input_size = size;
         Ok(())
     }
 
     /// Sets the scale-TTA sides (see `tta_sizes`); each must be one the model takes.
     pub fn set_tta_sizes(&mut self, sizes: Vec<usize>) -> Result<(), String> {
-        let k = self.model.size_multiple();
         for (i, &s) in sizes.iter().enumerate() {
-            if s == 0 || s % k != 0 {
-                return Err(format!("{s}: this model takes sides that are positive multiples of {k} (2^levels)"));
-            }
+            self.check_side(s).map_err(|e| format!("{s}: {e}"))?;
             if sizes[..i].contains(&s) {
                 return Err(format!("{s} is given twice"));
             }
         }
         self.tta_sizes = sizes;
+        Ok(())
+    }
+
+    /// A side the model's down-sampling can take (input or scale-TTA side).
+    fn check_side(&self, size: usize) -> Result<(), String> {
+        let k = self.model.size_multiple();
+        if size == 0 || size % k != 0 {
+            return Err(format!("this model takes sides that are positive multiples of {k} (2^levels)"));
+        }
         Ok(())
     }
 }

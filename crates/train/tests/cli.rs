@@ -431,54 +431,59 @@ fn trained_scores(dir: &Path, name: &str, flags: &[&str]) -> Vec<(String, f64, f
     synthetic_scores(cmd, &csv)
 }
 
+/// `train eval` of the shared trained model with `flags` that must be refused: its stderr.
+fn trained_eval_refused(dir: &Path, flags: &[&str]) -> String {
+    let out = synthetic_eval(&[trained().join("model.bpk")], &dir.join("refused.csv")).args(flags).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{flags:?} was accepted: {err}");
+    err
+}
+
+/// Ships the shared trained model with extra `train ship` flags to `dir/models/default`: the
+/// ship output, the written manifest, and the shipped files' `train eval` scores (no flags).
+fn ship_trained(dir: &Path, flags: &[&str]) -> (String, serde_json::Value, Vec<(String, f64, f64)>) {
+    let (data, val) = synthetic_data();
+    let stem = dir.join("models/default");
+    let text = run_ok(train().arg("ship").args(flags).arg("--model").arg(trained().join("model.bpk")).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    let shipped = dir.join("shipped.csv");
+    let scores = synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped);
+    (text, manifest(&stem.with_extension("json")), scores)
+}
+
 #[test]
 fn a_model_runs_and_ships_at_another_input_size() {
-    let (data, val) = synthetic_data();
     let dir = temp_dir("input-size");
-    let model = trained().join("model.bpk");
     let at_own = trained_scores(&dir, "own", &[]);
     let at_40 = trained_scores(&dir, "larger", &["--input-size", "40"]);
     // Another grid gives other scores, and the 32²-trained model still finds the lesion at 40².
     assert_ne!(at_own, at_40);
     assert!(at_40[0].1 > 0.7 && at_40[0].2 > 0.7, "{at_40:?} (own size: {at_own:?})");
     // Shipped at 40²: the manifest says so, keeps the training size, and scores as above.
-    let stem = dir.join("models/default");
-    let text = run_ok(train().args(["ship", "--input-size", "40", "--model"]).arg(&model).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    let (text, m, shipped) = ship_trained(&dir, &["--input-size", "40"]);
     assert!(text.contains("40² inputs"), "{text}");
-    let m = manifest(&stem.with_extension("json"));
     assert_eq!((m["input_size"].as_u64(), m["training"]["config"]["size"].as_u64()), (Some(40), Some(32)));
-    let shipped = dir.join("shipped.csv");
-    assert_eq!(synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped), at_40);
+    assert_eq!(shipped, at_40);
     // A side the down-sampling cannot take is refused, naming the rule.
-    let mut bad = synthetic_eval(std::slice::from_ref(&model), &dir.join("bad.csv"));
-    let out = bad.args(["--input-size", "42"]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--input-size 42") && err.contains("multiples of 4"), "{err}");
+    let err = trained_eval_refused(&dir, &["--input-size", "42"]);
+    assert!(err.contains("--input-size 42") && err.contains("multiples of 4"), "{err}");
 }
 
 #[test]
 fn scale_tta_averages_other_sides_and_ships() {
-    let (data, val) = synthetic_data();
     let dir = temp_dir("tta-sizes");
-    let model = trained().join("model.bpk");
     let at_own = trained_scores(&dir, "own", &[]);
     let with_scales = trained_scores(&dir, "scaled", &["--tta-sizes", "40,24"]);
     // The other sides change the averaged probabilities, and the lesion is still found.
     assert_ne!(at_own, with_scales);
     assert!(with_scales[0].1 > 0.7 && with_scales[0].2 > 0.7, "{with_scales:?} (own size only: {at_own:?})");
     // Shipped with them: the manifest lists them and eval applies them without the flag.
-    let stem = dir.join("models/default");
-    run_ok(train().args(["ship", "--tta-sizes", "40,24", "--model"]).arg(&model).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
-    let m = manifest(&stem.with_extension("json"));
+    let (_, m, shipped) = ship_trained(&dir, &["--tta-sizes", "40,24"]);
     assert_eq!(m["tta_sizes"], serde_json::json!([40, 24]));
     assert_eq!(m["input_size"].as_u64(), Some(32));
-    let shipped = dir.join("shipped.csv");
-    assert_eq!(synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped), with_scales);
+    assert_eq!(shipped, with_scales);
     // Sides the model cannot take, or given twice, are refused with the flag named.
     for (sides, why) in [("40,42", "multiples of 4"), ("40,40", "given twice")] {
-        let mut bad = synthetic_eval(std::slice::from_ref(&model), &dir.join("bad.csv"));
-        let out = bad.args(["--tta-sizes", sides]).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("--tta-sizes") && err.contains(why), "{sides}: {err}");
+        let err = trained_eval_refused(&dir, &["--tta-sizes", sides]);
+        assert!(err.contains("--tta-sizes") && err.contains(why), "{sides}: {err}");
     }
 }
