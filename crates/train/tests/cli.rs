@@ -250,14 +250,19 @@ fn synthetic_scores(mut cmd: Command, csv: &Path) -> Vec<(String, f64, f64)> {
 fn fine_tuning_starts_from_the_given_weights() {
     let out = temp_dir("init");
     let best = trained().join("best.bpk");
-    let text = run_ok(&mut tiny_fit(&out, 1, &["--init", best.to_str().unwrap(), "--lr", "1e-4"]));
+    // A learning rate so small that one epoch barely moves the weights, so the first validation
+    // scores close to what the given weights score. Not equal: the batch-norm running statistics
+    // still follow the epoch's nine small batches (seen: 0.973 given, 0.936 after). At 1e-4 the
+    // score after one epoch varied from run to run down to 0.816, and a fixed 0.85 bound was flaky.
+    let text = run_ok(&mut tiny_fit(&out, 1, &["--init", best.to_str().unwrap(), "--lr", "1e-7"]));
     assert!(text.contains("initialised from"), "{text}");
-    // One epoch from a random start scores far below this (the shared run needs many epochs).
+    let given = manifest(&best.with_extension("json"))["validation"]["mean"].as_f64().unwrap();
     let first = manifest(&out.join("best.json"))["validation"]["mean"].as_f64().unwrap();
+    // One epoch from a random start scores far below it (the shared run needs many epochs).
     let fresh = temp_dir("init-fresh");
-    run_ok(&mut tiny_fit(&fresh, 1, &["--lr", "1e-4"]));
+    run_ok(&mut tiny_fit(&fresh, 1, &["--lr", "1e-7"]));
     let fresh_first = manifest(&fresh.join("best.json"))["validation"]["mean"].as_f64().unwrap();
-    assert!(first > 0.85 && first > fresh_first + 0.2, "init {first} vs fresh {fresh_first}");
+    assert!(first > given - 0.2 && first > fresh_first + 0.3, "init {first} vs given {given} vs fresh {fresh_first}");
     // A different architecture is refused, naming both.
     let wrong = tiny_fit(&temp_dir("init-wrong"), 1, &["--init", best.to_str().unwrap(), "--width", "16"]).output().unwrap();
     let err = String::from_utf8_lossy(&wrong.stderr);
