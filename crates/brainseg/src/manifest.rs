@@ -51,6 +51,13 @@ pub struct Manifest {
     /// sides; their probabilities, resized to `input_size`, are averaged with its own. Empty: off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tta_sizes: Vec<usize>,
+    /// Further members of an ensemble shipped with this model: the names (file stems) of weights
+    /// in the same folder, each with its own manifest (model, input size, TTA). Their
+    /// probabilities, each at its own input size, are averaged with this model's on its grid
+    /// (`inference::predict_ensemble`), and the validation figures above are the ensemble's.
+    /// Empty: this model alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<String>,
     /// The training command and full configuration (free-form, from the trainer).
     #[serde(default)]
     pub training: serde_json::Value,
@@ -70,8 +77,26 @@ impl Manifest {
         m.set_input_size(size).map_err(|e| format!("input size {size}: {e}"))?;
         let sizes = std::mem::take(&mut m.tta_sizes);
         m.set_tta_sizes(sizes).map_err(|e| format!("tta_sizes: {e}"))?;
+        let members = std::mem::take(&mut m.ensemble);
+        m.set_ensemble(members).map_err(|e| format!("ensemble: {e}"))?;
         m.model.validate()?;
         Ok(m)
+    }
+
+    /// Sets the ensemble's further members (see `ensemble`): plain file stems beside this
+    /// model's own file, so a manifest can only name files in its own folder.
+    pub fn set_ensemble(&mut self, members: Vec<String>) -> Result<(), String> {
+        for (i, name) in members.iter().enumerate() {
+            let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if name.is_empty() || name.starts_with('.') || !plain {
+                return Err(format!("member {name:?} is not a plain file stem (letters, digits, '-', '_', '.')"));
+            }
+            if members[..i].contains(name) {
+                return Err(format!("member {name:?} is given twice"));
+            }
+        }
+        self.ensemble = members;
+        Ok(())
     }
 
     /// Sets the side the model runs at. Models are fully convolutional, so any side their

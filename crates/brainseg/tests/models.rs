@@ -17,6 +17,7 @@ fn manifest(cfg: ModelConfig, size: usize, precision: Precision) -> Manifest {
         validation_native: None,
         flip_tta: false,
         tta_sizes: Vec::new(),
+        ensemble: Vec::new(),
         training: serde_json::Value::Null,
     }
 }
@@ -131,6 +132,25 @@ fn manifest_tta_sizes_must_be_sides_the_model_takes() {
     let e = Manifest::from_json(&json("[24, 10]")).unwrap_err();
     assert!(e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"), "{e}");
     assert!(Manifest::from_json(&json("[8, 8]")).unwrap_err().contains("given twice"));
+}
+
+#[test]
+fn manifest_ensemble_members_are_plain_names_beside_it() {
+    let json = |members: &str| {
+        format!(
+            r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32","ensemble":{members}}}"#
+        )
+    };
+    assert_eq!(Manifest::from_json(&json(r#"["default-2", "b_3.v1"]"#)).unwrap().ensemble, ["default-2", "b_3.v1"]);
+    // A manifest may only name files in its own folder: no paths, no hidden or empty names.
+    for bad in [r#"["../x"]"#, r#"["a/b"]"#, r#"[".hidden"]"#, r#"[""]"#, r#"["a b"]"#] {
+        let e = Manifest::from_json(&json(bad)).unwrap_err();
+        assert!(e.contains("ensemble") && e.contains("plain file stem"), "{bad}: {e}");
+    }
+    assert!(Manifest::from_json(&json(r#"["m", "m"]"#)).unwrap_err().contains("given twice"));
+    // Absent: one model.
+    let one = format!(r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"}}"#);
+    assert!(Manifest::from_json(&one).unwrap().ensemble.is_empty());
 }
 
 #[test]

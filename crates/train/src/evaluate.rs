@@ -49,9 +49,30 @@ impl Sizes {
     }
 }
 
-/// Loads the models of an ensemble (or one), with the command line's `sizes` applied to each.
+/// Loads `FILE.bpk` and, when its manifest names ensemble members (a shipped ensemble), those
+/// beside it, first model first.
+pub fn load_with_members(path: &Path, device: &Device) -> Result<Vec<(Manifest, Model)>> {
+    let first = load(path, device)?;
+    let mut all = Vec::new();
+    for name in &first.0.ensemble {
+        let file = path.with_file_name(format!("{name}.bpk"));
+        let member = load(&file, device).with_context(|| format!("ensemble member {name:?} of {}", path.display()))?;
+        if !member.0.ensemble.is_empty() {
+            bail!("{}: an ensemble member cannot name members of its own", file.display());
+        }
+        all.push(member);
+    }
+    all.insert(0, first);
+    Ok(all)
+}
+
+/// Loads the models of an ensemble (or one; a shipped ensemble brings its members), with the
+/// command line's `sizes` applied to each.
 fn load_all(paths: &[PathBuf], device: &Device, sizes: &Sizes) -> Result<Vec<(Manifest, Model)>> {
-    let mut models = paths.iter().map(|p| load(p, device)).collect::<Result<Vec<_>>>()?;
+    let mut models = Vec::new();
+    for p in paths {
+        models.extend(load_with_members(p, device)?);
+    }
     for (manifest, _) in &mut models {
         sizes.apply(manifest)?;
     }

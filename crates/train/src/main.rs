@@ -73,7 +73,8 @@ enum Command {
     /// Score a model on cases with masks (reference and native protocols).
     Eval {
         /// Weights (`.bpk`) with their manifest beside them (`.json`). Give it more than once
-        /// for an ensemble: the models' probabilities are averaged before thresholding.
+        /// for an ensemble: the models' probabilities are averaged before thresholding. A shipped
+        /// ensemble (`train ship` with several models) brings its members.
         #[arg(long, required = true)]
         model: Vec<PathBuf>,
         #[arg(long)]

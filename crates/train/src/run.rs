@@ -128,6 +128,7 @@ pub fn manifest_for(
         validation_native: None,
         flip_tta: false,
         tta_sizes: Vec::new(),
+        ensemble: Vec::new(),
         training: serde_json::json!({ "command": command, "epoch": record.epoch, "config": config }),
     }
 }

@@ -6,7 +6,7 @@
 use crate::backend::Backend;
 use crate::evaluate::{EvalArgs, EvalRow, eval};
 use crate::run::{write_atomic, write_model};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CaseScore, Validation};
 use brainseg::metrics::summarize;
@@ -14,19 +14,23 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ShipArgs {
-    /// Trained weights (`.bpk`, manifest `.json` beside them), e.g. runs/NAME/model.bpk.
-    #[arg(long)]
-    model: PathBuf,
+    /// Trained weights (`.bpk`, manifest `.json` beside them), e.g. runs/NAME/model.bpk. Give it
+    /// more than once to ship an ensemble: the first is written to STEM, the others to STEM-2,
+    /// STEM-3, … and STEM.json names them; `train eval`, `train predict` and the web app then run
+    /// them all and average their probabilities (each at its own input size) on the first one's grid.
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Output stem: writes STEM.bpk and STEM.json (e.g. web/models/default).
     #[arg(long)]
     out: PathBuf,
-    /// Ship with flip test-time augmentation.
+    /// Ship with flip test-time augmentation (every model of an ensemble).
     #[arg(long)]
     flip_tta: bool,
     /// Ship the model to run on N² inputs instead of the size it was trained at (the U-Net
     /// family is fully convolutional; the training size stays in the manifest's `training`).
-    #[arg(long, value_name = "N")]
-    input_size: Option<usize>,
+    /// For an ensemble: one side for every model, or one per model in `--model` order.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    input_size: Option<Vec<usize>>,
     /// Ship with scale test-time augmentation at these further sides (see `train eval`).
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
     tta_sizes: Option<Vec<usize>>,
@@ -52,12 +56,43 @@ fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Va
     }
 }
 
+/// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
+fn input_size(sides: Option<&[usize]>, i: usize, n: usize) -> Result<Option<usize>> {
+    match sides {
+        None => Ok(None),
+        Some([one]) => Ok(Some(*one)),
+        Some(list) if list.len() == n => Ok(Some(list[i])),
+        Some(list) => bail!("--input-size gives {} sides for {n} models: give one for all, or one per --model", list.len()),
+    }
+}
+
 pub fn run(args: &ShipArgs) -> Result<()> {
-    let mut manifest = crate::evaluate::read_manifest(&args.model)?;
-    manifest.flip_tta = args.flip_tta;
-    crate::evaluate::Sizes { input: args.input_size, tta: args.tta_sizes.clone() }.apply(&mut manifest)?;
-    let weights = std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
-    let bpk = write_model(&args.out, &weights, &manifest)?;
+    let n = args.model.len();
+    // The stem as `write_model` writes it (STEM.bpk), so the members' names resolve beside it.
+    let bpk = args.out.with_extension("bpk");
+    let stem = bpk.file_stem().and_then(|s| s.to_str()).with_context(|| format!("--out {}: no file name", args.out.display()))?;
+    let members: Vec<String> = (2..=n).map(|k| format!("{stem}-{k}")).collect();
+    let mut manifest = None;
+    for (i, path) in args.model.iter().enumerate() {
+        let mut m = crate::evaluate::read_manifest(path)?;
+        if !m.ensemble.is_empty() {
+            bail!("{} is a shipped ensemble: give its members' weights to --model one by one", path.display());
+        }
+        m.flip_tta = args.flip_tta;
+        crate::evaluate::Sizes { input: input_size(args.input_size.as_deref(), i, n)?, tta: args.tta_sizes.clone() }.apply(&mut m)?;
+        let weights = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if i == 0 {
+            m.set_ensemble(members.clone()).map_err(anyhow::Error::msg)?;
+            write_model(&args.out, &weights, &m)?;
+            manifest = Some(m);
+        } else {
+            // A member's own figures were measured alone; the ensemble's go in the first manifest.
+            m.validation = None;
+            m.validation_native = None;
+            write_model(&args.out.with_file_name(&members[i - 1]), &weights, &m)?;
+        }
+    }
+    let mut manifest = manifest.context("no --model given")?;
 
     // Measured on the shipped files, so the manifest's own setting is what gets applied.
     println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");
@@ -81,8 +116,9 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     write_atomic(&args.out.with_extension("json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     let (r, n) = (manifest.validation.as_ref().expect("set"), manifest.validation_native.as_ref().expect("set"));
     println!(
-        "shipped {} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
+        "shipped {}{} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
         bpk.display(),
+        if manifest.ensemble.is_empty() { String::new() } else { format!(" with {} (an ensemble)", manifest.ensemble.join(", ")) },
         manifest.input_size,
         if args.flip_tta { "on" } else { "off" },
         r.mean,

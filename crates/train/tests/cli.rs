@@ -474,6 +474,37 @@ fn a_model_runs_and_ships_at_another_input_size() {
 }
 
 #[test]
+fn an_ensemble_ships_as_one_model_with_its_members_beside_it() {
+    let dir = temp_dir("ship-ensemble");
+    let model = trained().join("model.bpk");
+    // Two members: the shared model at 32² (first, given here) and at 40² (added by the helper).
+    let (text, m, shipped) = ship_trained(&dir, &["--model", model.to_str().unwrap(), "--input-size", "32,40"]);
+    assert!(text.contains("default-2 (an ensemble)"), "{text}");
+    assert_eq!(m["ensemble"], serde_json::json!(["default-2"]));
+    let member_bpk = dir.join("models/default-2.bpk");
+    let member = manifest(&member_bpk.with_extension("json"));
+    assert_eq!((m["input_size"].as_u64(), member["input_size"].as_u64()), (Some(32), Some(40)));
+    // The ensemble's figures are in the first manifest only; a member names no members.
+    assert!(m["validation"]["mean"].is_f64() && member["validation"].is_null() && member.get("ensemble").is_none(), "{member}");
+    // `train eval` of the shipped file runs both: the same scores as the two given to eval.
+    let direct_csv = dir.join("direct.csv");
+    let direct = synthetic_scores(synthetic_eval(&[model.clone(), member_bpk.clone()], &direct_csv), &direct_csv);
+    assert_eq!(shipped, direct);
+    assert_ne!(shipped, trained_scores(&dir, "alone", &[]));
+    // Sides for neither one model nor each model are refused.
+    let (data, val) = synthetic_data();
+    let out = train().arg("ship").args(["--model", model.to_str().unwrap(), "--model", model.to_str().unwrap(), "--input-size", "32,40,48"])
+        .arg("--out").arg(dir.join("models/other")).arg("--data").arg(data).arg("--cases").arg(val).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--input-size") && err.contains("3 sides for 2 models"), "{err}");
+    // A missing member is an error that names it.
+    std::fs::remove_file(&member_bpk).unwrap();
+    let out = synthetic_eval(&[dir.join("models/default.bpk")], &dir.join("missing.csv")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("default-2"), "{err}");
+}
+
+#[test]
 fn scale_tta_averages_other_sides_and_ships() {
     let dir = temp_dir("tta-sizes");
     let at_own = trained_scores(&dir, "own", &[]);

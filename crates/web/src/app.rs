@@ -18,11 +18,10 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{DragEvent, HtmlCanvasElement, HtmlInputElement, KeyboardEvent};
 use yew::prelude::*;
 
-/// The loaded model and the device it runs on.
+/// The loaded model (an ensemble: its models, first one first) and the device it runs on.
 pub struct Engine {
     device: Device,
-    model: Model,
-    manifest: Manifest,
+    models: Vec<(Manifest, Model)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,8 +112,8 @@ impl App {
                 let forced = forced_backend()?;
                 let start = engine::now_ms();
                 let (device, kind, note) = engine::init_device(forced).await?;
-                let (manifest, model) = engine::load(&name, &device).await?;
-                Ok((Rc::new(Engine { device, model, manifest }), kind, note, engine::now_ms() - start))
+                let models = engine::load(&name, &device).await?;
+                Ok((Rc::new(Engine { device, models }), kind, note, engine::now_ms() - start))
             };
             Msg::Loaded(run.await)
         });
@@ -142,7 +141,7 @@ impl App {
                     !cancel.get()
                 }
             };
-            let r = engine::run_case(&engine.model, &engine.manifest, &engine.device, &case, progress).await;
+            let r = engine::run_case(&engine.models, &engine.device, &case, progress).await;
             Msg::CaseDone(idx, r)
         });
     }
@@ -484,7 +483,7 @@ impl Component for App {
                         </label>
                     }
                     if let Some(e) = &self.engine {
-                        <div class="model-info">{ model_info(&e.manifest) }</div>
+                        <div class="model-info">{ model_info(&e.models) }</div>
                     }
                 </section>
                 <section class="drop" ondragover={Callback::from(|e: DragEvent| e.prevent_default())} ondrop={on_drop}>
@@ -538,8 +537,15 @@ fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
 }
 
-fn model_info(m: &Manifest) -> String {
+fn model_info(models: &[(Manifest, Model)]) -> String {
+    let Some(((m, _), members)) = models.split_first() else { return String::new() };
     let mut s = format!("{} f={} · input {}²", m.model.arch, m.model.width, m.input_size);
+    for (member, _) in members {
+        s.push_str(&format!(" + {} f={} · input {}²", member.model.arch, member.model.width, member.input_size));
+    }
+    if !members.is_empty() {
+        s.push_str(&format!(" (ensemble of {})", models.len()));
+    }
     if let Some(v) = &m.validation {
         s.push_str(&format!(" · validation mean DSC {:.3} ({} protocol, {} cases)", v.mean, v.protocol, v.cases.len()));
     }

@@ -2,7 +2,7 @@
 //! per-case inference with the core crate's preprocessing, post-processing and metrics.
 
 use brainseg::eval::{native_dice, native_mask, per_slice_dice};
-use brainseg::inference::{InferOptions, predict_case};
+use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::{Manifest, load_model};
 use brainseg::model::Model;
@@ -80,7 +80,23 @@ pub async fn list_models() -> Result<Vec<ModelEntry>, String> {
     Ok(list)
 }
 
-pub async fn load(name: &str, device: &Device) -> Result<(Manifest, Model), String> {
+/// Loads shipped model `name` (`models/NAME.json` and `.bpk`) and, when its manifest names
+/// ensemble members, theirs from the same folder: first model first.
+pub async fn load(name: &str, device: &Device) -> Result<Vec<(Manifest, Model)>, String> {
+    let first = load_one(name, device).await?;
+    let mut all = Vec::new();
+    for member in &first.0.ensemble {
+        let loaded = load_one(member, device).await.map_err(|e| format!("ensemble member of {name}: {e}"))?;
+        if !loaded.0.ensemble.is_empty() {
+            return Err(format!("models/{member}.json: an ensemble member cannot name members of its own"));
+        }
+        all.push(loaded);
+    }
+    all.insert(0, first);
+    Ok(all)
+}
+
+async fn load_one(name: &str, device: &Device) -> Result<(Manifest, Model), String> {
     let manifest = Manifest::from_json(&fetch_text(&format!("models/{name}.json")).await?)
         .map_err(|e| format!("models/{name}.json: {e}"))?;
     let weights = fetch_bytes(&format!("models/{name}.bpk")).await?;
@@ -102,16 +118,15 @@ pub struct CaseResult {
 /// Runs a case: native preprocessing, inference (awaiting `progress` between batches; it
 /// returns false to cancel), mapping back, largest component, DSC.
 pub async fn run_case<F: std::future::Future<Output = bool>>(
-    model: &Model,
-    manifest: &Manifest,
+    models: &[(Manifest, Model)],
     device: &Device,
     case: &Case,
     progress: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<CaseResult>, String> {
     let start = now_ms();
-    let opts = InferOptions { batch: 1, flip_tta: manifest.flip_tta };
-    let prep = PrepOptions::native(manifest.input_size);
-    let Some((probs, prep)) = predict_case(model, case, prep, &manifest.tta_sizes, device, opts, progress).await? else {
+    // Each model's manifest says its TTA; one model is an ensemble of one.
+    let opts = InferOptions { batch: 1, flip_tta: false };
+    let Some((probs, prep)) = predict_ensemble(models, case, PrepOptions::native, device, opts, progress).await? else {
         return Ok(None);
     };
     let mask = native_mask(&probs, &prep);

@@ -66,6 +66,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         validation_native: None,
         flip_tta: false,
         tta_sizes: Vec::new(),
+        ensemble: Vec::new(),
         training: serde_json::Value::Null,
     };
     let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();
