@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CaseScore, Validation};
 use brainseg::metrics::summarize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct ShipArgs {
@@ -66,6 +66,34 @@ fn input_size(sides: Option<&[usize]>, i: usize, n: usize) -> Result<Option<usiz
     }
 }
 
+/// How a model was trained, stage by stage, first stage first: a `fit --init` run starts from
+/// earlier weights whose manifest (beside them) says how they were trained, and so on back to a
+/// random start. Each stage is its manifest's `training` without its own earlier stages. Where an
+/// earlier manifest is gone, the list starts with a `missing` entry naming it.
+fn stages(training: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut t = training.clone();
+    loop {
+        if let Some(obj) = t.as_object_mut() {
+            obj.remove("stages");
+        }
+        let init = t["config"]["init"].as_str().map(|p| Path::new(p).with_extension("json"));
+        out.push(t);
+        // A chain longer than this is a cycle of manifests, not a training history.
+        let Some(json) = init.filter(|_| out.len() < 64) else { break };
+        match std::fs::read_to_string(&json).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
+            Some(m) => t = m["training"].clone(),
+            None => {
+                eprintln!("warning: {} (an earlier training stage's manifest) cannot be read; the recorded stages start after it", json.display());
+                out.push(serde_json::json!({ "missing": json }));
+                break;
+            }
+        }
+    }
+    out.reverse();
+    out
+}
+
 pub fn run(args: &ShipArgs) -> Result<()> {
     let n = args.model.len();
     // The stem as `write_model` writes it (STEM.bpk), so the members' names resolve beside it.
@@ -79,6 +107,12 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             bail!("{} is a shipped ensemble: give its members' weights to --model one by one", path.display());
         }
         m.flip_tta = args.flip_tta;
+        let history = stages(&m.training);
+        if history.len() > 1 {
+            if let Some(t) = m.training.as_object_mut() {
+                t.insert("stages".into(), history.into());
+            }
+        }
         crate::evaluate::Sizes { input: input_size(args.input_size.as_deref(), i, n)?, tta: args.tta_sizes.clone() }.apply(&mut m)?;
         let weights = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if i == 0 {

@@ -263,6 +263,15 @@ fn fine_tuning_starts_from_the_given_weights() {
     run_ok(&mut tiny_fit(&fresh, 1, &["--lr", "1e-7"]));
     let fresh_first = manifest(&fresh.join("best.json"))["validation"]["mean"].as_f64().unwrap();
     assert!(first > given - 0.2 && first > fresh_first + 0.3, "init {first} vs given {given} vs fresh {fresh_first}");
+    // Shipped, the manifest records both stages' commands, the first stage first.
+    let (data, val) = synthetic_data();
+    let stem = out.join("shipped");
+    run_ok(train().arg("ship").arg("--model").arg(out.join("model.bpk")).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    let stages = manifest(&stem.with_extension("json"))["training"]["stages"].clone();
+    let given_command = manifest(&best.with_extension("json"))["training"]["command"].clone();
+    assert_eq!(stages.as_array().map(|a| a.len()), Some(2), "{stages}");
+    assert_eq!(stages[0]["command"], given_command);
+    assert!(stages[1]["command"].as_str().unwrap().contains("--init"), "{stages}");
     // A different architecture is refused, naming both.
     let wrong = tiny_fit(&temp_dir("init-wrong"), 1, &["--init", best.to_str().unwrap(), "--width", "16"]).output().unwrap();
     let err = String::from_utf8_lossy(&wrong.stderr);
