@@ -64,6 +64,23 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest for `model` at `input_size`² inputs, without figures, TTA, members or training
+    /// record: the fields a caller sets are the ones it knows.
+    pub fn new(model: ModelConfig, input_size: usize, precision: Precision) -> Self {
+        Manifest {
+            model,
+            input_size,
+            preprocessing_version: crate::preprocess::PREPROCESSING_VERSION,
+            precision,
+            validation: None,
+            validation_native: None,
+            flip_tta: false,
+            tta_sizes: Vec::new(),
+            ensemble: Vec::new(),
+            training: serde_json::Value::Null,
+        }
+    }
+
     pub fn from_json(text: &str) -> Result<Self, String> {
         let mut m: Manifest = serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
         if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
@@ -96,6 +113,15 @@ impl Manifest {
             }
         }
         self.ensemble = members;
+        Ok(())
+    }
+
+    /// Checks that this manifest may be an ensemble's member: members are single models, so a
+    /// shipped ensemble is one level deep (the trainer and the web app both load members).
+    pub fn check_member(&self) -> Result<(), String> {
+        if !self.ensemble.is_empty() {
+            return Err("an ensemble member cannot name members of its own".into());
+        }
         Ok(())
     }
 

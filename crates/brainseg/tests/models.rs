@@ -6,22 +6,6 @@ use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
 use burn::prelude::*;
 
-/// A manifest for `cfg` at `size`² inputs, without figures or TTA.
-fn manifest(cfg: ModelConfig, size: usize, precision: Precision) -> Manifest {
-    Manifest {
-        model: cfg,
-        input_size: size,
-        preprocessing_version: PREPROCESSING_VERSION,
-        precision,
-        validation: None,
-        validation_native: None,
-        flip_tta: false,
-        tta_sizes: Vec::new(),
-        ensemble: Vec::new(),
-        training: serde_json::Value::Null,
-    }
-}
-
 fn input(b: usize, n: usize, device: &Device) -> Tensor<4> {
     let data: Vec<f32> = (0..b * 3 * n * n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
     Tensor::from_data(TensorData::new(data, [b, 3, n, n]), device)
@@ -67,7 +51,7 @@ fn weights_round_trip_to_identical_predictions() {
     let x = input(1, 16, &device);
     let before: Vec<f32> = model.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
     for precision in [Precision::F32, Precision::F16] {
-        let manifest = manifest(cfg, 16, precision);
+        let manifest = Manifest::new(cfg, 16, precision);
         let bytes = weights_to_bytes(&model, precision).unwrap();
         let loaded = load_model(&manifest, bytes, &device).unwrap();
         let after: Vec<f32> = loaded.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
@@ -77,7 +61,7 @@ fn weights_round_trip_to_identical_predictions() {
     }
     // Weights of another architecture are refused, not half-loaded.
     let other = ModelConfig { arch: Arch::Fpn, width: 4, levels: 2, cardinality: 4 };
-    assert!(load_model(&manifest(other, 16, Precision::F32), weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());
+    assert!(load_model(&Manifest::new(other, 16, Precision::F32), weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());
 }
 
 #[test]
@@ -148,6 +132,9 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
         assert!(e.contains("ensemble") && e.contains("plain file stem"), "{bad}: {e}");
     }
     assert!(Manifest::from_json(&json(r#"["m", "m"]"#)).unwrap_err().contains("given twice"));
+    // Members are single models: one that names members of its own is refused as a member.
+    let nested = Manifest::from_json(&json(r#"["m"]"#)).unwrap().check_member().unwrap_err();
+    assert!(nested.contains("cannot name members"), "{nested}");
     // Absent: one model.
     let one = format!(r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"}}"#);
     assert!(Manifest::from_json(&one).unwrap().ensemble.is_empty());
@@ -160,7 +147,7 @@ fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
     let model = cfg.init(&device).unwrap();
     let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
     let member = |size: usize| {
-        let m = manifest(cfg, size, Precision::F32);
+        let m = Manifest::new(cfg, size, Precision::F32);
         let loaded = load_model(&m, bytes.clone(), &device).unwrap();
         (m, loaded)
     };

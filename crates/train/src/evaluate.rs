@@ -57,9 +57,7 @@ pub fn load_with_members(path: &Path, device: &Device) -> Result<Vec<(Manifest, 
     for name in &first.0.ensemble {
         let file = path.with_file_name(format!("{name}.bpk"));
         let member = load(&file, device).with_context(|| format!("ensemble member {name:?} of {}", path.display()))?;
-        if !member.0.ensemble.is_empty() {
-            bail!("{}: an ensemble member cannot name members of its own", file.display());
-        }
+        member.0.check_member().map_err(|e| anyhow!("{}: {e}", file.display()))?;
         all.push(member);
     }
     all.insert(0, first);

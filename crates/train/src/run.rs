@@ -7,7 +7,6 @@
 use anyhow::{Context, Result};
 use brainseg::manifest::{CaseScore, Manifest, Precision, Validation, weights_to_bytes};
 use brainseg::model::Model;
-use brainseg::preprocess::PREPROCESSING_VERSION;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -114,10 +113,6 @@ pub fn manifest_for(
     command: &str,
 ) -> Manifest {
     Manifest {
-        model: config.model_config(),
-        input_size: config.size,
-        preprocessing_version: PREPROCESSING_VERSION,
-        precision,
         validation: Some(Validation {
             protocol: "reference".into(),
             mean: record.val_mean,
@@ -125,10 +120,7 @@ pub fn manifest_for(
             min: record.val_min,
             cases: record.cases.clone(),
         }),
-        validation_native: None,
-        flip_tta: false,
-        tta_sizes: Vec::new(),
-        ensemble: Vec::new(),
         training: serde_json::json!({ "command": command, "epoch": record.epoch, "config": config }),
+        ..Manifest::new(config.model_config(), config.size, precision)
     }
 }

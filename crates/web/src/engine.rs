@@ -87,9 +87,7 @@ pub async fn load(name: &str, device: &Device) -> Result<Vec<(Manifest, Model)>,
     let mut all = Vec::new();
     for member in &first.0.ensemble {
         let loaded = load_one(member, device).await.map_err(|e| format!("ensemble member of {name}: {e}"))?;
-        if !loaded.0.ensemble.is_empty() {
-            return Err(format!("models/{member}.json: an ensemble member cannot name members of its own"));
-        }
+        loaded.0.check_member().map_err(|e| format!("models/{member}.json: {e}"))?;
         all.push(loaded);
     }
     all.insert(0, first);

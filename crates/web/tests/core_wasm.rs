@@ -8,7 +8,7 @@ use brainseg::inference::{InferOptions, predict_case, predict_volume};
 use brainseg::ingest::{InputFile, ingest_files};
 use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::model::{Arch, ModelConfig};
-use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
+use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 use brainseg::tiff_io::{encode_image, encode_mask};
 use burn::prelude::Device;
@@ -57,18 +57,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     assert_eq!(calls, prep.slices().div_ceil(3));
     assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
 
-    let manifest = Manifest {
-        model: cfg,
-        input_size: 32,
-        preprocessing_version: PREPROCESSING_VERSION,
-        precision: Precision::F16,
-        validation: None,
-        validation_native: None,
-        flip_tta: false,
-        tta_sizes: Vec::new(),
-        ensemble: Vec::new(),
-        training: serde_json::Value::Null,
-    };
+    let manifest = Manifest::new(cfg, 32, Precision::F16);
     let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();
     let again = predict_volume(&reloaded, &prep, &device, InferOptions::default(), |_| async { true }).await.unwrap().unwrap();
     let max = probs.iter().zip(&again).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
