@@ -128,6 +128,13 @@ pub struct FitConfig {
     #[arg(long)]
     #[serde(default)]
     pub keep_checkpoints: bool,
+    /// Run the learning-rate schedule over the --max-minutes budget instead of over --epochs
+    /// (which then only caps the run): the schedule ends when the time does, whatever the
+    /// machine's speed; an epoch under way when the time is spent is cut short (then validated
+    /// and exported as usual). For runs on a machine of unknown speed with a fixed lease (the GPU).
+    #[arg(long, requires = "max_minutes")]
+    #[serde(default)]
+    pub schedule_by_time: bool,
 }
 
 impl FitConfig {
@@ -159,8 +166,17 @@ impl FitConfig {
         Ok(())
     }
 
-    fn lr_at(&self, step: usize, total: usize) -> f64 {
-        let t = step as f64 / total.max(1) as f64;
+    /// Progress through the schedule, 0 at the start and 1 at the end: the share of the steps
+    /// done, or with --schedule-by-time the share of the time budget spent (capped at 1).
+    fn progress(&self, step: usize, total: usize, seconds_spent: f64) -> f64 {
+        match (self.schedule_by_time, self.max_minutes) {
+            (true, Some(max)) if max > 0.0 => (seconds_spent / (max * 60.0)).min(1.0),
+            _ => step as f64 / total.max(1) as f64,
+        }
+    }
+
+    /// Learning rate at progress `t` (0..=1) through the schedule.
+    fn lr_at(&self, t: f64) -> f64 {
         let cos = |x: f64| 0.5 * (1.0 + (std::f64::consts::PI * x).cos());
         match self.schedule {
             Schedule::Constant => self.lr,
@@ -316,7 +332,16 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         let mut lr = cfg.lr;
         for (i, batch) in set.batches(&plan, cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).iter().enumerate() {
-            lr = cfg.lr_at((epoch - 1) * steps_per_epoch + i, total_steps);
+            let seconds_spent = spent + started.elapsed().as_secs_f64();
+            if let (true, Some(max)) = (cfg.schedule_by_time, cfg.max_minutes) {
+                // The schedule has ended with the time: close this epoch (validate, export)
+                // now rather than overrun a lease of fixed length.
+                if seconds_spent >= max * 60.0 {
+                    eprintln!("time budget of {max} min spent during epoch {epoch} (after {i} of {steps_per_epoch} steps)");
+                    break;
+                }
+            }
+            lr = cfg.lr_at(cfg.progress((epoch - 1) * steps_per_epoch + i, total_steps, seconds_spent));
             let s = batch.side;
             let x = Tensor::from_data(TensorData::new(batch.x, [batch.len, 3, s, s]), &device);
             let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), &device);
@@ -402,4 +427,37 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         println!("best epoch {best}: val mean DSC {:.4} (reference protocol); exported {}", state.best_mean, run.path("model.bpk").display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        fit: FitConfig,
+    }
+
+    fn config(args: &[&str]) -> FitConfig {
+        let base = ["fit", "--data", "d", "--out", "o"];
+        Cli::try_parse_from(base.iter().chain(args)).expect("valid arguments").fit
+    }
+
+    #[test]
+    fn the_schedule_follows_the_steps_or_the_time_budget() {
+        let steps = config(&["--schedule", "cosine", "--lr", "1e-3", "--max-minutes", "10"]);
+        // By steps: half the steps is half-way down the cosine, whatever the time.
+        assert!((steps.lr_at(steps.progress(50, 100, 590.0)) - 1e-3 * (0.01 + 0.99 * 0.5)).abs() < 1e-12);
+        let timed = config(&["--schedule", "cosine", "--lr", "1e-3", "--max-minutes", "10", "--schedule-by-time"]);
+        assert_eq!(timed.progress(50, 100, 150.0), 0.25);
+        assert_eq!(timed.progress(1, 100, 900.0), 1.0, "past the budget the schedule stays at its end");
+        assert!((timed.lr_at(timed.progress(99, 100, 600.0)) - 1e-5).abs() < 1e-12);
+        let one_cycle = config(&["--schedule", "one-cycle", "--lr", "1e-3"]);
+        assert!((one_cycle.lr_at(0.0) - 4e-5).abs() < 1e-12, "one-cycle starts at lr/25");
+        assert!((one_cycle.lr_at(0.3) - 1e-3).abs() < 1e-12, "and peaks at 30 %");
+        assert!((one_cycle.lr_at(1.0) - 1e-7).abs() < 1e-15, "and ends at lr/1e4");
+        assert!(Cli::try_parse_from(["fit", "--data", "d", "--out", "o", "--schedule-by-time"]).is_err(), "needs --max-minutes");
+    }
 }

@@ -127,6 +127,19 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         }
     }
     let mut manifest = manifest.context("no --model given")?;
+    // Members of an ensemble shipped here before and not part of this one: the web build would
+    // carry them along, and a reader of the folder would take them for part of this model.
+    for k in n + 1.. {
+        let stale = args.out.with_file_name(format!("{stem}-{k}"));
+        let files: Vec<PathBuf> = ["bpk", "json"].iter().map(|e| stale.with_extension(e)).filter(|f| f.is_file()).collect();
+        if files.is_empty() {
+            break;
+        }
+        for f in files {
+            std::fs::remove_file(&f).with_context(|| format!("removing the earlier ensemble member {}", f.display()))?;
+            eprintln!("removed {} (a member of the ensemble shipped there before)", f.display());
+        }
+    }
 
     // Measured on the shipped files, so the manifest's own setting is what gets applied.
     println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");

@@ -135,6 +135,24 @@ fn a_killed_run_resumes_where_it_stopped() {
 }
 
 #[test]
+fn a_run_scheduled_by_time_ends_when_its_time_does() {
+    // An epoch far too long for the budget: the run must cut it short, then validate and
+    // export as after any epoch, with the schedule run down to its end.
+    let out = temp_dir("by-time");
+    let text = run_ok(&mut tiny_fit(&out, 1000, &["--samples-per-epoch", "1000000", "--max-minutes", "0.02", "--schedule-by-time"]));
+    assert!(text.contains("spent during epoch 1") && text.contains("epoch   1/1000"), "{text}");
+    assert!(out.join("model.bpk").is_file() && out.join("best.json").is_file());
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    let lr: f64 = rows[0][header.iter().position(|h| *h == "lr").unwrap()].parse().unwrap();
+    assert!(lr < 3e-4, "the cosine should have run down from 3e-3 with the time, ends at {lr}");
+    let refused = tiny_fit(&temp_dir("by-time-refused"), 1, &["--schedule-by-time"]).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--max-minutes"));
+}
+
+#[test]
 fn eval_scores_both_protocols_writes_csv_and_masks() {
     let (data, val) = synthetic_data();
     let out = temp_dir("eval");
@@ -507,10 +525,19 @@ fn an_ensemble_ships_as_one_model_with_its_members_beside_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--input-size") && err.contains("3 sides for 2 models"), "{err}");
     // A missing member is an error that names it.
+    let kept = dir.join("kept-member");
+    std::fs::copy(&member_bpk, kept.with_extension("bpk")).unwrap();
+    std::fs::copy(member_bpk.with_extension("json"), kept.with_extension("json")).unwrap();
     std::fs::remove_file(&member_bpk).unwrap();
     let out = synthetic_eval(&[dir.join("models/default.bpk")], &dir.join("missing.csv")).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("default-2"), "{err}");
+    // One model shipped over the ensemble takes its members away with it.
+    std::fs::copy(kept.with_extension("bpk"), &member_bpk).unwrap();
+    std::fs::copy(kept.with_extension("json"), member_bpk.with_extension("json")).unwrap();
+    let (text, m, _) = ship_trained(&dir, &[]);
+    assert!(text.contains("removed") && m.get("ensemble").is_none_or(|e| e.as_array().is_some_and(|a| a.is_empty())), "{text}\n{m}");
+    assert!(!member_bpk.exists() && !member_bpk.with_extension("json").exists());
 }
 
 #[test]
