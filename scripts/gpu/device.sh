@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with gpu-pack/ carried (see prepare.sh).
-# Checks for a Vulkan driver first, then unpacks the data, measures the GPU, trains the
-# reference-size U-Net (f=32, 256², Dice, batch 16) for as many epochs as fit in $MINUTES, and
-# leaves the run folder (without its resumable checkpoints) and the log in $OUT.
+# Sets up Vulkan, unpacks the data, and trains the runs named in $RUNS side by side on the one
+# GPU, each for $MINUTES of training with its learning-rate schedule fitted to that time
+# (`fit --schedule-by-time`), whatever the GPU's speed. Every run is stopped by $DEADLINE
+# seconds after the start so that collecting its files fits in the 600 s a call may run.
+# Leaves in $OUT: device.log, fit-<run>.log and run-<run>.tar (config, metrics, curves,
+# best and f16 exports and their manifests; no resumable checkpoints: they do not fit).
 #
+# Default runs (override RUN_<name>, or RUNS to choose): fine-tuning the shipped model
+# (U-Net f=16, trained at 128²) at full resolution (a) and at 192² (b).
+#
+# The binary is the one prepare.sh built (gpu-pack/features.txt: `vulkan`, the SPIR-V compiler, by
+# default; lavapipe crashes on it, so rehearse with a pack from `FEATURES= bash prepare.sh`).
 # Local rehearsal on this CPU machine (lavapipe), small and quick:
-#   OUT=/tmp/gpu-out MINUTES=2 MIN_IMAGES_PER_S=0 WIDTH=8 SIZE=64 CASES=4 bash scripts/gpu/device.sh
+#   OUT=/tmp/gpu-out GL=0 MINUTES=1 DEADLINE=300 CASES=3 RUN_a="--arch unet --width 8 --size 64" \
+#     RUNS=a bash scripts/gpu/device.sh
 set -uo pipefail
 P=$PWD/gpu-pack
 OUT=${OUT:?OUT must name the folder to bring back}
 MINUTES=${MINUTES:-7}
-WIDTH=${WIDTH:-32}
-SIZE=${SIZE:-256}
-BATCH=${BATCH:-16}
-LR=${LR:-1e-3}
-MIN_IMAGES_PER_S=${MIN_IMAGES_PER_S:-20}
+DEADLINE=${DEADLINE:-560}
+RUNS=${RUNS:-a b}
+INIT=${INIT:-$PWD/web/models/default.bpk}
+RUN_a=${RUN_a:---arch unet --width 16 --size 256 --init $INIT --lr 3e-4 --schedule cosine --aug-intensity --seed 17}
+RUN_b=${RUN_b:---arch unet --width 16 --size 192 --init $INIT --lr 2e-4 --schedule cosine --aug-intensity --seed 29}
+SAMPLES=${SAMPLES:-2048}  # per epoch: each epoch ends with a validation and an export
+COMMON="--backend wgpu --batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
 WORK=${WORK:-/tmp/brainseg-gpu}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee "$OUT/device.log") 2>&1
 started=$(date +%s)
-step() { echo "== [$(( $(date +%s) - started ))s] $*"; }
+elapsed() { echo $(( $(date +%s) - started )); }
+step() { echo "== [$(elapsed)s] $*"; }
 
 step "GPU and Vulkan"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "(no nvidia-smi)"
-if ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
-  echo "no Vulkan loader installed: using the carried one"
-  export LD_LIBRARY_PATH="$P/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The loader and libglvnd, unpacked over / (as the device README advises; they are plain
+# libraries), then the NVIDIA ICD: the image's, the driver mount's, or one written for the
+# driver's libGLX_nvidia.
+if [ -d "$P/gl" ] && [ "${GL:-1}" = 1 ]; then  # GL=0: keep this machine's own (rehearsal)
+  for f in "$P"/gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
 fi
-icd=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null | grep -i nvidia | head -1)
+icd=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/nvidia/share/vulkan/icd.d/*.json 2>/dev/null | grep -i nvidia | head -1)
 if [ -z "$icd" ]; then
-  # The NVIDIA driver implements Vulkan in libGLX_nvidia; containers started without the
-  # "graphics" capability lack the ICD file that points the loader at it.
   lib=$(ldconfig -p | awk '/libGLX_nvidia.so.0 / { print $NF; exit }')
   if [ -n "$lib" ]; then
     icd=$WORK/nvidia_icd.json
@@ -41,49 +54,60 @@ fi
 if [ -n "$icd" ]; then
   export VK_ICD_FILENAMES=$icd VK_DRIVER_FILES=$icd
   echo "Vulkan ICD: $icd"
-else
-  echo "no NVIDIA Vulkan driver (no ICD file, no libGLX_nvidia.so.0): wgpu would fall back to a CPU"
-  ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>&1
+  cat "$icd"
+elif [ -z "${CASES:-}" ]; then
+  echo "no NVIDIA Vulkan driver found: stopping rather than training on a software Vulkan"
+  ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1
   ldconfig -p | grep -i -E 'nvidia|vulkan' | head -20
-  [ "$MIN_IMAGES_PER_S" = 0 ] || exit 3
+  exit 3
 fi
+
+echo "train built with: $(cat "$P/features.txt" 2>/dev/null || echo '?')"
 
 step "unpack"
 python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('$P/train.xz'), open('$WORK/train','wb'))" || exit 4
 chmod +x "$WORK/train"
-rm -rf "$WORK/data"
+rm -rf "$WORK/data" "$WORK/pack-all"
+python3 -c "import tarfile; tarfile.open('$P/pack.tar.xz').extractall('$WORK/pack-all')" || exit 4
 if [ -n "${CASES:-}" ]; then  # rehearsal: a few cases, plus the validation ones
-  mkdir -p "$WORK/pack"
-  for c in $(ls "$P/pack" | head -"$CASES") $(grep -v '^#' "$P/patients-val.txt"); do ln -sfn "$P/pack/$c" "$WORK/pack/$c"; done
+  rm -rf "$WORK/pack" && mkdir -p "$WORK/pack"
+  for c in $(ls "$WORK/pack-all/pack" | head -"$CASES") $(grep -v '^#' "$P/patients-val.txt"); do ln -sfn "$WORK/pack-all/pack/$c" "$WORK/pack/$c"; done
   "$WORK/train" unpack "$WORK/pack" --out "$WORK/data" || exit 4
 else
-  "$WORK/train" unpack "$P/pack" --out "$WORK/data" || exit 4
+  "$WORK/train" unpack "$WORK/pack-all/pack" --out "$WORK/data" || exit 4
 fi
 
-step "speed on this GPU"
-bench=$("$WORK/train" bench --backend wgpu --arch unet --width "$WIDTH" --size "$SIZE" --batch "$BATCH" --steps 5 2>&1 | tail -1)
-echo "$bench"
-ips=$(echo "$bench" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
-[ -n "$ips" ] || { echo "bench failed"; exit 5; }
-# (python3 for arithmetic: bc may be missing there.)
-if python3 -c "import sys; sys.exit(0 if $ips < $MIN_IMAGES_PER_S else 1)"; then
-  echo "training at $ips img/s is no GPU (threshold $MIN_IMAGES_PER_S): stopping"; exit 5
-fi
-# Epochs of the full training set that fit in the budget, leaving ~15 % for validation.
-slices=$(find "$WORK/data" -name '*_mask.tif' | wc -l)
-epochs=$(python3 -c "print(max(1, int($MINUTES * 60 * 0.85 * $ips / $slices)))")
-echo "$slices slices, $ips img/s: $epochs epochs in $MINUTES min"
+step "is the GPU usable (a tiny benchmark on wgpu)"
+"$WORK/train" bench --backend wgpu --arch unet --width 8 --size 64 --batch 4 --steps 2 || exit 5
 
-step "train"
-rm -rf "$WORK/run"
-"$WORK/train" fit --backend wgpu --data "$WORK/data" --val-cases "$P/patients-val.txt" --out "$WORK/run" \
-  --arch unet --width "$WIDTH" --size "$SIZE" --batch "$BATCH" --loss dice \
-  --optimizer adamw --lr "$LR" --schedule one-cycle --epochs "$epochs" --max-minutes "$MINUTES" --val-batch 32
-rc=$?
-step "collect (fit exit $rc)"
-mkdir -p "$OUT/run"
-for f in config.json state.json metrics.csv curves.png best.bpk best.json model.bpk model.json; do
-  [ -f "$WORK/run/$f" ] && cp "$WORK/run/$f" "$OUT/run/"
+step "train: $RUNS, $MINUTES min each, side by side, stopped at ${DEADLINE}s"
+pids=()
+for r in $RUNS; do
+  spec=RUN_$r
+  rm -rf "$WORK/run-$r"
+  left=$(( DEADLINE - $(elapsed) ))
+  echo "run $r: ${!spec}"
+  # shellcheck disable=SC2086  # the run specs are word lists
+  timeout "$left" "$WORK/train" fit --data "$WORK/data" --val-cases "$P/patients-val.txt" --out "$WORK/run-$r" \
+    $COMMON --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
+  pids+=($!)
 done
-ls -la "$OUT/run"
-exit $rc
+rcs=()
+for p in "${pids[@]}"; do wait "$p"; rcs+=($?); done
+
+step "collect (fit exits: ${rcs[*]})"
+worst=0
+for r in $RUNS; do
+  d=$WORK/run-$r
+  [ -d "$d" ] || continue
+  grep -E '^epoch|^best' "$OUT/fit-$r.log" | tail -4
+  files=$(cd "$d" && ls config.json state.json metrics.csv curves.png best.bpk best.json model.bpk model.json 2>/dev/null)
+  # A file brought back holds at most 16 MiB: without the f32 weights if it comes to more.
+  tar -cf "$OUT/run-$r.tar" -C "$d" $files
+  if [ "$(stat -c %s "$OUT/run-$r.tar")" -gt 16000000 ]; then
+    tar -cf "$OUT/run-$r.tar" -C "$d" $(echo "$files" | grep -v '^best.bpk$')
+  fi
+done
+ls -la "$OUT"
+for rc in "${rcs[@]}"; do [ "$rc" = 0 ] || [ "$rc" = 124 ] || worst=$rc; done
+exit $worst

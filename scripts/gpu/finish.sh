@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# After the GPU call: re-evaluates the weights it brought back on the *uncompressed* validation
-# data here (the GPU machine validated on the JPEG pack) and keeps the run under ../runs/.
+# After the GPU call: keeps each run it brought back under ../runs/gpu-<date>/<run>/ and
+# re-evaluates its best weights (f32) with flip TTA on the *uncompressed* validation data here
+# (the GPU machine validated on the JPEG pack, without TTA).
 #   bash scripts/gpu/finish.sh FILES_AT_OF_THE_CALL [DATA]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -8,10 +9,18 @@ source scripts/env.sh
 SRC=${1:?the folder the device call returned (its files_at)}
 DATA=${2:-../data/lgg/kaggle_3m}
 VAL=${VAL:-../shared/data/patients-val.txt}
-RUN=../runs/gpu-$(date +%Y%m%d-%H%M)
-mkdir -p "$RUN"
-cp -r "$SRC"/run/. "$RUN"/
-cp "$SRC"/device.log "$RUN"/
+ROOT=${ROOT:-../runs/gpu-$(date +%Y%m%d-%H%M)}
+mkdir -p "$ROOT"
+cp "$SRC"/device.log "$ROOT"/
 cargo build -p train
-"$CARGO_TARGET_DIR/debug/train" eval --model "$RUN/model.bpk" --data "$DATA" --cases "$VAL" --csv "$RUN/eval-val.csv" | tee "$RUN/eval-val.txt"
-echo "run kept in $RUN; to ship it: cp $RUN/model.bpk web/models/default.bpk; cp $RUN/model.json web/models/default.json"
+for tarball in "$SRC"/run-*.tar; do
+  r=$(basename "$tarball" .tar); r=${r#run-}
+  RUN=$ROOT/$r
+  mkdir -p "$RUN"
+  tar -xf "$tarball" -C "$RUN"
+  cp "$SRC/fit-$r.log" "$RUN/" 2>/dev/null || true
+  weights=$RUN/best.bpk; [ -f "$weights" ] || weights=$RUN/model.bpk
+  "$CARGO_TARGET_DIR/debug/train" eval --model "$weights" --data "$DATA" --cases "$VAL" --tta \
+    --csv "$RUN/eval-val.csv" | tee "$RUN/eval-val.txt"
+done
+echo "runs kept in $ROOT; ship one with: train ship --model $ROOT/RUN/best.bpk --out web/models/default --flip-tta --data $DATA --cases $VAL"
