@@ -92,6 +92,9 @@ for r in $RUNS; do
     $COMMON --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
   pids+=($!)
 done
+# GPU load a minute and a half in: low SM use would mean the runs wait on the CPU side (data,
+# kernel launches, syncs), not on the GPU.
+(sleep 90; echo "== GPU load while training (nvidia-smi dmon)"; nvidia-smi dmon -s u -c 5 2>&1) &
 rcs=()
 for p in "${pids[@]}"; do wait "$p"; rcs+=($?); done
 
