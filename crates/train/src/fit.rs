@@ -166,11 +166,16 @@ impl FitConfig {
         Ok(())
     }
 
+    /// The seconds the schedule runs over with --schedule-by-time (None: it runs over the steps).
+    fn schedule_seconds(&self) -> Option<f64> {
+        self.max_minutes.filter(|_| self.schedule_by_time).map(|max| max * 60.0)
+    }
+
     /// Progress through the schedule, 0 at the start and 1 at the end: the share of the steps
     /// done, or with --schedule-by-time the share of the time budget spent (capped at 1).
     fn progress(&self, step: usize, total: usize, seconds_spent: f64) -> f64 {
-        match (self.schedule_by_time, self.max_minutes) {
-            (true, Some(max)) if max > 0.0 => (seconds_spent / (max * 60.0)).min(1.0),
+        match self.schedule_seconds() {
+            Some(budget) if budget > 0.0 => (seconds_spent / budget).min(1.0),
             _ => step as f64 / total.max(1) as f64,
         }
     }
@@ -333,13 +338,12 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         let mut lr = cfg.lr;
         for (i, batch) in set.batches(&plan, cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).iter().enumerate() {
             let seconds_spent = spent + started.elapsed().as_secs_f64();
-            if let (true, Some(max)) = (cfg.schedule_by_time, cfg.max_minutes) {
-                // The schedule has ended with the time: close this epoch (validate, export)
-                // now rather than overrun a lease of fixed length.
-                if seconds_spent >= max * 60.0 {
-                    eprintln!("time budget of {max} min spent during epoch {epoch} (after {i} of {steps_per_epoch} steps)");
-                    break;
-                }
+            // The schedule has ended with the time: close this epoch (validate, export) now
+            // rather than overrun a lease of fixed length.
+            if cfg.schedule_seconds().is_some_and(|budget| seconds_spent >= budget) {
+                let max = cfg.max_minutes.unwrap_or_default();
+                eprintln!("time budget of {max} min spent during epoch {epoch} (after {i} of {steps_per_epoch} steps)");
+                break;
             }
             lr = cfg.lr_at(cfg.progress((epoch - 1) * steps_per_epoch + i, total_steps, seconds_spent));
             let s = batch.side;
