@@ -7,23 +7,27 @@
 # Leaves in $OUT: device.log, fit-<run>.log and run-<run>.tar (config, metrics, curves,
 # best and f16 exports and their manifests; no resumable checkpoints: they do not fit).
 #
-# Default runs (override RUN_<name>, or RUNS to choose): fine-tuning the shipped model
-# (U-Net f=16, trained at 128²) at full resolution (a) and at 192² (b).
+# Default runs (override RUN_<name>, or RUNS to choose): fine-tuning the shipped model at its
+# input size, 160², with intensity augmentation at lr 2e-4 (a) and without it at lr 3e-4 (b):
+# session 8's runs, ~105 img/s each side by side on an H200 (docs/gpu.md).
 #
-# The binary is the one prepare.sh built (gpu-pack/features.txt: `vulkan`, the SPIR-V compiler, by
-# default; lavapipe crashes on it, so rehearse with a pack from `FEATURES= bash prepare.sh`).
+# The binaries are the ones prepare.sh built (gpu-pack/features.txt: WGSL and SPIR-V by default);
+# each is benchmarked on $BENCH and the fastest that works trains (lavapipe crashes on SPIR-V,
+# so a rehearsal here trains with WGSL).
 # Local rehearsal on this CPU machine (lavapipe), small and quick:
 #   OUT=/tmp/gpu-out GL=0 MINUTES=1 DEADLINE=300 CASES=3 RUN_a="--arch unet --width 8 --size 64" \
-#     RUNS=a bash scripts/gpu/device.sh
+#     RUNS=a BENCH="--arch unet --width 8 --size 64 --batch 4 --steps 2" bash scripts/gpu/device.sh
 set -uo pipefail
-P=$PWD/gpu-pack
+P=$(realpath "${P:-gpu-pack}")  # the folder prepare.sh wrote (carried)
 OUT=${OUT:?OUT must name the folder to bring back}
 MINUTES=${MINUTES:-7}
 DEADLINE=${DEADLINE:-560}
 RUNS=${RUNS:-a b}
 INIT=${INIT:-$PWD/web/models/default.bpk}
-RUN_a=${RUN_a:---arch unet --width 16 --size 256 --init $INIT --lr 3e-4 --schedule cosine --aug-intensity --seed 17}
-RUN_b=${RUN_b:---arch unet --width 16 --size 192 --init $INIT --lr 2e-4 --schedule cosine --aug-intensity --seed 29}
+RUN_a=${RUN_a:---arch unet --width 16 --size 160 --init $INIT --lr 2e-4 --schedule cosine --aug-intensity --seed 29}
+RUN_b=${RUN_b:---arch unet --width 16 --size 160 --init $INIT --lr 3e-4 --schedule cosine --seed 31}
+# The benchmark that picks the binary: the default runs' model at full size.
+BENCH=${BENCH:---arch unet --width 16 --size 256 --batch 16 --steps 5}
 SAMPLES=${SAMPLES:-2048}  # per epoch: each epoch ends with a validation and an export
 COMMON="--backend wgpu --batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
 WORK=${WORK:-/tmp/brainseg-gpu}
@@ -62,12 +66,18 @@ elif [ -z "${CASES:-}" ]; then
   exit 3
 fi
 
-echo "train built with: $(cat "$P/features.txt" 2>/dev/null || echo '?')"
+echo "train binaries carried: $(cat "$P/features.txt" 2>/dev/null || echo '?')"
 
 step "unpack"
-python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('$P/train.xz'), open('$WORK/train','wb'))" || exit 4
-chmod +x "$WORK/train"
+rm -rf "$WORK/bin"
+python3 -c "import tarfile; tarfile.open('$P/train.tar.xz').extractall('$WORK')" || exit 4
+chmod +x "$WORK"/bin/train-*
+# Any binary runs `unpack`; the benchmark below picks the one that trains.
+ln -sfn "$(ls "$WORK"/bin/train-* | head -1)" "$WORK/train"
 rm -rf "$WORK/data" "$WORK/pack-all"
+if [ ! -f "$P/pack.tar.xz" ]; then
+  echo "no data pack (prepare.sh PACK=0): benchmarks only"
+else
 python3 -c "import tarfile; tarfile.open('$P/pack.tar.xz').extractall('$WORK/pack-all')" || exit 4
 if [ -n "${CASES:-}" ]; then  # rehearsal: a few cases, plus the validation ones
   rm -rf "$WORK/pack" && mkdir -p "$WORK/pack"
@@ -76,9 +86,33 @@ if [ -n "${CASES:-}" ]; then  # rehearsal: a few cases, plus the validation ones
 else
   "$WORK/train" unpack "$WORK/pack-all/pack" --out "$WORK/data" || exit 4
 fi
+fi
 
-step "is the GPU usable (a tiny benchmark on wgpu)"
-"$WORK/train" bench --backend wgpu --arch unet --width 8 --size 64 --batch 4 --steps 2 || exit 5
+# Each binary on the training shape (the first step, autotuning every kernel, is not timed);
+# a binary that crashes or hangs is left out. The fastest trains.
+step "which binary trains fastest on this GPU"
+best=0
+# BENCH=none, or a single binary: no benchmark (it autotunes every kernel: 95 s on an H200).
+[ "$(ls "$WORK"/bin/train-* | wc -l)" = 1 ] && BENCH=none
+[ "$BENCH" = none ] && best=skipped
+for b in "$WORK"/bin/train-*; do
+  [ "$BENCH" = none ] && break
+  line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend wgpu $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
+  rate=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
+  echo "$(basename "$b"): ${rate:-failed} img/s training  [$(elapsed)s]"
+  if [ -n "$rate" ] && python3 -c "import sys; sys.exit(0 if $rate > $best else 1)"; then
+    best=$rate; ln -sfn "$b" "$WORK/train"
+  fi
+done
+[ "$best" != 0 ] || { echo "no binary trains on this GPU"; exit 5; }
+echo "training with $(readlink "$WORK/train") ($best img/s in the benchmark)"
+# More shapes with that binary, ';'-separated bench arguments (for choosing the next runs).
+IFS=';' read -ra more <<< "${MORE_BENCH:-}"
+for m in "${more[@]}"; do
+  # shellcheck disable=SC2086
+  timeout "${BENCH_SECONDS:-100}" "$WORK/train" bench --backend wgpu $m 2>&1 | grep -v XDG_RUNTIME
+done
+[ -f "$P/pack.tar.xz" ] || { step "done (benchmarks only)"; exit 0; }
 
 step "train: $RUNS, $MINUTES min each, side by side, stopped at ${DEADLINE}s"
 pids=()

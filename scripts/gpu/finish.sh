@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # After the GPU call: keeps each run it brought back under ../runs/gpu-<date>/<run>/ and
-# re-evaluates its best weights (f32) with flip TTA on the *uncompressed* validation data here
-# (the GPU machine validated on the JPEG pack, without TTA).
+# re-evaluates its best weights (f32), and their average with the model the runs started from,
+# with flip TTA on the *uncompressed* validation data here (the GPU machine validated on the JPEG
+# pack, without TTA).
 #   bash scripts/gpu/finish.sh FILES_AT_OF_THE_CALL [DATA]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +13,10 @@ VAL=${VAL:-../shared/data/patients-val.txt}
 ROOT=${ROOT:-../runs/gpu-$(date +%Y%m%d-%H%M)}
 mkdir -p "$ROOT"
 cp "$SRC"/device.log "$ROOT"/
+# The model the runs started from (device.sh's default --init), kept as it is now: shipping a
+# result replaces it.
+INIT=${INIT:-web/models/default.bpk}
+cp "$INIT" "$ROOT/init.bpk" && cp "${INIT%.bpk}.json" "$ROOT/init.json"
 cargo build -p train
 for tarball in "$SRC"/run-*.tar; do
   r=$(basename "$tarball" .tar); r=${r#run-}
@@ -22,5 +27,12 @@ for tarball in "$SRC"/run-*.tar; do
   weights=$RUN/best.bpk; [ -f "$weights" ] || weights=$RUN/model.bpk
   "$CARGO_TARGET_DIR/debug/train" eval --model "$weights" --data "$DATA" --cases "$VAL" --tta \
     --csv "$RUN/eval-val.csv" | tee "$RUN/eval-val.txt"
+  # The runs fine-tune the shipped model: its weight average with each run ("soup") is a candidate
+  # too, at no cost to the web app. In session 8 it was the one that shipped (0.9120, where the run
+  # alone had 0.9111 reference but 0.8171 native: a false-positive component on one case).
+  if "$CARGO_TARGET_DIR/debug/train" average --model "$ROOT/init.bpk" --model "$weights" --out "$RUN/soup"; then
+    "$CARGO_TARGET_DIR/debug/train" eval --model "$RUN/soup.bpk" --data "$DATA" --cases "$VAL" --tta \
+      --csv "$RUN/eval-soup.csv" | tee "$RUN/eval-soup.txt"
+  fi
 done
-echo "runs kept in $ROOT; ship one with: train ship --model $ROOT/RUN/best.bpk --out web/models/default --flip-tta --data $DATA --cases $VAL"
+echo "runs kept in $ROOT; ship one with: train ship --model $ROOT/RUN/best.bpk (or RUN/soup.bpk) --out web/models/default --flip-tta --data $DATA --cases $VAL"

@@ -5,8 +5,8 @@
 #   run  command="MINUTES=7.5 DEADLINE=565 bash scripts/gpu/device.sh"  carry=["gpu-pack"]  timeout_s=600
 # and finally, here:  bash scripts/gpu/finish.sh FILES_AT_OF_THAT_CALL
 #
-# Writes gpu-pack/ (git-ignored): the `train` binary (stripped, xz), the Debian packages of the
-# Vulkan loader and libglvnd, the validation list, and the 100 development cases packed as JPEG
+# Writes gpu-pack/ (git-ignored): the `train` binary (WGSL; SPIR-V too with BINARIES="wgsl
+# vulkan"; stripped, one xz), the Debian packages of the Vulkan loader and libglvnd, the validation list, and the 100 development cases packed as JPEG
 # per channel + PNG masks (`train pack`; lossy: see docs/gpu.md for what that costs in DSC) in one
 # pack.tar.xz, lowering the JPEG quality from 75 until the total fits the 64 MiB a call carries.
 set -euo pipefail
@@ -15,23 +15,33 @@ source scripts/env.sh
 DATA=${1:-../data/lgg/kaggle_3m}
 VAL=${VAL:-../shared/data/patients-val.txt}
 QUALITY=${QUALITY:-75}
-P=gpu-pack
+P=${P:-gpu-pack}   # another name (gpu-pack-*) keeps packs for two binaries side by side
+PACK=${PACK:-1}   # PACK=0: binaries and libraries only, for a benchmark-only call (device.sh)
 [ -d "$DATA" ] || { echo "no data folder $DATA" >&2; exit 1; }
 
-# The GPU binary: wgpu with cubecl's SPIR-V compiler (`vulkan`; WGSL trained at 4-5 img/s on an
-# H200, docs/gpu.md). Its own target folder, so that the feature change does not rebuild burn in
-# the one the tests and CI use; no debug info (it is stripped anyway). FEATURES= builds WGSL.
-FEATURES=${FEATURES-vulkan}
-if [ -n "$FEATURES" ]; then
-  export CARGO_TARGET_DIR=$CARGO_TARGET_DIR-$FEATURES CARGO_PROFILE_DEV_DEBUG=0
-  cargo build -p train --features "$FEATURES"
-else
-  cargo build -p train
-fi
-rm -rf "$P" && mkdir -p "$P"
-echo "${FEATURES:-wgsl}" > "$P/features.txt"
-strip -o "$P/train" "$CARGO_TARGET_DIR/debug/train"
-xz -T1 -9 "$P/train"
+# The GPU binary: wgpu with WGSL (the build the tests use; lavapipe runs it here). BINARIES="wgsl
+# vulkan" adds cubecl's SPIR-V compiler (`vulkan`; it crashes lavapipe, so it is untested here),
+# and device.sh then benchmarks both there and trains with the faster one that works: on an H200
+# SPIR-V trained no faster (33 vs 35 img/s, docs/gpu.md) and two binaries push the JPEG quality
+# from 65 down to 40. The SPIR-V one builds in its own target folder, so that the feature change
+# does not rebuild burn in the one the tests and CI use; no debug info (it is stripped anyway).
+BINARIES=${BINARIES:-wgsl}
+rm -rf "$P" && mkdir -p "$P/bin"
+cargo build -p train  # WGSL: carried, or only used here to write the pack below
+for b in $BINARIES; do
+  if [ "$b" = wgsl ]; then
+    strip -o "$P/bin/train-wgsl" "$CARGO_TARGET_DIR/debug/train"
+  else
+    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-$b CARGO_PROFILE_DEV_DEBUG=0 cargo build -p train --features "$b"
+    strip -o "$P/bin/train-$b" "$CARGO_TARGET_DIR-$b/debug/train"
+  fi
+done
+echo "$BINARIES" > "$P/features.txt"
+# One xz stream with a window larger than a binary: the second binary is mostly the first one
+# again (the same burn, model and trainer code), so it costs a fraction of its own size.
+tar -cf - -C "$P" bin | xz -T1 --lzma2=preset=9e,dict=192MiB > "$P/train.tar.xz"
+rm -rf "$P/bin"
+ls -la "$P/train.tar.xz"
 # wgpu needs the Vulkan loader, and the NVIDIA driver's Vulkan library needs libglvnd's
 # dispatch libraries; the GPU machine's image may have neither (device README): carry the
 # Debian packages and unpack them there.
@@ -40,6 +50,10 @@ apt_o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=
 apt-get $apt_o update -qq
 (cd "$P/gl" && apt-get $apt_o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 cp "$VAL" "$P/patients-val.txt"
+if [ "$PACK" = 0 ]; then
+  echo "no data pack (PACK=0): $(du -sb "$P" | cut -f1) bytes in $P"
+  exit 0
+fi
 # The working tree travels too: lower the JPEG quality until everything fits with a margin.
 # The pack travels as one .tar.xz: as ~14,500 small files each would cost a tar header and
 # padding in the transfer (~11 MB), and xz also removes the JPEG headers' repetition (-30 %).

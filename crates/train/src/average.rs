@@ -93,6 +93,9 @@ pub fn run(args: &AverageArgs) -> Result<()> {
     let fallback = args.manifest.as_deref().map(crate::evaluate::read_manifest).transpose()?;
     let mut first: Option<Manifest> = None;
     let mut models = Vec::new();
+    // How each input was trained, in input order: a soup of different runs (a shipped model and
+    // its fine-tuning on a GPU) keeps the record of all of them, not of the first only.
+    let mut trainings = Vec::new();
     for path in &args.model {
         let manifest = manifest_of(path, fallback.as_ref())?;
         if let Some(f) = &first {
@@ -110,6 +113,7 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         }
         let bytes = std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
         models.push(load_model(&manifest, bytes, &device).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        trainings.push(manifest.training.clone());
         first.get_or_insert(manifest);
     }
     let base = first.expect("two or more models");
@@ -124,7 +128,7 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         training: serde_json::json!({
             "command": std::env::args().collect::<Vec<_>>().join(" "),
             "averaged": args.model,
-            "inputs_training": base.training,
+            "inputs_training": trainings,
         }),
         ..base
     };

@@ -25,9 +25,30 @@ pub fn device(backend: Backend) -> Result<Device> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
-    Device::wgpu_options()
-        .init()
-        .map_err(|e| anyhow::anyhow!("no WGPU adapter could be initialised ({e:?}); on a machine without a GPU install a Vulkan driver (Debian: mesa-vulkan-drivers)"))
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(|e| anyhow::anyhow!("no WGPU adapter could be initialised ({e:?}); on a machine without a GPU install a Vulkan driver (Debian: mesa-vulkan-drivers)"))?;
+    // Which adapter wgpu picked is what a run's speed depends on first (a GPU, or a software
+    // Vulkan such as lavapipe), so every wgpu run says it in its log.
+    let info = setup.adapter.get_info();
+    eprintln!(
+        "wgpu adapter: {} ({:?}, {:?}; driver {} {}); kernels: {}",
+        info.name,
+        info.device_type,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        kernel_options()
+    );
+    Ok(device)
+}
+
+/// The burn features this binary's GPU kernels were built with: without `autotune` burn-cubecl
+/// runs every convolution (and its gradients) as a direct kernel, which on an H200 trained no
+/// faster than two CPU cores (docs/gpu.md).
+#[cfg(feature = "wgpu")]
+fn kernel_options() -> &'static str {
+    if cfg!(feature = "vulkan") { "SPIR-V, autotuned, fused" } else { "WGSL, autotuned, fused" }
 }
 
 #[cfg(not(feature = "wgpu"))]

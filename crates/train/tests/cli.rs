@@ -429,6 +429,10 @@ fn average_writes_one_model_of_the_mean_weights() {
     assert_eq!(m["precision"], "f16");
     assert!(m["validation"].is_null(), "figures of the inputs must not be carried over");
     assert_eq!(m["training"]["averaged"].as_array().unwrap().len(), 2);
+    // Every input's training record is kept, in input order.
+    let inputs = m["training"]["inputs_training"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2);
+    assert!(inputs.iter().all(|t| t["command"].as_str().unwrap().contains("fit")), "{inputs:?}");
     let score = |model: PathBuf, csv: PathBuf| synthetic_scores(synthetic_eval(&[model], &csv), &csv);
     assert_eq!(score(stem.with_extension("bpk"), dir.join("soup.csv")), score(trained().join("model.bpk"), dir.join("model.csv")));
     // --keep-checkpoints keeps every epoch's weights (the optimizer state only for the last).
