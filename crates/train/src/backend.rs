@@ -48,7 +48,8 @@ fn wgpu_device() -> Result<Device> {
 /// faster than two CPU cores (docs/gpu.md).
 #[cfg(feature = "wgpu")]
 fn kernel_options() -> &'static str {
-    if cfg!(feature = "vulkan") { "SPIR-V, autotuned, fused" } else { "WGSL, autotuned, fused" }
+    // cubecl chooses SPIR-V at run time only on a Vulkan adapter with the features it needs.
+    if cfg!(feature = "vulkan") { "SPIR-V (WGSL where the adapter lacks its features), autotuned, fused" } else { "WGSL, autotuned, fused" }
 }
 
 #[cfg(not(feature = "wgpu"))]
