@@ -11,9 +11,9 @@
 # input size, 160², with intensity augmentation at lr 2e-4 (a) and without it at lr 3e-4 (b):
 # session 8's runs, ~105 img/s each side by side on an H200 (docs/gpu.md).
 #
-# The binaries are the ones prepare.sh built (gpu-pack/features.txt: WGSL and SPIR-V by default);
-# each is benchmarked on $BENCH and the fastest that works trains (lavapipe crashes on SPIR-V,
-# so a rehearsal here trains with WGSL).
+# The binaries are the ones prepare.sh built (gpu-pack/features.txt: WGSL by default, SPIR-V
+# too with BINARIES="wgsl vulkan"); with two, each is benchmarked on $BENCH and the fastest that
+# works trains (lavapipe crashes on SPIR-V, so a rehearsal here trains with WGSL).
 # Local rehearsal on this CPU machine (lavapipe), small and quick:
 #   OUT=/tmp/gpu-out GL=0 MINUTES=1 DEADLINE=300 CASES=3 RUN_a="--arch unet --width 8 --size 64" \
 #     RUNS=a BENCH="--arch unet --width 8 --size 64 --batch 4 --steps 2" bash scripts/gpu/device.sh
@@ -93,13 +93,12 @@ fi
 # Each binary on the training shape (the first step, autotuning every kernel, is not timed);
 # a binary that crashes or hangs is left out. The fastest trains.
 step "which binary trains fastest on this GPU"
-best=0
 # BENCH=none, or a single binary: no benchmark (it autotunes every kernel: 95 s on an H200);
 # WGSL trains if it was carried.
 [ "$(ls "$WORK"/bin/train-* | wc -l)" = 1 ] && BENCH=none
+best=0
 [ "$BENCH" = none ] && best=skipped
-for b in "$WORK"/bin/train-*; do
-  [ "$BENCH" = none ] && break
+for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
   line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend wgpu $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
   rate=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
   echo "$(basename "$b"): ${rate:-failed} img/s training  [$(elapsed)s]"

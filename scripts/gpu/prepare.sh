@@ -37,8 +37,9 @@ for b in $BINARIES; do
   fi
 done
 echo "$BINARIES" > "$P/features.txt"
-# One xz stream with a window larger than a binary: the second binary is mostly the first one
-# again (the same burn, model and trainer code), so it costs a fraction of its own size.
+# One xz stream with a window larger than a binary, so that a second binary is compressed against
+# the first (the same burn, model and trainer code): WGSL + SPIR-V took 25.4 MB where they take
+# 14.4 + 16.2 MB apart.
 tar -cf - -C "$P" bin | xz -T1 --lzma2=preset=9e,dict=192MiB > "$P/train.tar.xz"
 rm -rf "$P/bin"
 ls -la "$P/train.tar.xz"
