@@ -23,7 +23,12 @@ pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
 /// The predicted mask on the original grid (depth × height × width), post-processed.
 pub fn native_mask(probs: &[f32], prep: &Prepared) -> Vec<u8> {
     let t = &prep.transform;
-    postprocess(&t.probabilities_to_original(probs), t.depth, t.height, t.width)
+    postprocess(
+        &t.probabilities_to_original(probs),
+        t.depth,
+        t.height,
+        t.width,
+    )
 }
 
 /// Native-protocol DSC of a native mask against the case's masks; None without masks.
@@ -33,5 +38,8 @@ pub fn native_dice(pred: &[u8], case: &Case) -> Option<f64> {
 
 /// DSC of each slice (depth × plane layout), for per-slice display.
 pub fn per_slice_dice(pred: &[u8], truth: &[u8], plane: usize) -> Vec<f64> {
-    pred.chunks(plane).zip(truth.chunks(plane)).map(|(p, t)| dice(p, t)).collect()
+    pred.chunks(plane)
+        .zip(truth.chunks(plane))
+        .map(|(p, t)| dice(p, t))
+        .collect()
 }

@@ -22,7 +22,10 @@ pub struct InferOptions {
 
 impl Default for InferOptions {
     fn default() -> Self {
-        Self { batch: 4, flip_tta: false }
+        Self {
+            batch: 4,
+            flip_tta: false,
+        }
     }
 }
 
@@ -59,9 +62,19 @@ pub async fn predict_volume<F: std::future::Future<Output = bool>>(
     let mut start = 0;
     while start < total {
         let end = (start + opts.batch.max(1)).min(total);
-        let p = probabilities(model, slices_tensor(prep, start..end, device), opts.flip_tta);
-        let data = p.into_data_async().await.map_err(|e| format!("reading the prediction failed: {e:?}"))?;
-        out.extend(data.try_into_vec::<f32>().map_err(|e| format!("prediction has an unexpected type: {e:?}"))?);
+        let p = probabilities(
+            model,
+            slices_tensor(prep, start..end, device),
+            opts.flip_tta,
+        );
+        let data = p
+            .into_data_async()
+            .await
+            .map_err(|e| format!("reading the prediction failed: {e:?}"))?;
+        out.extend(
+            data.try_into_vec::<f32>()
+                .map_err(|e| format!("prediction has an unexpected type: {e:?}"))?,
+        );
         start = end;
         if !progress(end).await {
             return Ok(None);
@@ -87,16 +100,24 @@ pub async fn predict_case<F: std::future::Future<Output = bool>>(
     let main = preprocess(case, prep)?;
     let (n, kept) = (main.size(), main.slices());
     let total = kept * (1 + tta_sizes.len());
-    let Some(mut sum) = predict_volume(model, &main, device, opts, |done| progress(done, total)).await? else {
+    let Some(mut sum) =
+        predict_volume(model, &main, device, opts, |done| progress(done, total)).await?
+    else {
         return Ok(None);
     };
     for (i, &size) in tta_sizes.iter().enumerate() {
         let other = preprocess(case, PrepOptions { size, ..prep })?;
         let base = (i + 1) * kept;
-        let Some(probs) = predict_volume(model, &other, device, opts, |done| progress(base + done, total)).await? else {
+        let Some(probs) = predict_volume(model, &other, device, opts, |done| {
+            progress(base + done, total)
+        })
+        .await?
+        else {
             return Ok(None);
         };
-        sum.iter_mut().zip(resize_slices(&probs, size, n)).for_each(|(a, p)| *a += p);
+        sum.iter_mut()
+            .zip(resize_slices(&probs, size, n))
+            .for_each(|(a, p)| *a += p);
     }
     if !tta_sizes.is_empty() {
         let k = (1 + tta_sizes.len()) as f32;
@@ -129,11 +150,22 @@ pub async fn predict_ensemble<F: std::future::Future<Output = bool>>(
     let mut main = None;
     for (i, (manifest, model)) in models.iter().enumerate() {
         let before: usize = units[..i].iter().sum();
-        let infer = InferOptions { flip_tta: opts.flip_tta || manifest.flip_tta, ..opts };
-        let own = predict_case(model, case, prep(manifest.input_size), &manifest.tta_sizes, device, infer, |done, total| {
-            let kept = total / units[i];
-            progress(before * kept + done, all * kept)
-        });
+        let infer = InferOptions {
+            flip_tta: opts.flip_tta || manifest.flip_tta,
+            ..opts
+        };
+        let own = predict_case(
+            model,
+            case,
+            prep(manifest.input_size),
+            &manifest.tta_sizes,
+            device,
+            infer,
+            |done, total| {
+                let kept = total / units[i];
+                progress(before * kept + done, all * kept)
+            },
+        );
         let Some((probs, p)) = own.await? else {
             return Ok(None);
         };
@@ -156,5 +188,8 @@ pub fn resize_slices(probs: &[f32], from: usize, to: usize) -> Vec<f32> {
     if from == to {
         return probs.to_vec();
     }
-    probs.chunks(from * from).flat_map(|slice| resize_gray(slice, from, from, to, to)).collect()
+    probs
+        .chunks(from * from)
+        .flat_map(|slice| resize_gray(slice, from, from, to, to))
+        .collect()
 }

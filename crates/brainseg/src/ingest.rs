@@ -26,12 +26,17 @@ pub struct InputFile {
 
 impl InputFile {
     pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Self {
-        Self { name: name.into(), source: Source::Bytes(bytes) }
+        Self {
+            name: name.into(),
+            source: Source::Bytes(bytes),
+        }
     }
     fn read(&self) -> Result<std::borrow::Cow<'_, [u8]>, String> {
         match &self.source {
             Source::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
-            Source::Path(p) => std::fs::read(p).map(std::borrow::Cow::Owned).map_err(|e| format!("cannot read: {e}")),
+            Source::Path(p) => std::fs::read(p)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| format!("cannot read: {e}")),
         }
     }
 }
@@ -108,7 +113,10 @@ pub fn scan_dir(root: &Path) -> Result<Vec<InputFile>, String> {
     let mut out = Vec::new();
     let meta = std::fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
     if meta.is_file() {
-        out.push(InputFile { name: root.display().to_string(), source: Source::Path(root.to_path_buf()) });
+        out.push(InputFile {
+            name: root.display().to_string(),
+            source: Source::Path(root.to_path_buf()),
+        });
         return Ok(out);
     }
     let mut stack = vec![root.to_path_buf()];
@@ -119,7 +127,10 @@ pub fn scan_dir(root: &Path) -> Result<Vec<InputFile>, String> {
             if path.is_dir() {
                 stack.push(path);
             } else if is_tiff_name(&path.to_string_lossy()) {
-                out.push(InputFile { name: path.display().to_string(), source: Source::Path(path) });
+                out.push(InputFile {
+                    name: path.display().to_string(),
+                    source: Source::Path(path),
+                });
             }
         }
     }
@@ -136,15 +147,24 @@ pub fn group_files(files: Vec<InputFile>) -> (Vec<CaseFiles>, Vec<FileIssue>) {
         let parsed = match parse_slice_name(&file.name) {
             Ok(p) => p,
             Err(message) => {
-                errors.push(FileIssue { file: file.name, message });
+                errors.push(FileIssue {
+                    file: file.name,
+                    message,
+                });
                 continue;
             }
         };
-        let entry = cases.entry(parsed.case_id.clone()).or_insert_with(|| CaseFiles {
-            case_id: parsed.case_id.clone(),
-            ..Default::default()
-        });
-        let map = if parsed.is_mask { &mut entry.masks } else { &mut entry.images };
+        let entry = cases
+            .entry(parsed.case_id.clone())
+            .or_insert_with(|| CaseFiles {
+                case_id: parsed.case_id.clone(),
+                ..Default::default()
+            });
+        let map = if parsed.is_mask {
+            &mut entry.masks
+        } else {
+            &mut entry.images
+        };
         if let Some(first) = map.get(&parsed.slice) {
             errors.push(FileIssue {
                 message: format!(
@@ -158,7 +178,12 @@ pub fn group_files(files: Vec<InputFile>) -> (Vec<CaseFiles>, Vec<FileIssue>) {
         map.insert(parsed.slice, file);
     }
     for case in cases.values_mut() {
-        let orphans: Vec<u32> = case.masks.keys().filter(|n| !case.images.contains_key(n)).copied().collect();
+        let orphans: Vec<u32> = case
+            .masks
+            .keys()
+            .filter(|n| !case.images.contains_key(n))
+            .copied()
+            .collect();
         for n in orphans {
             let mask = case.masks.remove(&n).expect("key listed above");
             errors.push(FileIssue {
@@ -167,7 +192,10 @@ pub fn group_files(files: Vec<InputFile>) -> (Vec<CaseFiles>, Vec<FileIssue>) {
             });
         }
     }
-    let cases = cases.into_values().filter(|c| !c.images.is_empty()).collect();
+    let cases = cases
+        .into_values()
+        .filter(|c| !c.images.is_empty())
+        .collect();
     (cases, errors)
 }
 
@@ -177,7 +205,10 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut slices: Vec<Slice> = Vec::new();
-    let issue = |file: &InputFile, message: String| FileIssue { file: file.name.clone(), message };
+    let issue = |file: &InputFile, message: String| FileIssue {
+        file: file.name.clone(),
+        message,
+    };
     for (&number, file) in &files.images {
         let decoded = file.read().and_then(|b| decode_image(&b));
         let (image, warns) = match decoded {
@@ -194,7 +225,11 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
                     file,
                     format!(
                         "image size {}x{} differs from the case's {}x{} (slice {})",
-                        image.width, image.height, first.image.width, first.image.height, first.number
+                        image.width,
+                        image.height,
+                        first.image.width,
+                        first.image.height,
+                        first.number
                     ),
                 ));
                 continue;
@@ -224,7 +259,12 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
                 }
             },
         };
-        slices.push(Slice { number, file: file.name.clone(), image, mask });
+        slices.push(Slice {
+            number,
+            file: file.name.clone(),
+            image,
+            mask,
+        });
     }
     if slices.is_empty() {
         return (None, errors, warnings);
@@ -234,17 +274,30 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
         for s in slices.iter().filter(|s| s.mask.is_none()) {
             warnings.push(FileIssue {
                 file: s.file.clone(),
-                message: format!("no usable mask for this slice: case {} cannot be scored", files.case_id),
+                message: format!(
+                    "no usable mask for this slice: case {} cannot be scored",
+                    files.case_id
+                ),
             });
         }
     }
-    (Some(Case { id: files.case_id.clone(), slices }), errors, warnings)
+    (
+        Some(Case {
+            id: files.case_id.clone(),
+            slices,
+        }),
+        errors,
+        warnings,
+    )
 }
 
 /// Groups and loads all files, one case after the other.
 pub fn ingest_files(files: Vec<InputFile>) -> Ingested {
     let (groups, errors) = group_files(files);
-    let mut out = Ingested { errors, ..Default::default() };
+    let mut out = Ingested {
+        errors,
+        ..Default::default()
+    };
     for g in &groups {
         let (case, errs, warns) = load_case(g);
         out.errors.extend(errs);

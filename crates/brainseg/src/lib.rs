@@ -3,8 +3,8 @@
 //! metrics.
 
 pub mod eval;
-pub mod ingest;
 pub mod inference;
+pub mod ingest;
 pub mod manifest;
 pub mod metrics;
 pub mod model;

@@ -82,7 +82,8 @@ impl Manifest {
     }
 
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let mut m: Manifest = serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
+        let mut m: Manifest =
+            serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
         if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
             return Err(format!(
                 "model was trained with preprocessing version {}, this build has {}",
@@ -91,11 +92,14 @@ impl Manifest {
             ));
         }
         let size = m.input_size;
-        m.set_input_size(size).map_err(|e| format!("input size {size}: {e}"))?;
+        m.set_input_size(size)
+            .map_err(|e| format!("input size {size}: {e}"))?;
         let sizes = std::mem::take(&mut m.tta_sizes);
-        m.set_tta_sizes(sizes).map_err(|e| format!("tta_sizes: {e}"))?;
+        m.set_tta_sizes(sizes)
+            .map_err(|e| format!("tta_sizes: {e}"))?;
         let members = std::mem::take(&mut m.ensemble);
-        m.set_ensemble(members).map_err(|e| format!("ensemble: {e}"))?;
+        m.set_ensemble(members)
+            .map_err(|e| format!("ensemble: {e}"))?;
         m.model.validate()?;
         Ok(m)
     }
@@ -104,9 +108,13 @@ impl Manifest {
     /// model's own file, so a manifest can only name files in its own folder.
     pub fn set_ensemble(&mut self, members: Vec<String>) -> Result<(), String> {
         for (i, name) in members.iter().enumerate() {
-            let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            let plain = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if name.is_empty() || name.starts_with('.') || !plain {
-                return Err(format!("member {name:?} is not a plain file stem (letters, digits, '-', '_', '.')"));
+                return Err(format!(
+                    "member {name:?} is not a plain file stem (letters, digits, '-', '_', '.')"
+                ));
             }
             if members[..i].contains(name) {
                 return Err(format!("member {name:?} is given twice"));
@@ -149,7 +157,9 @@ impl Manifest {
     fn check_side(&self, size: usize) -> Result<(), String> {
         let k = self.model.size_multiple();
         if size == 0 || size % k != 0 {
-            return Err(format!("this model takes sides that are positive multiples of {k} (2^levels)"));
+            return Err(format!(
+                "this model takes sides that are positive multiples of {k} (2^levels)"
+            ));
         }
         Ok(())
     }
@@ -162,8 +172,12 @@ pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, 
     if precision == Precision::F16 {
         store = store.with_to_adapter(HalfPrecisionAdapter::new());
     }
-    model.save_into(&mut store).map_err(|e| format!("cannot serialise weights: {e}"))?;
-    let bytes = store.get_bytes().map_err(|e| format!("cannot serialise weights: {e}"))?;
+    model
+        .save_into(&mut store)
+        .map_err(|e| format!("cannot serialise weights: {e}"))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|e| format!("cannot serialise weights: {e}"))?;
     Ok(bytes.to_vec())
 }
 
@@ -174,9 +188,14 @@ pub fn load_model(manifest: &Manifest, weights: Vec<u8>, device: &Device) -> Res
     if manifest.precision == Precision::F16 {
         store = store.with_from_adapter(HalfPrecisionAdapter::new());
     }
-    let result = model.load_from(&mut store).map_err(|e| format!("cannot load weights: {e}"))?;
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| format!("cannot load weights: {e}"))?;
     if !result.missing.is_empty() {
-        return Err(format!("weights do not match the manifest's model: {} tensors missing", result.missing.len()));
+        return Err(format!(
+            "weights do not match the manifest's model: {} tensors missing",
+            result.missing.len()
+        ));
     }
     Ok(model)
 }

@@ -10,7 +10,11 @@ pub fn dice(pred: &[u8], truth: &[u8]) -> f64 {
         p += a;
         t += b;
     }
-    if p + t == 0 { 1.0 } else { 2.0 * inter as f64 / (p + t) as f64 }
+    if p + t == 0 {
+        1.0
+    } else {
+        2.0 * inter as f64 / (p + t) as f64
+    }
 }
 
 /// Mean, median and worst of a set of scores.
@@ -29,8 +33,17 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
-    Some(Summary { mean: v.iter().sum::<f64>() / n as f64, median, min: v[0], count: n })
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Summary {
+        mean: v.iter().sum::<f64>() / n as f64,
+        median,
+        min: v[0],
+        count: n,
+    })
 }
 
 #[cfg(test)]

@@ -45,13 +45,17 @@ pub fn parse_slice_name(name: &str) -> Result<SliceName, String> {
     if case_id.is_empty() {
         return Err(format!("unparseable name: empty case ID; {expected}"));
     }
-    let slice: u32 = number
-        .parse()
-        .map_err(|_| format!("unparseable name: slice number {number:?} is not a whole number; {expected}"))?;
+    let slice: u32 = number.parse().map_err(|_| {
+        format!("unparseable name: slice number {number:?} is not a whole number; {expected}")
+    })?;
     if slice == 0 {
         return Err("unparseable name: slice numbers start at 1".into());
     }
-    Ok(SliceName { case_id: case_id.to_string(), slice, is_mask })
+    Ok(SliceName {
+        case_id: case_id.to_string(),
+        slice,
+        is_mask,
+    })
 }
 
 /// Name of the mask file for a slice, as the data set spells it.
@@ -65,16 +69,38 @@ mod tests {
 
     #[test]
     fn parses_images_and_masks() {
-        let s = parse_slice_name("kaggle_3m/TCGA_CS_4941_19960909/TCGA_CS_4941_19960909_12.tif").unwrap();
-        assert_eq!(s, SliceName { case_id: "TCGA_CS_4941_19960909".into(), slice: 12, is_mask: false });
+        let s = parse_slice_name("kaggle_3m/TCGA_CS_4941_19960909/TCGA_CS_4941_19960909_12.tif")
+            .unwrap();
+        assert_eq!(
+            s,
+            SliceName {
+                case_id: "TCGA_CS_4941_19960909".into(),
+                slice: 12,
+                is_mask: false
+            }
+        );
         let m = parse_slice_name("TCGA_CS_4941_19960909_3_mask.TIF").unwrap();
-        assert_eq!(m, SliceName { case_id: "TCGA_CS_4941_19960909".into(), slice: 3, is_mask: true });
+        assert_eq!(
+            m,
+            SliceName {
+                case_id: "TCGA_CS_4941_19960909".into(),
+                slice: 3,
+                is_mask: true
+            }
+        );
         assert_eq!(parse_slice_name("C:\\x\\case_7.tiff").unwrap().slice, 7);
     }
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["readme.md", "case.tif", "_4.tif", "case_x.tif", "case_0.tif", "case_-1_mask.tif"] {
+        for bad in [
+            "readme.md",
+            "case.tif",
+            "_4.tif",
+            "case_x.tif",
+            "case_0.tif",
+            "case_-1_mask.tif",
+        ] {
             assert!(parse_slice_name(bad).is_err(), "{bad} should be rejected");
         }
         assert_eq!(mask_file_name("A_B", 4), "A_B_4_mask.tif");

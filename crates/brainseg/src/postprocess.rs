@@ -33,12 +33,24 @@ pub fn largest_component(mask: &[u8], depth: usize, height: usize, width: usize)
                     stack.push(j);
                 }
             };
-            if x > 0 { visit(i - 1) }
-            if x + 1 < width { visit(i + 1) }
-            if y > 0 { visit(i - width) }
-            if y + 1 < height { visit(i + width) }
-            if z > 0 { visit(i - plane) }
-            if z + 1 < depth { visit(i + plane) }
+            if x > 0 {
+                visit(i - 1)
+            }
+            if x + 1 < width {
+                visit(i + 1)
+            }
+            if y > 0 {
+                visit(i - width)
+            }
+            if y + 1 < height {
+                visit(i + width)
+            }
+            if z > 0 {
+                visit(i - plane)
+            }
+            if z + 1 < depth {
+                visit(i + plane)
+            }
         }
     }
     let best = (1..sizes.len()).max_by(|&a, &b| sizes[a].cmp(&sizes[b]).then(b.cmp(&a)));

@@ -30,10 +30,16 @@ pub struct PrepOptions {
 
 impl PrepOptions {
     pub fn native(size: usize) -> Self {
-        Self { size, drop_end_slices: false }
+        Self {
+            size,
+            drop_end_slices: false,
+        }
     }
     pub fn reference(size: usize) -> Self {
-        Self { size, drop_end_slices: true }
+        Self {
+            size,
+            drop_end_slices: true,
+        }
     }
 }
 
@@ -77,7 +83,13 @@ impl Transform {
         let (ch, cw) = (self.y1 - self.y0, self.x1 - self.x0);
         let mut out = vec![fill; self.depth * self.height * self.width];
         for (k, z) in (self.z0..self.z1).enumerate() {
-            let sq = resample(&pre[k * n * n..(k + 1) * n * n], n, n, self.square, self.square);
+            let sq = resample(
+                &pre[k * n * n..(k + 1) * n * n],
+                n,
+                n,
+                self.square,
+                self.square,
+            );
             for y in 0..ch {
                 let src = &sq[(self.pad_top + y) * self.square + self.pad_left..][..cw];
                 let dst = (z * self.height + self.y0 + y) * self.width + self.x0;
@@ -144,9 +156,16 @@ fn percentile(v: &mut [f32], q: f64) -> f32 {
 pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
     let (h, w) = (case.height(), case.width());
     let depth = case.slices.len();
-    let (first, last) = if opts.drop_end_slices { (1, depth.saturating_sub(1)) } else { (0, depth) };
+    let (first, last) = if opts.drop_end_slices {
+        (1, depth.saturating_sub(1))
+    } else {
+        (0, depth)
+    };
     if first >= last {
-        return Err(format!("case {}: too few slices ({depth}) to preprocess", case.id));
+        return Err(format!(
+            "case {}: too few slices ({depth}) to preprocess",
+            case.id
+        ));
     }
     if opts.size == 0 {
         return Err("output size must be positive".into());
@@ -160,7 +179,8 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
     }
     let thr = 0.1 * max;
     // Bounding box of voxels >= 10 % of the maximum (the others are zeroed).
-    let (mut z0, mut z1, mut y0, mut y1, mut x0, mut x1) = (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
+    let (mut z0, mut z1, mut y0, mut y1, mut x0, mut x1) =
+        (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
     for z in first..last {
         let img = &case.slices[z].image.data;
         for y in 0..h {
@@ -180,9 +200,27 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
     let (ch, cw) = (y1 - y0, x1 - x0);
     let square = ch.max(cw);
     let diff = square - ch.min(cw);
-    let (pad_top, pad_left) = if ch < cw { (diff / 2, 0) } else { (0, diff / 2) };
+    let (pad_top, pad_left) = if ch < cw {
+        (diff / 2, 0)
+    } else {
+        (0, diff / 2)
+    };
     let n = opts.size;
-    let transform = Transform { depth, height: h, width: w, z0, z1, y0, y1, x0, x1, pad_top, pad_left, square, size: n };
+    let transform = Transform {
+        depth,
+        height: h,
+        width: w,
+        z0,
+        z1,
+        y0,
+        y1,
+        x0,
+        x1,
+        pad_top,
+        pad_left,
+        square,
+        size: n,
+    };
 
     let kept = z1 - z0;
     let mut hwc = Vec::with_capacity(kept * n * n * 3);
@@ -232,18 +270,28 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
         let var = (sum2[c] / count - m * m).max(0.0);
         mean[c] = m as f32;
         // A constant channel (std 0) would divide by zero; leave it at 0 after centring.
-        inv_std[c] = if var > 1e-12 { (1.0 / var.sqrt()) as f32 } else { 0.0 };
+        inv_std[c] = if var > 1e-12 {
+            (1.0 / var.sqrt()) as f32
+        } else {
+            0.0
+        };
     }
     let mut image = vec![0.0f32; hwc.len()];
     let plane = n * n;
     for k in 0..kept {
         for p in 0..plane {
             for c in 0..3 {
-                image[(k * 3 + c) * plane + p] = (hwc[(k * plane + p) * 3 + c] - mean[c]) * inv_std[c];
+                image[(k * 3 + c) * plane + p] =
+                    (hwc[(k * plane + p) * 3 + c] - mean[c]) * inv_std[c];
             }
         }
     }
-    Ok(Prepared { case_id: case.id.clone(), image, mask, transform })
+    Ok(Prepared {
+        case_id: case.id.clone(),
+        image,
+        mask,
+        transform,
+    })
 }
 
 #[cfg(test)]

@@ -6,11 +6,18 @@
 use image::imageops::{FilterType, resize};
 use image::{ImageBuffer, Luma, Pixel, Rgb};
 
-fn resize_smooth<P: Pixel<Subpixel = f32> + 'static>(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<f32> {
+fn resize_smooth<P: Pixel<Subpixel = f32> + 'static>(
+    data: &[f32],
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<f32> {
     if (h, w) == (out_h, out_w) {
         return data.to_vec();
     }
-    let img: ImageBuffer<P, Vec<f32>> = ImageBuffer::from_raw(w as u32, h as u32, data.to_vec()).expect("buffer matches its size");
+    let img: ImageBuffer<P, Vec<f32>> =
+        ImageBuffer::from_raw(w as u32, h as u32, data.to_vec()).expect("buffer matches its size");
     resize(&img, out_w as u32, out_h as u32, FilterType::Triangle).into_raw()
 }
 
@@ -25,9 +32,19 @@ pub fn resize_gray(data: &[f32], h: usize, w: usize, out_h: usize, out_w: usize)
 }
 
 /// Nearest-neighbour resize of any single-channel map (h × w).
-pub fn resize_nearest<T: Copy>(data: &[T], h: usize, w: usize, out_h: usize, out_w: usize) -> Vec<T> {
-    let ys: Vec<usize> = (0..out_h).map(|y| ((2 * y + 1) * h / (2 * out_h)).min(h - 1)).collect();
-    let xs: Vec<usize> = (0..out_w).map(|x| ((2 * x + 1) * w / (2 * out_w)).min(w - 1)).collect();
+pub fn resize_nearest<T: Copy>(
+    data: &[T],
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Vec<T> {
+    let ys: Vec<usize> = (0..out_h)
+        .map(|y| ((2 * y + 1) * h / (2 * out_h)).min(h - 1))
+        .collect();
+    let xs: Vec<usize> = (0..out_w)
+        .map(|x| ((2 * x + 1) * w / (2 * out_w)).min(w - 1))
+        .collect();
     let mut out = Vec::with_capacity(out_h * out_w);
     for &sy in &ys {
         let row = &data[sy * w..(sy + 1) * w];

@@ -19,7 +19,11 @@ fn hash01(mut x: u64) -> f32 {
 /// so 8-bit TIFF round trips are lossless.
 pub fn synthetic_case(id: &str, depth: usize, height: usize, width: usize, seed: u64) -> Case {
     let (cz, cy, cx) = (depth as f32 / 2.0, height as f32 / 2.0, width as f32 / 2.0);
-    let (rz, ry, rx) = (depth as f32 * 0.45, height as f32 * 0.38, width as f32 * 0.3);
+    let (rz, ry, rx) = (
+        depth as f32 * 0.45,
+        height as f32 * 0.38,
+        width as f32 * 0.3,
+    );
     let off = (hash01(seed) - 0.5) * 0.4;
     let (lz, ly, lx) = (cz + off * rz, cy - 0.3 * ry, cx + (0.3 + off) * rx);
     let (lrz, lry, lrx) = (rz * 0.45, ry * 0.3, rx * 0.35);
@@ -30,12 +34,20 @@ pub fn synthetic_case(id: &str, depth: usize, height: usize, width: usize, seed:
             let mut mask = Vec::with_capacity(height * width);
             for y in 0..height {
                 for x in 0..width {
-                    let d = ((z as f32 + 0.5 - cz) / rz).powi(2) + ((y as f32 - cy) / ry).powi(2) + ((x as f32 - cx) / rx).powi(2);
-                    let l = ((z as f32 + 0.5 - lz) / lrz).powi(2) + ((y as f32 - ly) / lry).powi(2) + ((x as f32 - lx) / lrx).powi(2);
+                    let d = ((z as f32 + 0.5 - cz) / rz).powi(2)
+                        + ((y as f32 - cy) / ry).powi(2)
+                        + ((x as f32 - cx) / rx).powi(2);
+                    let l = ((z as f32 + 0.5 - lz) / lrz).powi(2)
+                        + ((y as f32 - ly) / lry).powi(2)
+                        + ((x as f32 - lx) / lrx).powi(2);
                     let n = hash01(seed ^ ((z * height + y) * width + x) as u64 * 0x9e37_79b9);
                     let (px, lesion) = if d <= 1.0 {
                         let base = 0.35 + 0.15 * (1.0 - d) + 0.1 * n;
-                        if l <= 1.0 { ([base, 0.85 + 0.1 * n, base + 0.05], true) } else { ([base, base, base + 0.05], false) }
+                        if l <= 1.0 {
+                            ([base, 0.85 + 0.1 * n, base + 0.05], true)
+                        } else {
+                            ([base, base, base + 0.05], false)
+                        }
                     } else {
                         ([0.02 * n; 3], false)
                     };
@@ -46,10 +58,21 @@ pub fn synthetic_case(id: &str, depth: usize, height: usize, width: usize, seed:
             Slice {
                 number: z as u32 + 1,
                 file: format!("{id}_{}.tif", z + 1),
-                image: RgbImage { width, height, data },
-                mask: Some(Mask { width, height, data: mask }),
+                image: RgbImage {
+                    width,
+                    height,
+                    data,
+                },
+                mask: Some(Mask {
+                    width,
+                    height,
+                    data: mask,
+                }),
             }
         })
         .collect();
-    Case { id: id.to_string(), slices }
+    Case {
+        id: id.to_string(),
+        slices,
+    }
 }

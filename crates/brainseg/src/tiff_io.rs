@@ -34,7 +34,10 @@ impl Mask {
 
     /// 8-bit pixels as the data set stores masks: 0 or 255.
     pub fn to_gray8(&self) -> Vec<u8> {
-        self.data.iter().map(|&v| if v != 0 { 255 } else { 0 }).collect()
+        self.data
+            .iter()
+            .map(|&v| if v != 0 { 255 } else { 0 })
+            .collect()
     }
 }
 
@@ -68,17 +71,25 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
     let mut dec = Decoder::new(Cursor::new(bytes))
         .map_err(|e| format!("not a readable TIFF (truncated or corrupt): {e}"))?
         .with_limits(limits);
-    let (w, h) = dec.dimensions().map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+    let (w, h) = dec
+        .dimensions()
+        .map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
         return Err(format!("unsupported image size {w}x{h}"));
     }
-    let color = dec.colortype().map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+    let color = dec
+        .colortype()
+        .map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
     let (samples, bits) = match color {
         ColorType::Gray(b) => (1, b),
         ColorType::GrayA(b) => (2, b),
         ColorType::RGB(b) => (3, b),
         ColorType::RGBA(b) => (4, b),
-        other => return Err(format!("unsupported colour type {other:?} (need grayscale, RGB or RGBA)")),
+        other => {
+            return Err(format!(
+                "unsupported colour type {other:?} (need grayscale, RGB or RGBA)"
+            ));
+        }
     };
     let result = dec
         .read_image()
@@ -86,7 +97,11 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
     let values: Vec<f32> = match result {
         DecodingResult::U8(v) if bits == 8 => v.into_iter().map(|x| x as f32 / 255.0).collect(),
         DecodingResult::U16(v) if bits == 16 => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
-        _ => return Err(format!("unsupported sample format: {bits}-bit {color:?} (need 8- or 16-bit unsigned)")),
+        _ => {
+            return Err(format!(
+                "unsupported sample format: {bits}-bit {color:?} (need 8- or 16-bit unsigned)"
+            ));
+        }
     };
     let (width, height) = (w as usize, h as usize);
     if values.len() != width * height * samples {
@@ -96,7 +111,13 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
             width * height * samples
         ));
     }
-    Ok(Raw { width, height, samples, values, bits })
+    Ok(Raw {
+        width,
+        height,
+        samples,
+        values,
+        bits,
+    })
 }
 
 /// Decodes an image slice. Returns the image and warnings (conversions that were made).
@@ -123,7 +144,14 @@ pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), String> {
         }
         _ => unreachable!("decode_raw only returns 1 to 4 samples"),
     }
-    Ok((RgbImage { width: raw.width, height: raw.height, data }, warnings))
+    Ok((
+        RgbImage {
+            width: raw.width,
+            height: raw.height,
+            data,
+        },
+        warnings,
+    ))
 }
 
 /// Decodes a mask: any sample above half the range is lesion. Colour masks use their first
@@ -134,8 +162,19 @@ pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), String> {
     if raw.samples > 2 {
         warnings.push("colour mask: using its first channel".to_string());
     }
-    let data = raw.values.chunks_exact(raw.samples).map(|p| u8::from(p[0] > 0.5)).collect();
-    Ok((Mask { width: raw.width, height: raw.height, data }, warnings))
+    let data = raw
+        .values
+        .chunks_exact(raw.samples)
+        .map(|p| u8::from(p[0] > 0.5))
+        .collect();
+    Ok((
+        Mask {
+            width: raw.width,
+            height: raw.height,
+            data,
+        },
+        warnings,
+    ))
 }
 
 /// Encodes a mask as the data set stores them: 8-bit grayscale, 0 or 255, uncompressed.
@@ -143,8 +182,12 @@ pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, String> {
     let mut out = Cursor::new(Vec::new());
     let pixels = mask.to_gray8();
     let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
-    enc.write_image::<tiff::encoder::colortype::Gray8>(mask.width as u32, mask.height as u32, &pixels)
-        .map_err(|e| e.to_string())?;
+    enc.write_image::<tiff::encoder::colortype::Gray8>(
+        mask.width as u32,
+        mask.height as u32,
+        &pixels,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(out.into_inner())
 }
 

@@ -1,13 +1,15 @@
+use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
 use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
-use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
 use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
 use burn::prelude::*;
 
 fn input(b: usize, n: usize, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = (0..b * 3 * n * n).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+    let data: Vec<f32> = (0..b * 3 * n * n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
     Tensor::from_data(TensorData::new(data, [b, 3, n, n]), device)
 }
 
@@ -23,7 +25,12 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
     let device = Device::flex();
     let mut counts = Vec::new();
     for arch in Arch::ALL {
-        let cfg = ModelConfig { arch, width: 8, levels: 3, cardinality: 4 };
+        let cfg = ModelConfig {
+            arch,
+            width: 8,
+            levels: 3,
+            cardinality: 4,
+        };
         let m = cfg.init(&device).unwrap();
         let out = m.forward(input(2, 32, &device));
         assert_eq!(out.dims(), [2, 1, 32, 32], "{arch}");
@@ -39,37 +46,89 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
 
 #[test]
 fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
-    let cfg = ModelConfig { arch: Arch::ResnextUnet, width: 12, levels: 2, cardinality: 8 };
-    assert!(cfg.init(&Device::flex()).unwrap_err().contains("cardinality"));
+    let cfg = ModelConfig {
+        arch: Arch::ResnextUnet,
+        width: 12,
+        levels: 2,
+        cardinality: 8,
+    };
+    assert!(
+        cfg.init(&Device::flex())
+            .unwrap_err()
+            .contains("cardinality")
+    );
 }
 
 #[test]
 fn weights_round_trip_to_identical_predictions() {
     let device = Device::flex();
-    let cfg = ModelConfig { arch: Arch::Resunet, width: 4, levels: 2, cardinality: 4 };
+    let cfg = ModelConfig {
+        arch: Arch::Resunet,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    };
     let model = cfg.init(&device).unwrap();
     let x = input(1, 16, &device);
-    let before: Vec<f32> = model.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let before: Vec<f32> = model
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     for precision in [Precision::F32, Precision::F16] {
         let manifest = Manifest::new(cfg, 16, precision);
         let bytes = weights_to_bytes(&model, precision).unwrap();
         let loaded = load_model(&manifest, bytes, &device).unwrap();
-        let after: Vec<f32> = loaded.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
-        let max = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        let tol = if precision == Precision::F32 { 0.0 } else { 2e-2 };
+        let after: Vec<f32> = loaded
+            .forward(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let max = before
+            .iter()
+            .zip(&after)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        let tol = if precision == Precision::F32 {
+            0.0
+        } else {
+            2e-2
+        };
         assert!(max <= tol, "{precision:?}: max difference {max}");
     }
     // Weights of another architecture are refused, not half-loaded.
-    let other = ModelConfig { arch: Arch::Fpn, width: 4, levels: 2, cardinality: 4 };
-    assert!(load_model(&Manifest::new(other, 16, Precision::F32), weights_to_bytes(&model, Precision::F32).unwrap(), &device).is_err());
+    let other = ModelConfig {
+        arch: Arch::Fpn,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    };
+    assert!(
+        load_model(
+            &Manifest::new(other, 16, Precision::F32),
+            weights_to_bytes(&model, Precision::F32).unwrap(),
+            &device
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
     let device = Device::flex();
-    let model = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 }.init(&device).unwrap();
+    let model = ModelConfig {
+        arch: Arch::Unet,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    }
+    .init(&device)
+    .unwrap();
     let case = synthetic_case("SYN", 6, 40, 36, 7);
-    let opts = InferOptions { batch: 2, flip_tta: true };
+    let opts = InferOptions {
+        batch: 2,
+        flip_tta: true,
+    };
     // Runs an inference future to completion (never cancelled here).
     macro_rules! run {
         ($f:expr) => {
@@ -78,13 +137,23 @@ fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
     }
     let volume = |size| {
         let prep = preprocess(&case, PrepOptions::native(size)).unwrap();
-        run!(predict_volume(&model, &prep, &device, opts, |_| async { true }))
+        run!(predict_volume(&model, &prep, &device, opts, |_| async {
+            true
+        }))
     };
     let mut seen = Vec::new();
-    let (probs, prep) = run!(predict_case(&model, &case, PrepOptions::native(16), &[24, 8], &device, opts, |done, total| {
-        seen.push((done, total));
-        async { true }
-    }));
+    let (probs, prep) = run!(predict_case(
+        &model,
+        &case,
+        PrepOptions::native(16),
+        &[24, 8],
+        &device,
+        opts,
+        |done, total| {
+            seen.push((done, total));
+            async { true }
+        }
+    ));
     assert_eq!((prep.size(), prep.slices()), (16, 6));
     // Progress counts slices over the three sides.
     assert_eq!(seen.last(), Some(&(18, 18)));
@@ -95,13 +164,33 @@ fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
         let b = resize_gray(&at8[z * 64..(z + 1) * 64], 8, 8, 16, 16);
         for i in 0..256 {
             let want = (own[z * 256 + i] + a[i] + b[i]) / 3.0;
-            assert!((probs[z * 256 + i] - want).abs() < 1e-6, "slice {z} pixel {i}: {} vs {want}", probs[z * 256 + i]);
+            assert!(
+                (probs[z * 256 + i] - want).abs() < 1e-6,
+                "slice {z} pixel {i}: {} vs {want}",
+                probs[z * 256 + i]
+            );
         }
     }
     // Without other sides it is the plain prediction; cancelling stops it.
-    let (plain, _) = run!(predict_case(&model, &case, PrepOptions::native(16), &[], &device, opts, |_, _| async { true }));
+    let (plain, _) = run!(predict_case(
+        &model,
+        &case,
+        PrepOptions::native(16),
+        &[],
+        &device,
+        opts,
+        |_, _| async { true }
+    ));
     assert_eq!(plain, own);
-    let cancelled = pollster::block_on(predict_case(&model, &case, PrepOptions::native(16), &[24], &device, opts, |done, _| async move { done < 6 }));
+    let cancelled = pollster::block_on(predict_case(
+        &model,
+        &case,
+        PrepOptions::native(16),
+        &[24],
+        &device,
+        opts,
+        |done, _| async move { done < 6 },
+    ));
     assert!(cancelled.unwrap().is_none());
 }
 
@@ -112,10 +201,20 @@ fn manifest_tta_sizes_must_be_sides_the_model_takes() {
             r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32","tta_sizes":{sizes}}}"#
         )
     };
-    assert_eq!(Manifest::from_json(&json("[24, 8]")).unwrap().tta_sizes, vec![24, 8]);
+    assert_eq!(
+        Manifest::from_json(&json("[24, 8]")).unwrap().tta_sizes,
+        vec![24, 8]
+    );
     let e = Manifest::from_json(&json("[24, 10]")).unwrap_err();
-    assert!(e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"), "{e}");
-    assert!(Manifest::from_json(&json("[8, 8]")).unwrap_err().contains("given twice"));
+    assert!(
+        e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"),
+        "{e}"
+    );
+    assert!(
+        Manifest::from_json(&json("[8, 8]"))
+            .unwrap_err()
+            .contains("given twice")
+    );
 }
 
 #[test]
@@ -125,25 +224,53 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
             r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32","ensemble":{members}}}"#
         )
     };
-    assert_eq!(Manifest::from_json(&json(r#"["default-2", "b_3.v1"]"#)).unwrap().ensemble, ["default-2", "b_3.v1"]);
+    assert_eq!(
+        Manifest::from_json(&json(r#"["default-2", "b_3.v1"]"#))
+            .unwrap()
+            .ensemble,
+        ["default-2", "b_3.v1"]
+    );
     // A manifest may only name files in its own folder: no paths, no hidden or empty names.
-    for bad in [r#"["../x"]"#, r#"["a/b"]"#, r#"[".hidden"]"#, r#"[""]"#, r#"["a b"]"#] {
+    for bad in [
+        r#"["../x"]"#,
+        r#"["a/b"]"#,
+        r#"[".hidden"]"#,
+        r#"[""]"#,
+        r#"["a b"]"#,
+    ] {
         let e = Manifest::from_json(&json(bad)).unwrap_err();
-        assert!(e.contains("ensemble") && e.contains("plain file stem"), "{bad}: {e}");
+        assert!(
+            e.contains("ensemble") && e.contains("plain file stem"),
+            "{bad}: {e}"
+        );
     }
-    assert!(Manifest::from_json(&json(r#"["m", "m"]"#)).unwrap_err().contains("given twice"));
+    assert!(
+        Manifest::from_json(&json(r#"["m", "m"]"#))
+            .unwrap_err()
+            .contains("given twice")
+    );
     // Members are single models: one that names members of its own is refused as a member.
-    let nested = Manifest::from_json(&json(r#"["m"]"#)).unwrap().check_member().unwrap_err();
+    let nested = Manifest::from_json(&json(r#"["m"]"#))
+        .unwrap()
+        .check_member()
+        .unwrap_err();
     assert!(nested.contains("cannot name members"), "{nested}");
     // Absent: one model.
-    let one = format!(r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"}}"#);
+    let one = format!(
+        r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"}}"#
+    );
     assert!(Manifest::from_json(&one).unwrap().ensemble.is_empty());
 }
 
 #[test]
 fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
     let device = Device::flex();
-    let cfg = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 };
+    let cfg = ModelConfig {
+        arch: Arch::Unet,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    };
     let model = cfg.init(&device).unwrap();
     let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
     let member = |size: usize| {
@@ -152,23 +279,66 @@ fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
         (m, loaded)
     };
     let case = synthetic_case("SYN", 5, 40, 36, 11);
-    let opts = InferOptions { batch: 2, flip_tta: false };
+    let opts = InferOptions {
+        batch: 2,
+        flip_tta: false,
+    };
     // The same weights at 16² and 24²: the 16²-grid average is scale TTA of the 16² model.
     let members = [member(16), member(24)];
     let mut last = (0, 0);
-    let (probs, prep) = pollster::block_on(predict_ensemble(&members, &case, PrepOptions::native, &device, opts, |done, total| {
-        last = (done, total);
-        async { true }
-    }))
+    let (probs, prep) = pollster::block_on(predict_ensemble(
+        &members,
+        &case,
+        PrepOptions::native,
+        &device,
+        opts,
+        |done, total| {
+            last = (done, total);
+            async { true }
+        },
+    ))
     .unwrap()
     .unwrap();
-    let (want, _) = pollster::block_on(predict_case(&model, &case, PrepOptions::native(16), &[24], &device, opts, |_, _| async { true })).unwrap().unwrap();
+    let (want, _) = pollster::block_on(predict_case(
+        &model,
+        &case,
+        PrepOptions::native(16),
+        &[24],
+        &device,
+        opts,
+        |_, _| async { true },
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!(prep.size(), 16);
     assert_eq!(last, (10, 10));
-    let max = probs.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let max = probs
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(max < 1e-6, "max difference {max}");
     // Members in the other order: the grid is the first one's.
-    let (swapped, prep) = pollster::block_on(predict_ensemble(&[member(24), member(16)], &case, PrepOptions::native, &device, opts, |_, _| async { true })).unwrap().unwrap();
+    let (swapped, prep) = pollster::block_on(predict_ensemble(
+        &[member(24), member(16)],
+        &case,
+        PrepOptions::native,
+        &device,
+        opts,
+        |_, _| async { true },
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!((prep.size(), swapped.len()), (24, 5 * 24 * 24));
-    assert!(pollster::block_on(predict_ensemble(&[], &case, PrepOptions::native, &device, opts, |_, _| async { true })).is_err());
+    assert!(
+        pollster::block_on(predict_ensemble(
+            &[],
+            &case,
+            PrepOptions::native,
+            &device,
+            opts,
+            |_, _| async { true }
+        ))
+        .is_err()
+    );
 }

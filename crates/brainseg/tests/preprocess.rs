@@ -12,12 +12,21 @@ fn inverse_mapping_of_masks_is_exact() {
         let case = synthetic_case("INV", 10, h, w, 7);
         let prep = preprocess(&case, PrepOptions::native(n)).unwrap();
         let t = &prep.transform;
-        assert!(t.y1 - t.y0 < h && t.x1 - t.x0 < w, "the background is cropped");
+        assert!(
+            t.y1 - t.y0 < h && t.x1 - t.x0 < w,
+            "the background is cropped"
+        );
         let back = t.mask_to_original(prep.mask.as_ref().unwrap());
         assert_eq!(back, case.mask_volume().unwrap(), "{h}x{w} -> {n}");
         // Predictions take the probability path: resampled bilinearly (smooth borders) and then
         // thresholded, so a binary map comes back equal up to a few border pixels.
-        let probs: Vec<f32> = prep.mask.as_ref().unwrap().iter().map(|&m| m as f32).collect();
+        let probs: Vec<f32> = prep
+            .mask
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&m| m as f32)
+            .collect();
         let d = native_dice(&native_mask(&probs, &prep), &case).unwrap();
         assert!(d > 0.99, "{h}x{w} -> {n}: probability path DSC {d}");
     }
@@ -30,10 +39,16 @@ fn output_is_normalised_per_channel() {
     let (k, n) = (prep.slices(), 32 * 32);
     assert_eq!(prep.image.len(), k * 3 * n);
     for c in 0..3 {
-        let vals: Vec<f64> = (0..k).flat_map(|z| prep.image[(z * 3 + c) * n..][..n].iter().map(|&v| v as f64)).collect();
+        let vals: Vec<f64> = (0..k)
+            .flat_map(|z| prep.image[(z * 3 + c) * n..][..n].iter().map(|&v| v as f64))
+            .collect();
         let mean = vals.iter().sum::<f64>() / vals.len() as f64;
         let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64;
-        assert!(mean.abs() < 1e-3 && (var.sqrt() - 1.0).abs() < 1e-3, "channel {c}: mean {mean} std {}", var.sqrt());
+        assert!(
+            mean.abs() < 1e-3 && (var.sqrt() - 1.0).abs() < 1e-3,
+            "channel {c}: mean {mean} std {}",
+            var.sqrt()
+        );
     }
 }
 
@@ -42,7 +57,13 @@ fn reference_protocol_drops_the_end_slices_and_scores_in_preprocessed_space() {
     let case = synthetic_case("REF", 9, 40, 40, 9);
     let prep = preprocess(&case, PrepOptions::reference(32)).unwrap();
     assert!(prep.transform.z0 >= 1 && prep.transform.z1 <= 8);
-    let perfect: Vec<f32> = prep.mask.as_ref().unwrap().iter().map(|&m| m as f32).collect();
+    let perfect: Vec<f32> = prep
+        .mask
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|&m| m as f32)
+        .collect();
     assert_eq!(reference_dice(&perfect, &prep), Some(1.0));
     let empty = vec![0.0; perfect.len()];
     assert_eq!(reference_dice(&empty, &prep), Some(0.0));
@@ -60,10 +81,17 @@ fn an_empty_volume_is_an_error_not_a_panic() {
 
 #[test]
 fn lgg_mini_round_trips_through_preprocessing() {
-    let Some(dir) = common::lgg_mini() else { return };
+    let Some(dir) = common::lgg_mini() else {
+        return;
+    };
     let got = ingest_files(scan_dir(&dir).unwrap());
     for case in &got.cases {
         let prep = preprocess(case, PrepOptions::native(256)).unwrap();
-        assert_eq!(prep.transform.mask_to_original(prep.mask.as_ref().unwrap()), case.mask_volume().unwrap(), "{}", case.id);
+        assert_eq!(
+            prep.transform.mask_to_original(prep.mask.as_ref().unwrap()),
+            case.mask_volume().unwrap(),
+            "{}",
+            case.id
+        );
     }
 }

@@ -22,7 +22,12 @@ pub struct AugConfig {
 impl AugConfig {
     #[cfg(test)]
     pub fn none() -> Self {
-        Self { scale: 0.0, rotate: 0.0, flip: 0.0, intensity: false }
+        Self {
+            scale: 0.0,
+            rotate: 0.0,
+            flip: 0.0,
+            intensity: false,
+        }
     }
 }
 
@@ -38,8 +43,17 @@ pub fn sample_window(
     cfg: &AugConfig,
     rng: &mut impl Rng,
 ) -> (Vec<f32>, Vec<f32>) {
-    let s = 1.0 + if cfg.scale > 0.0 { rng.random_range(-cfg.scale..=cfg.scale) } else { 0.0 };
-    let a = if cfg.rotate > 0.0 { rng.random_range(-cfg.rotate..=cfg.rotate).to_radians() } else { 0.0 };
+    let s = 1.0
+        + if cfg.scale > 0.0 {
+            rng.random_range(-cfg.scale..=cfg.scale)
+        } else {
+            0.0
+        };
+    let a = if cfg.rotate > 0.0 {
+        rng.random_range(-cfg.rotate..=cfg.rotate).to_radians()
+    } else {
+        0.0
+    };
     let flip = cfg.flip > 0.0 && rng.random::<f32>() < cfg.flip;
     // Output pixel (oy, ox) → source: undo flip, scale and rotation about the window centre.
     let (sin, cos) = a.sin_cos();
@@ -49,7 +63,11 @@ pub fn sample_window(
     let mut msk = vec![0.0f32; out * out];
     for oy in 0..out {
         for ox in 0..out {
-            let dx = if flip { half - ox as f32 } else { ox as f32 - half };
+            let dx = if flip {
+                half - ox as f32
+            } else {
+                ox as f32 - half
+            };
             let dy = oy as f32 - half;
             let sx = (cos * dx + sin * dy) / s + cx;
             let sy = (-sin * dx + cos * dy) / s + cy;
@@ -84,7 +102,9 @@ pub fn sample_window(
 fn intensity(img: &mut [f32], plane: usize, rng: &mut impl Rng) {
     let gamma: f32 = rng.random_range(0.8f32..=1.25);
     for ch in img.chunks_mut(plane) {
-        let (lo, hi) = ch.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = ch
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let contrast: f32 = rng.random_range(0.9f32..=1.1);
         let brightness: f32 = rng.random_range(-0.1f32..=0.1);
         let range = (hi - lo).max(1e-6);
@@ -110,11 +130,22 @@ mod tests {
         let (img, msk) = sample_window(&image, &mask, n, n, (c, c), &AugConfig::none(), &mut rng);
         assert_eq!(img, image);
         assert_eq!(msk, mask.iter().map(|&m| m as f32).collect::<Vec<_>>());
-        let flip = AugConfig { flip: 1.0, ..AugConfig::none() };
+        let flip = AugConfig {
+            flip: 1.0,
+            ..AugConfig::none()
+        };
         let (img, _) = sample_window(&image, &mask, n, n, (c, c), &flip, &mut rng);
         assert_eq!(img[0], image[n - 1]);
         // A 4×4 crop at the top-left corner.
-        let (img, _) = sample_window(&image, &mask, n, 4, (1.5, 1.5), &AugConfig::none(), &mut rng);
+        let (img, _) = sample_window(
+            &image,
+            &mask,
+            n,
+            4,
+            (1.5, 1.5),
+            &AugConfig::none(),
+            &mut rng,
+        );
         assert_eq!(&img[..4], &image[..4]);
     }
 }

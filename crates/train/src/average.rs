@@ -48,7 +48,9 @@ impl ModuleMapper for Op {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         match self {
             Op::Add(others) => {
-                let other = others.next().expect("models of one configuration have the same tensors");
+                let other = others
+                    .next()
+                    .expect("models of one configuration have the same tensors");
                 param.map(|t| {
                     let device = t.device();
                     t + Tensor::from_data(other, &device)
@@ -81,8 +83,12 @@ fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
     }
     // Bare files are fit's checkpoints, which it always writes in f32, whatever precision the
     // given manifest records (model.json says f16): reading them as f16 would fail.
-    let m = fallback.with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))?;
-    Ok(Manifest { precision: Precision::F32, ..m.clone() })
+    let m = fallback
+        .with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))?;
+    Ok(Manifest {
+        precision: Precision::F32,
+        ..m.clone()
+    })
 }
 
 pub fn run(args: &AverageArgs) -> Result<()> {
@@ -90,7 +96,11 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         bail!("give at least two --model to average");
     }
     let device = crate::backend::device(crate::backend::Backend::Flex)?;
-    let fallback = args.manifest.as_deref().map(crate::evaluate::read_manifest).transpose()?;
+    let fallback = args
+        .manifest
+        .as_deref()
+        .map(crate::evaluate::read_manifest)
+        .transpose()?;
     let mut first: Option<Manifest> = None;
     let mut models = Vec::new();
     // How each input was trained, in input order: a soup of different runs (a shipped model and
@@ -111,8 +121,12 @@ pub fn run(args: &AverageArgs) -> Result<()> {
                 );
             }
         }
-        let bytes = std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
-        models.push(load_model(&manifest, bytes, &device).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        let bytes =
+            std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
+        models.push(
+            load_model(&manifest, bytes, &device)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        );
         trainings.push(manifest.training.clone());
         first.get_or_insert(manifest);
     }
@@ -134,7 +148,11 @@ pub fn run(args: &AverageArgs) -> Result<()> {
     };
     let weights = weights_to_bytes(&averaged, manifest.precision).map_err(anyhow::Error::msg)?;
     let bpk = crate::run::write_model(&args.out, &weights, &manifest)?;
-    println!("averaged {} models into {}", args.model.len(), bpk.display());
+    println!(
+        "averaged {} models into {}",
+        args.model.len(),
+        bpk.display()
+    );
     Ok(())
 }
 
@@ -146,13 +164,18 @@ mod tests {
     fn tensors(m: &Model) -> Vec<Vec<f32>> {
         let mut c = Collect(Vec::new());
         m.visit(&mut c);
-        c.0.into_iter().map(|d| d.to_vec::<f32>().unwrap()).collect()
+        c.0.into_iter()
+            .map(|d| d.to_vec::<f32>().unwrap())
+            .collect()
     }
 
     #[test]
     fn the_average_is_the_element_wise_mean_of_every_tensor() {
         let device = Device::flex();
-        let cfg = ModelConfig { levels: 2, ..ModelConfig::new(Arch::Unet, 4) };
+        let cfg = ModelConfig {
+            levels: 2,
+            ..ModelConfig::new(Arch::Unet, 4)
+        };
         // Three independently initialised models differ; their average is their mean everywhere.
         let models: Vec<Model> = (0..3).map(|_| cfg.init(&device).unwrap()).collect();
         let inputs: Vec<Vec<Vec<f32>>> = models.iter().map(tensors).collect();
@@ -162,7 +185,10 @@ mod tests {
         for (t, out) in avg.iter().enumerate() {
             for (i, v) in out.iter().enumerate() {
                 let mean = (inputs[0][t][i] + inputs[1][t][i] + inputs[2][t][i]) / 3.0;
-                assert!((v - mean).abs() < 1e-5, "tensor {t} element {i}: {v} vs {mean}");
+                assert!(
+                    (v - mean).abs() < 1e-5,
+                    "tensor {t} element {i}: {v} vs {mean}"
+                );
             }
         }
     }

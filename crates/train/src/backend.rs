@@ -4,7 +4,9 @@
 use anyhow::{Result, bail};
 use burn::prelude::Device;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Pure-Rust CPU backend (burn-flex, multi-threaded with rayon, SIMD).
@@ -49,7 +51,11 @@ fn wgpu_device() -> Result<Device> {
 #[cfg(feature = "wgpu")]
 fn kernel_options() -> &'static str {
     // cubecl chooses SPIR-V at run time only on a Vulkan adapter with the features it needs.
-    if cfg!(feature = "vulkan") { "SPIR-V (WGSL where the adapter lacks its features), autotuned, fused" } else { "WGSL, autotuned, fused" }
+    if cfg!(feature = "vulkan") {
+        "SPIR-V (WGSL where the adapter lacks its features), autotuned, fused"
+    } else {
+        "WGSL, autotuned, fused"
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -64,5 +70,7 @@ fn cuda_device() -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device() -> Result<Device> {
-    bail!("this `train` was built without the `cuda` feature (cargo build --release -p train --features cuda)")
+    bail!(
+        "this `train` was built without the `cuda` feature (cargo build --release -p train --features cuda)"
+    )
 }

@@ -35,7 +35,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut optim = AdamConfig::new().init();
     let shape = [a.batch, 3, a.size, a.size];
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-    let y = Tensor::<4>::random([a.batch, 1, a.size, a.size], Distribution::Bernoulli(0.1), &device);
+    let y = Tensor::<4>::random(
+        [a.batch, 1, a.size, a.size],
+        Distribution::Bernoulli(0.1),
+        &device,
+    );
     let mut train_secs = 0.0;
     for step in 0..=a.steps {
         let t = Instant::now();

@@ -21,9 +21,18 @@ fn ensure_font() -> Result<()> {
         let path = FONT_PATHS
             .iter()
             .find(|p| Path::new(p).exists())
-            .ok_or_else(|| format!("no DejaVuSans.ttf found (looked in {FONT_PATHS:?}); install fonts-dejavu-core"))?;
-        let bytes: &'static [u8] = Box::leak(std::fs::read(path).map_err(|e| e.to_string())?.into_boxed_slice());
-        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "font not usable".to_string())
+            .ok_or_else(|| {
+                format!(
+                    "no DejaVuSans.ttf found (looked in {FONT_PATHS:?}); install fonts-dejavu-core"
+                )
+            })?;
+        let bytes: &'static [u8] = Box::leak(
+            std::fs::read(path)
+                .map_err(|e| e.to_string())?
+                .into_boxed_slice(),
+        );
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| "font not usable".to_string())
     })
     .clone()
     .map_err(|e| anyhow!(e))
@@ -35,7 +44,11 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
-fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str, series: &[Series]) -> Result<()> {
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series],
+) -> Result<()> {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
     let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
@@ -51,8 +64,21 @@ fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str,
         .y_label_area_size(50)
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
         .map_err(|e| anyhow!("{e}"))?;
-    chart.configure_mesh().x_desc("epoch").draw().map_err(|e| anyhow!("{e}"))?;
-    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK, RGBColor(230, 140, 0), RGBColor(120, 60, 160)];
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .draw()
+        .map_err(|e| anyhow!("{e}"))?;
+    let colors = [
+        BLUE,
+        RED,
+        GREEN,
+        MAGENTA,
+        CYAN,
+        BLACK,
+        RGBColor(230, 140, 0),
+        RGBColor(120, 60, 160),
+    ];
     for (i, s) in series.iter().enumerate() {
         let c = colors[i % colors.len()];
         chart
@@ -71,7 +97,12 @@ fn panel(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, title: &str,
 }
 
 /// Draws side-by-side panels, each a titled set of series.
-pub fn draw_panels(path: &Path, panels: &[(&str, Vec<Series>)], width: u32, height: u32) -> Result<()> {
+pub fn draw_panels(
+    path: &Path,
+    panels: &[(&str, Vec<Series>)],
+    width: u32,
+    height: u32,
+) -> Result<()> {
     ensure_font()?;
     let tmp = path.with_extension("tmp.png");
     {
@@ -89,14 +120,40 @@ pub fn draw_panels(path: &Path, panels: &[(&str, Vec<Series>)], width: u32, heig
 
 /// The run's curves: losses and validation DSC.
 pub fn draw_run(path: &Path, history: &[EpochRecord]) -> Result<()> {
-    let pts = |f: fn(&EpochRecord) -> f64| history.iter().map(|r| (r.epoch as f64, f(r))).collect::<Vec<_>>();
+    let pts = |f: fn(&EpochRecord) -> f64| {
+        history
+            .iter()
+            .map(|r| (r.epoch as f64, f(r)))
+            .collect::<Vec<_>>()
+    };
     draw_panels(
         path,
         &[
-            ("loss", vec![Series { name: "train", points: pts(|r| r.train_loss) }, Series { name: "val", points: pts(|r| r.val_loss) }]),
+            (
+                "loss",
+                vec![
+                    Series {
+                        name: "train",
+                        points: pts(|r| r.train_loss),
+                    },
+                    Series {
+                        name: "val",
+                        points: pts(|r| r.val_loss),
+                    },
+                ],
+            ),
             (
                 "validation DSC (reference protocol)",
-                vec![Series { name: "mean", points: pts(|r| r.val_mean) }, Series { name: "median", points: pts(|r| r.val_median) }],
+                vec![
+                    Series {
+                        name: "mean",
+                        points: pts(|r| r.val_mean),
+                    },
+                    Series {
+                        name: "median",
+                        points: pts(|r| r.val_median),
+                    },
+                ],
             ),
         ],
         1200,

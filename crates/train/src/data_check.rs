@@ -19,14 +19,26 @@ fn channel_note(case: &Case) -> String {
     let names = ["pre-contrast", "FLAIR", "post-contrast"];
     let mut notes = Vec::new();
     for c in 0..3 {
-        let all_zero = case.slices.iter().all(|s| s.image.data.chunks(3).all(|p| p[c] == 0.0));
+        let all_zero = case
+            .slices
+            .iter()
+            .all(|s| s.image.data.chunks(3).all(|p| p[c] == 0.0));
         if all_zero {
             notes.push(format!("{} missing (all zero)", names[c]));
-        } else if c != 1 && case.slices.iter().all(|s| s.image.data.chunks(3).all(|p| p[c] == p[1])) {
+        } else if c != 1
+            && case
+                .slices
+                .iter()
+                .all(|s| s.image.data.chunks(3).all(|p| p[c] == p[1]))
+        {
             notes.push(format!("{} missing (duplicates FLAIR)", names[c]));
         }
     }
-    if notes.is_empty() { "all 3 present".into() } else { notes.join("; ") }
+    if notes.is_empty() {
+        "all 3 present".into()
+    } else {
+        notes.join("; ")
+    }
 }
 
 pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
@@ -34,7 +46,11 @@ pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
     let mut reports = Vec::new();
     for g in &groups {
         let (case, errors, warnings) = load_case(g);
-        let mut problems: Vec<String> = errors.iter().chain(&warnings).map(|e| e.to_string()).collect();
+        let mut problems: Vec<String> = errors
+            .iter()
+            .chain(&warnings)
+            .map(|e| e.to_string())
+            .collect();
         let r = match case {
             Some(c) => {
                 if !c.has_masks() {
@@ -43,12 +59,22 @@ pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
                 CaseReport {
                     case: c.id.clone(),
                     slices: c.slices.len(),
-                    lesion_slices: c.slices.iter().filter(|s| s.mask.as_ref().is_some_and(|m| m.lesion_pixels() > 0)).count(),
+                    lesion_slices: c
+                        .slices
+                        .iter()
+                        .filter(|s| s.mask.as_ref().is_some_and(|m| m.lesion_pixels() > 0))
+                        .count(),
                     channels: channel_note(&c),
                     problems,
                 }
             }
-            None => CaseReport { case: g.case_id.clone(), slices: 0, lesion_slices: 0, channels: "-".into(), problems },
+            None => CaseReport {
+                case: g.case_id.clone(),
+                slices: 0,
+                lesion_slices: 0,
+                channels: "-".into(),
+                problems,
+            },
         };
         reports.push(r);
     }
@@ -57,10 +83,25 @@ pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
 
 pub fn run(dir: &Path) -> Result<()> {
     let (reports, unattributed) = check(dir)?;
-    let width = reports.iter().map(|r| r.case.len()).max().unwrap_or(4).max(4);
-    println!("{:<width$}  {:>6}  {:>13}  {:<40}  problems", "case", "slices", "lesion slices", "channels");
+    let width = reports
+        .iter()
+        .map(|r| r.case.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:>6}  {:>13}  {:<40}  problems",
+        "case", "slices", "lesion slices", "channels"
+    );
     for r in &reports {
-        println!("{:<width$}  {:>6}  {:>13}  {:<40}  {}", r.case, r.slices, r.lesion_slices, r.channels, r.problems.len());
+        println!(
+            "{:<width$}  {:>6}  {:>13}  {:<40}  {}",
+            r.case,
+            r.slices,
+            r.lesion_slices,
+            r.channels,
+            r.problems.len()
+        );
         for p in &r.problems {
             println!("    {p}");
         }

@@ -3,7 +3,9 @@
 use crate::augment::AugConfig;
 use crate::backend::{self, Backend};
 use crate::loss::Loss;
-use crate::pipeline::{BatchPlan, Sampler, TrainSet, load_prepared, read_case_list, scan_cases, split};
+use crate::pipeline::{
+    BatchPlan, Sampler, TrainSet, load_prepared, read_case_list, scan_cases, split,
+};
 use crate::run::{EpochRecord, RunDir, RunState, manifest_for, write_atomic};
 use anyhow::{Context, Result, bail};
 use brainseg::eval::reference_dice;
@@ -139,7 +141,12 @@ pub struct FitConfig {
 
 impl FitConfig {
     pub fn model_config(&self) -> ModelConfig {
-        ModelConfig { arch: self.arch, width: self.width, levels: self.levels, cardinality: self.cardinality }
+        ModelConfig {
+            arch: self.arch,
+            width: self.width,
+            levels: self.levels,
+            cardinality: self.cardinality,
+        }
     }
 
     fn plan(&self) -> BatchPlan {
@@ -149,7 +156,12 @@ impl FitConfig {
             crop_lesion_p: self.crop_lesion_p,
             sampler: self.sampler,
             samples_per_epoch: self.samples_per_epoch,
-            aug: AugConfig { scale: self.aug_scale, rotate: self.aug_rotate, flip: self.aug_flip, intensity: self.aug_intensity },
+            aug: AugConfig {
+                scale: self.aug_scale,
+                rotate: self.aug_rotate,
+                flip: self.aug_flip,
+                intensity: self.aug_intensity,
+            },
         }
     }
 
@@ -158,7 +170,9 @@ impl FitConfig {
         m.validate().map_err(anyhow::Error::msg)?;
         let k = m.size_multiple();
         if self.size % k != 0 || self.crop.is_some_and(|c| c % k != 0 || c > self.size) {
-            bail!("--size and --crop must be multiples of {k} (2^levels), and the crop at most the size");
+            bail!(
+                "--size and --crop must be multiples of {k} (2^levels), and the crop at most the size"
+            );
         }
         if self.batch == 0 || self.epochs == 0 {
             bail!("--batch and --epochs must be positive");
@@ -168,7 +182,9 @@ impl FitConfig {
 
     /// The seconds the schedule runs over with --schedule-by-time (None: it runs over the steps).
     fn schedule_seconds(&self) -> Option<f64> {
-        self.max_minutes.filter(|_| self.schedule_by_time).map(|max| max * 60.0)
+        self.max_minutes
+            .filter(|_| self.schedule_by_time)
+            .map(|max| max * 60.0)
     }
 
     /// Progress through the schedule, 0 at the start and 1 at the end: the share of the steps
@@ -203,7 +219,10 @@ impl FitConfig {
 /// Default validation list: `patients-val.txt` of the shared data, looked up beside the data
 /// folder's ancestors and the working directory.
 fn default_val_cases(data: &Path) -> Option<PathBuf> {
-    let mut candidates: Vec<PathBuf> = data.ancestors().map(|a| a.join("patients-val.txt")).collect();
+    let mut candidates: Vec<PathBuf> = data
+        .ancestors()
+        .map(|a| a.join("patients-val.txt"))
+        .collect();
     candidates.push(PathBuf::from("../shared/data/patients-val.txt"));
     candidates.into_iter().find(|p| p.is_file())
 }
@@ -211,12 +230,21 @@ fn default_val_cases(data: &Path) -> Option<PathBuf> {
 fn make_optimizer(cfg: &FitConfig) -> burn::optim::ModuleOptimizer {
     match cfg.optimizer {
         Optim::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
-        Optim::Adamw => AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(cfg.weight_decay as f32).init(),
+        Optim::Adamw => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(cfg.weight_decay as f32)
+            .init(),
     }
 }
 
 /// Validation pass: mean loss over slices and reference-protocol DSC per case.
-pub fn validate(model: &Model, vols: &[Prepared], loss: Loss, device: &Device, batch: usize) -> Result<(f64, Vec<CaseScore>)> {
+pub fn validate(
+    model: &Model,
+    vols: &[Prepared],
+    loss: Loss,
+    device: &Device,
+    batch: usize,
+) -> Result<(f64, Vec<CaseScore>)> {
     let (mut loss_sum, mut count) = (0.0, 0usize);
     let mut scores = Vec::new();
     for vol in vols {
@@ -226,18 +254,28 @@ pub fn validate(model: &Model, vols: &[Prepared], loss: Loss, device: &Device, b
         while start < vol.slices() {
             let end = (start + batch.max(1)).min(vol.slices());
             let logits = model.forward(slices_tensor(vol, start..end, device));
-            let m: Vec<f32> = vol.mask.as_ref().expect("validation volumes have masks")[start * n * n..end * n * n]
+            let m: Vec<f32> = vol.mask.as_ref().expect("validation volumes have masks")
+                [start * n * n..end * n * n]
                 .iter()
                 .map(|&v| v as f32)
                 .collect();
             let target = Tensor::from_data(TensorData::new(m, [end - start, 1, n, n]), device);
-            loss_sum += loss.compute(logits.clone(), target).into_scalar::<f32>() as f64 * (end - start) as f64;
+            loss_sum += loss.compute(logits.clone(), target).into_scalar::<f32>() as f64
+                * (end - start) as f64;
             count += end - start;
-            probs.extend(sigmoid(logits).into_data().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            probs.extend(
+                sigmoid(logits)
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            );
             start = end;
         }
         let dsc = reference_dice(&probs, vol).expect("validation volumes have masks");
-        scores.push(CaseScore { case: vol.case_id.clone(), dsc });
+        scores.push(CaseScore {
+            case: vol.case_id.clone(),
+            dsc,
+        });
     }
     Ok((loss_sum / count.max(1) as f64, scores))
 }
@@ -246,30 +284,49 @@ pub fn validate(model: &Model, vols: &[Prepared], loss: Loss, device: &Device, b
 fn load_init(path: &Path, want: &ModelConfig, device: &Device) -> Result<Model> {
     let (manifest, model) = crate::evaluate::load(path, device).context("--init")?;
     if &manifest.model != want {
-        bail!("--init: {} holds {:?}, but this run trains {:?}", path.display(), manifest.model, want);
+        bail!(
+            "--init: {} holds {:?}, but this run trains {:?}",
+            path.display(),
+            manifest.model,
+            want
+        );
     }
     Ok(model)
 }
 
 pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
-    let run = RunDir { root: cli.out.clone() };
+    let run = RunDir {
+        root: cli.out.clone(),
+    };
     let (cfg, mut state) = match (run.load_state()?, resume) {
         (Some(state), true) => {
-            let text = std::fs::read_to_string(run.path("config.json")).context("resuming: config.json")?;
-            let mut stored: FitConfig = serde_json::from_str(&text).context("resuming: config.json is invalid")?;
+            let text = std::fs::read_to_string(run.path("config.json"))
+                .context("resuming: config.json")?;
+            let mut stored: FitConfig =
+                serde_json::from_str(&text).context("resuming: config.json is invalid")?;
             // A resume may extend the run and move it to another backend; nothing else changes.
             stored.epochs = cli.epochs;
             stored.max_minutes = cli.max_minutes;
             stored.backend = cli.backend;
-            eprintln!("resuming {} after epoch {}", cli.out.display(), state.epochs_done);
+            eprintln!(
+                "resuming {} after epoch {}",
+                cli.out.display(),
+                state.epochs_done
+            );
             (stored, state)
         }
-        (Some(_), false) => bail!("{} already holds a run: pass --resume to continue it, or choose another --out", cli.out.display()),
+        (Some(_), false) => bail!(
+            "{} already holds a run: pass --resume to continue it, or choose another --out",
+            cli.out.display()
+        ),
         (None, _) => (cli, RunState::default()),
     };
     cfg.check()?;
-    write_atomic(&run.path("config.json"), serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+    write_atomic(
+        &run.path("config.json"),
+        serde_json::to_string_pretty(&cfg)?.as_bytes(),
+    )?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
     let base = backend::device(cfg.backend)?;
@@ -308,22 +365,37 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
 
-    let mut model = cfg.model_config().init(&device).map_err(anyhow::Error::msg)?;
+    let mut model = cfg
+        .model_config()
+        .init(&device)
+        .map_err(anyhow::Error::msg)?;
     let mut optim = make_optimizer(&cfg);
     if let (Some(ckpt), Some(opt)) = (&state.checkpoint, &state.optimizer) {
         let mut store = BurnpackStore::from_file(run.path(ckpt));
-        model.load_from(&mut store).map_err(|e| anyhow::anyhow!("loading {ckpt}: {e}"))?;
-        optim = optim.load(run.path(opt)).map_err(|e| anyhow::anyhow!("loading {opt}: {e:?}"))?;
+        model
+            .load_from(&mut store)
+            .map_err(|e| anyhow::anyhow!("loading {ckpt}: {e}"))?;
+        optim = optim
+            .load(run.path(opt))
+            .map_err(|e| anyhow::anyhow!("loading {opt}: {e:?}"))?;
     } else if let Some(init) = &cfg.init {
         model = load_init(init, &cfg.model_config(), &device)?;
         eprintln!("initialised from {}", init.display());
     }
-    eprintln!("model: {} f={} ({} parameters), loss {:?}, backend {:?}", cfg.arch, cfg.width, brainseg::model::trainable_params(&model), cfg.loss, cfg.backend);
+    eprintln!(
+        "model: {} f={} ({} parameters), loss {:?}, backend {:?}",
+        cfg.arch,
+        cfg.width,
+        brainseg::model::trainable_params(&model),
+        cfg.loss,
+        cfg.backend
+    );
 
     let steps_per_epoch = set.epoch_len(&plan).div_ceil(cfg.batch);
     let total_steps = steps_per_epoch * cfg.epochs;
     let mut spent: f64 = state.history.iter().map(|r| r.seconds).sum();
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}").expect("valid template");
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+        .expect("valid template");
 
     for epoch in state.epochs_done + 1..=cfg.epochs {
         if let Some(max) = cfg.max_minutes {
@@ -333,19 +405,37 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             }
         }
         let started = Instant::now();
-        let bar = ProgressBar::new(steps_per_epoch as u64).with_style(style.clone()).with_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+        let bar = ProgressBar::new(steps_per_epoch as u64)
+            .with_style(style.clone())
+            .with_prefix(format!("epoch {epoch}/{}", cfg.epochs));
         let (mut loss_sum, mut seen) = (0.0, 0usize);
         let mut lr = cfg.lr;
-        for (i, batch) in set.batches(&plan, cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).iter().enumerate() {
+        for (i, batch) in set
+            .batches(
+                &plan,
+                cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d),
+            )
+            .iter()
+            .enumerate()
+        {
             let seconds_spent = spent + started.elapsed().as_secs_f64();
             // The schedule has ended with the time: close this epoch (validate, export) now
             // rather than overrun a lease of fixed length.
-            if cfg.schedule_seconds().is_some_and(|budget| seconds_spent >= budget) {
+            if cfg
+                .schedule_seconds()
+                .is_some_and(|budget| seconds_spent >= budget)
+            {
                 let max = cfg.max_minutes.unwrap_or_default();
-                eprintln!("time budget of {max} min spent during epoch {epoch} (after {i} of {steps_per_epoch} steps)");
+                eprintln!(
+                    "time budget of {max} min spent during epoch {epoch} (after {i} of {steps_per_epoch} steps)"
+                );
                 break;
             }
-            lr = cfg.lr_at(cfg.progress((epoch - 1) * steps_per_epoch + i, total_steps, seconds_spent));
+            lr = cfg.lr_at(cfg.progress(
+                (epoch - 1) * steps_per_epoch + i,
+                total_steps,
+                seconds_spent,
+            ));
             let s = batch.side;
             let x = Tensor::from_data(TensorData::new(batch.x, [batch.len, 3, s, s]), &device);
             let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), &device);
@@ -363,7 +453,11 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             bar.inc(1);
             // Without a terminal (background runs, logs) the bar is hidden: log every 10 %.
             if bar.is_hidden() && (i + 1) % (steps_per_epoch / 10).max(1) == 0 {
-                eprintln!("epoch {epoch} step {}/{steps_per_epoch}: loss {:.4}, {ips:.2} img/s", i + 1, loss_sum / seen as f64);
+                eprintln!(
+                    "epoch {epoch} step {}/{steps_per_epoch}: loss {:.4}, {ips:.2} img/s",
+                    i + 1,
+                    loss_sum / seen as f64
+                );
             }
         }
         bar.finish_and_clear();
@@ -391,18 +485,34 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         std::fs::create_dir_all(run.path("checkpoints"))?;
         let ckpt = format!("checkpoints/epoch-{epoch:04}.bpk");
         let opt = format!("checkpoints/epoch-{epoch:04}.optim.bpk");
-        write_atomic(&run.path(&ckpt), &weights_to_bytes(&valid, Precision::F32).map_err(anyhow::Error::msg)?)?;
+        write_atomic(
+            &run.path(&ckpt),
+            &weights_to_bytes(&valid, Precision::F32).map_err(anyhow::Error::msg)?,
+        )?;
         let opt_tmp = run.path(&format!("{opt}.tmp"));
-        optim.save(&opt_tmp).map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
+        optim
+            .save(&opt_tmp)
+            .map_err(|e| anyhow::anyhow!("saving optimizer state: {e:?}"))?;
         std::fs::rename(&opt_tmp, run.path(&opt))?;
         let improved = state.best_epoch.is_none() || record.val_mean > state.best_mean;
         if improved {
-            run.export("best", &valid, &manifest_for(&cfg, &record, Precision::F32, &command))?;
-            run.export("model", &valid, &manifest_for(&cfg, &record, Precision::F16, &command))?;
+            run.export(
+                "best",
+                &valid,
+                &manifest_for(&cfg, &record, Precision::F32, &command),
+            )?;
+            run.export(
+                "model",
+                &valid,
+                &manifest_for(&cfg, &record, Precision::F16, &command),
+            )?;
             state.best_epoch = Some(epoch);
             state.best_mean = record.val_mean;
         }
-        let old_weights = state.checkpoint.replace(ckpt).filter(|_| !cfg.keep_checkpoints);
+        let old_weights = state
+            .checkpoint
+            .replace(ckpt)
+            .filter(|_| !cfg.keep_checkpoints);
         let old = [old_weights, state.optimizer.replace(opt)];
         state.epochs_done = epoch;
         state.history.push(record.clone());
@@ -428,7 +538,11 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         );
     }
     if let Some(best) = state.best_epoch {
-        println!("best epoch {best}: val mean DSC {:.4} (reference protocol); exported {}", state.best_mean, run.path("model.bpk").display());
+        println!(
+            "best epoch {best}: val mean DSC {:.4} (reference protocol); exported {}",
+            state.best_mean,
+            run.path("model.bpk").display()
+        );
     }
     Ok(())
 }
@@ -446,22 +560,59 @@ mod tests {
 
     fn config(args: &[&str]) -> FitConfig {
         let base = ["fit", "--data", "d", "--out", "o"];
-        Cli::try_parse_from(base.iter().chain(args)).expect("valid arguments").fit
+        Cli::try_parse_from(base.iter().chain(args))
+            .expect("valid arguments")
+            .fit
     }
 
     #[test]
     fn the_schedule_follows_the_steps_or_the_time_budget() {
-        let steps = config(&["--schedule", "cosine", "--lr", "1e-3", "--max-minutes", "10"]);
+        let steps = config(&[
+            "--schedule",
+            "cosine",
+            "--lr",
+            "1e-3",
+            "--max-minutes",
+            "10",
+        ]);
         // By steps: half the steps is half-way down the cosine, whatever the time.
-        assert!((steps.lr_at(steps.progress(50, 100, 590.0)) - 1e-3 * (0.01 + 0.99 * 0.5)).abs() < 1e-12);
-        let timed = config(&["--schedule", "cosine", "--lr", "1e-3", "--max-minutes", "10", "--schedule-by-time"]);
+        assert!(
+            (steps.lr_at(steps.progress(50, 100, 590.0)) - 1e-3 * (0.01 + 0.99 * 0.5)).abs()
+                < 1e-12
+        );
+        let timed = config(&[
+            "--schedule",
+            "cosine",
+            "--lr",
+            "1e-3",
+            "--max-minutes",
+            "10",
+            "--schedule-by-time",
+        ]);
         assert_eq!(timed.progress(50, 100, 150.0), 0.25);
-        assert_eq!(timed.progress(1, 100, 900.0), 1.0, "past the budget the schedule stays at its end");
+        assert_eq!(
+            timed.progress(1, 100, 900.0),
+            1.0,
+            "past the budget the schedule stays at its end"
+        );
         assert!((timed.lr_at(timed.progress(99, 100, 600.0)) - 1e-5).abs() < 1e-12);
         let one_cycle = config(&["--schedule", "one-cycle", "--lr", "1e-3"]);
-        assert!((one_cycle.lr_at(0.0) - 4e-5).abs() < 1e-12, "one-cycle starts at lr/25");
-        assert!((one_cycle.lr_at(0.3) - 1e-3).abs() < 1e-12, "and peaks at 30 %");
-        assert!((one_cycle.lr_at(1.0) - 1e-7).abs() < 1e-15, "and ends at lr/1e4");
-        assert!(Cli::try_parse_from(["fit", "--data", "d", "--out", "o", "--schedule-by-time"]).is_err(), "needs --max-minutes");
+        assert!(
+            (one_cycle.lr_at(0.0) - 4e-5).abs() < 1e-12,
+            "one-cycle starts at lr/25"
+        );
+        assert!(
+            (one_cycle.lr_at(0.3) - 1e-3).abs() < 1e-12,
+            "and peaks at 30 %"
+        );
+        assert!(
+            (one_cycle.lr_at(1.0) - 1e-7).abs() < 1e-15,
+            "and ends at lr/1e4"
+        );
+        assert!(
+            Cli::try_parse_from(["fit", "--data", "d", "--out", "o", "--schedule-by-time"])
+                .is_err(),
+            "needs --max-minutes"
+        );
     }
 }

@@ -3,7 +3,9 @@
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     /// Soft Dice over the whole flattened batch, smooth 1 (the reference's DiceLoss).

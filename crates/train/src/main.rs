@@ -23,7 +23,12 @@ use std::path::PathBuf;
 
 #[derive(Parser)]
 // A repeated flag takes its last value, so scripts can append overrides to a fixed protocol.
-#[command(name = "train", version, about = "Train, evaluate and run brain-MRI lesion segmentation models", args_override_self = true)]
+#[command(
+    name = "train",
+    version,
+    about = "Train, evaluate and run brain-MRI lesion segmentation models",
+    args_override_self = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,10 +56,16 @@ struct InferArgs {
 
 impl InferArgs {
     fn options(&self) -> InferOptions {
-        InferOptions { batch: self.batch, flip_tta: self.tta }
+        InferOptions {
+            batch: self.batch,
+            flip_tta: self.tta,
+        }
     }
     fn sizes(&self) -> evaluate::Sizes {
-        evaluate::Sizes { input: self.input_size, tta: self.tta_sizes.clone() }
+        evaluate::Sizes {
+            input: self.input_size,
+            tta: self.tta_sizes.clone(),
+        }
     }
 }
 
@@ -124,7 +135,14 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::DataCheck { dir } => data_check::run(&dir),
         Command::Fit { config, resume } => fit::run(config, resume),
-        Command::Eval { model, data, cases, csv, save_masks, infer } => evaluate::run_eval(&evaluate::EvalArgs {
+        Command::Eval {
+            model,
+            data,
+            cases,
+            csv,
+            save_masks,
+            infer,
+        } => evaluate::run_eval(&evaluate::EvalArgs {
             models: model,
             data,
             cases,
@@ -140,6 +158,18 @@ fn main() -> Result<()> {
         Command::Ship(args) => ship::run(&args),
         Command::Average(args) => average::run(&args),
         Command::Unpack { pack, out } => pack::unpack(&pack, &out),
-        Command::Predict { model, input, out, infer } => evaluate::run_predict(&model, &input, &out, infer.backend, &infer.sizes(), infer.options()),
+        Command::Predict {
+            model,
+            input,
+            out,
+            infer,
+        } => evaluate::run_predict(
+            &model,
+            &input,
+            &out,
+            infer.backend,
+            &infer.sizes(),
+            infer.options(),
+        ),
     }
 }

@@ -57,9 +57,12 @@ pub fn pack(args: &PackArgs) -> Result<()> {
     let ext = if args.lossless { "png" } else { "jpg" };
     let mut wanted: Option<Vec<String>> = None;
     for list in &args.cases {
-        wanted.get_or_insert_with(Vec::new).extend(crate::pipeline::read_case_list(list)?);
+        wanted
+            .get_or_insert_with(Vec::new)
+            .extend(crate::pipeline::read_case_list(list)?);
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let (mut cases, mut slices, mut bytes) = (0usize, 0usize, 0u64);
     for case in crate::pipeline::load_cases(&args.data, wanted)? {
         let dir = args.out.join(&case.id);
@@ -72,7 +75,8 @@ pub fn pack(args: &PackArgs) -> Result<()> {
                 std::fs::write(dir.join(format!("{stem}.c{c}.{ext}")), data)?;
             }
             if let Some(m) = &s.mask {
-                let gray = GrayImage::from_raw(m.width as u32, m.height as u32, m.to_gray8()).expect("sizes agree");
+                let gray = GrayImage::from_raw(m.width as u32, m.height as u32, m.to_gray8())
+                    .expect("sizes agree");
                 let data = encode_gray(&gray, None)?;
                 bytes += data.len() as u64;
                 std::fs::write(dir.join(format!("{stem}_mask.png")), data)?;
@@ -84,8 +88,14 @@ pub fn pack(args: &PackArgs) -> Result<()> {
     if cases == 0 {
         bail!("nothing packed from {}", args.data.display());
     }
-    let what = quality.map_or("PNG (lossless)".to_string(), |q| format!("JPEG quality {q} per channel"));
-    println!("packed {cases} cases, {slices} slices into {}: {:.1} MB, {what}; masks PNG", args.out.display(), bytes as f64 / 1e6);
+    let what = quality.map_or("PNG (lossless)".to_string(), |q| {
+        format!("JPEG quality {q} per channel")
+    });
+    println!(
+        "packed {cases} cases, {slices} slices into {}: {:.1} MB, {what}; masks PNG",
+        args.out.display(),
+        bytes as f64 / 1e6
+    );
     Ok(())
 }
 
@@ -123,11 +133,22 @@ fn unpack_slice(files: &PackedSlice) -> Result<(RgbImage, Option<Mask>)> {
             if m.dimensions() != (w, h) {
                 bail!("{}: mask size differs from the slice", p.display());
             }
-            Some(Mask { width: w as usize, height: h as usize, data: m.as_raw().iter().map(|&v| u8::from(v >= 128)).collect() })
+            Some(Mask {
+                width: w as usize,
+                height: h as usize,
+                data: m.as_raw().iter().map(|&v| u8::from(v >= 128)).collect(),
+            })
         }
         None => None,
     };
-    Ok((RgbImage { width: w as usize, height: h as usize, data }, mask))
+    Ok((
+        RgbImage {
+            width: w as usize,
+            height: h as usize,
+            data,
+        },
+        mask,
+    ))
 }
 
 pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
@@ -140,16 +161,27 @@ pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
         .collect();
     case_dirs.sort();
     for dir in case_dirs {
-        let case = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let case = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let mut slices: BTreeMap<String, PackedSlice> = BTreeMap::new();
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             if let Some(stem) = name.strip_suffix("_mask.png") {
                 slices.entry(stem.to_string()).or_default().mask = Some(path);
             } else if let Some((stem, rest)) = name.rsplit_once(".c") {
                 match rest.chars().next().and_then(|c| c.to_digit(10)) {
-                    Some(c @ 0..=2) => slices.entry(stem.to_string()).or_default().channels[c as usize] = Some(path),
+                    Some(c @ 0..=2) => {
+                        slices.entry(stem.to_string()).or_default().channels[c as usize] =
+                            Some(path)
+                    }
                     _ => eprintln!("warning: {}: not a pack file, skipped", path.display()),
                 }
             } else {
@@ -161,9 +193,15 @@ pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
         for (stem, files) in &slices {
             match unpack_slice(files) {
                 Ok((img, mask)) => {
-                    std::fs::write(target.join(format!("{stem}.tif")), encode_image(&img).map_err(anyhow::Error::msg)?)?;
+                    std::fs::write(
+                        target.join(format!("{stem}.tif")),
+                        encode_image(&img).map_err(anyhow::Error::msg)?,
+                    )?;
                     if let Some(m) = mask {
-                        std::fs::write(target.join(format!("{stem}_mask.tif")), encode_mask(&m).map_err(anyhow::Error::msg)?)?;
+                        std::fs::write(
+                            target.join(format!("{stem}_mask.tif")),
+                            encode_mask(&m).map_err(anyhow::Error::msg)?,
+                        )?;
                     }
                     done.1 += 1;
                 }
@@ -175,7 +213,12 @@ pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
         }
         done.0 += 1;
     }
-    println!("unpacked {} cases, {} slices into {} ({failed} slices failed)", done.0, done.1, out.display());
+    println!(
+        "unpacked {} cases, {} slices into {} ({failed} slices failed)",
+        done.0,
+        done.1,
+        out.display()
+    );
     if done.1 == 0 {
         bail!("{}: no slice could be unpacked", pack.display());
     }

@@ -26,8 +26,14 @@ pub enum Sampler {
 
 /// Reads a case-list file: one case ID a line; blank lines and `#` comments are ignored.
 pub fn read_case_list(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
 }
 
 /// Scans a data folder and groups its files by case. File problems are returned, not fatal.
@@ -41,18 +47,24 @@ pub fn scan_cases(dir: &Path) -> Result<(Vec<CaseFiles>, Vec<FileIssue>)> {
 
 /// Scans a data folder and loads its cases one at a time (only `wanted` ones when given),
 /// printing every file problem as a warning; a case with no usable slice is skipped.
-pub fn load_cases(dir: &Path, wanted: Option<Vec<String>>) -> Result<impl Iterator<Item = brainseg::ingest::Case>> {
+pub fn load_cases(
+    dir: &Path,
+    wanted: Option<Vec<String>>,
+) -> Result<impl Iterator<Item = brainseg::ingest::Case>> {
     let (groups, issues) = scan_cases(dir)?;
     for e in &issues {
         eprintln!("warning: {e}");
     }
-    Ok(groups.into_iter().filter(move |g| wanted.as_ref().is_none_or(|w| w.contains(&g.case_id))).filter_map(|g| {
-        let (case, errors, _) = load_case(&g);
-        for e in &errors {
-            eprintln!("warning: {e}");
-        }
-        case
-    }))
+    Ok(groups
+        .into_iter()
+        .filter(move |g| wanted.as_ref().is_none_or(|w| w.contains(&g.case_id)))
+        .filter_map(|g| {
+            let (case, errors, _) = load_case(&g);
+            for e in &errors {
+                eprintln!("warning: {e}");
+            }
+            case
+        }))
 }
 
 /// Loads and preprocesses cases in parallel. Cases that fail are reported and skipped.
@@ -65,7 +77,10 @@ pub fn load_prepared(groups: &[&CaseFiles], opts: PrepOptions) -> (Vec<Prepared>
             let prep = case.and_then(|c| match preprocess(&c, opts) {
                 Ok(p) if p.mask.is_some() => Some(p),
                 Ok(_) => {
-                    problems.push(format!("case {}: masks incomplete, not usable for training or validation", c.id));
+                    problems.push(format!(
+                        "case {}: masks incomplete, not usable for training or validation",
+                        c.id
+                    ));
                     None
                 }
                 Err(e) => {
@@ -87,13 +102,30 @@ pub fn load_prepared(groups: &[&CaseFiles], opts: PrepOptions) -> (Vec<Prepared>
 
 /// Splits groups into (train, val) by the validation list. Errors if a listed case is missing
 /// only when none is found at all.
-pub fn split<'a>(groups: &'a [CaseFiles], val: &[String], train_only: Option<&[String]>) -> Result<(Vec<&'a CaseFiles>, Vec<&'a CaseFiles>)> {
+pub fn split<'a>(
+    groups: &'a [CaseFiles],
+    val: &[String],
+    train_only: Option<&[String]>,
+) -> Result<(Vec<&'a CaseFiles>, Vec<&'a CaseFiles>)> {
     let val_set: BTreeSet<&str> = val.iter().map(String::as_str).collect();
-    let train_set: Option<BTreeSet<&str>> = train_only.map(|t| t.iter().map(String::as_str).collect());
-    let (v, t): (Vec<_>, Vec<_>) = groups.iter().partition(|g| val_set.contains(g.case_id.as_str()));
-    let t: Vec<_> = t.into_iter().filter(|g| train_set.as_ref().is_none_or(|s| s.contains(g.case_id.as_str()))).collect();
+    let train_set: Option<BTreeSet<&str>> =
+        train_only.map(|t| t.iter().map(String::as_str).collect());
+    let (v, t): (Vec<_>, Vec<_>) = groups
+        .iter()
+        .partition(|g| val_set.contains(g.case_id.as_str()));
+    let t: Vec<_> = t
+        .into_iter()
+        .filter(|g| {
+            train_set
+                .as_ref()
+                .is_none_or(|s| s.contains(g.case_id.as_str()))
+        })
+        .collect();
     if !val.is_empty() && v.is_empty() {
-        bail!("none of the {} validation cases is in the data folder", val.len());
+        bail!(
+            "none of the {} validation cases is in the data folder",
+            val.len()
+        );
     }
     for id in val.iter().filter(|id| !v.iter().any(|g| &g.case_id == *id)) {
         eprintln!("warning: validation case {id} is not in the data folder");
@@ -141,21 +173,32 @@ impl TrainSet {
             let per: Vec<Vec<u32>> = (0..v.slices())
                 .map(|k| {
                     let m = v.slice_mask(k).expect("training volumes have masks");
-                    m.iter().enumerate().filter(|(_, x)| **x != 0).map(|(i, _)| i as u32).collect()
+                    m.iter()
+                        .enumerate()
+                        .filter(|(_, x)| **x != 0)
+                        .map(|(i, _)| i as u32)
+                        .collect()
                 })
                 .collect();
             let areas: Vec<f64> = per.iter().map(|l| l.len() as f64).collect();
             let total: f64 = areas.iter().sum();
             // (s + 0.1·Σs/len) / (1.1·Σs); uniform when the volume has no lesion.
             let w = if total > 0.0 {
-                areas.iter().map(|s| (s + total * 0.1 / areas.len() as f64) / (total * 1.1)).collect()
+                areas
+                    .iter()
+                    .map(|s| (s + total * 0.1 / areas.len() as f64) / (total * 1.1))
+                    .collect()
             } else {
                 vec![1.0 / areas.len() as f64; areas.len()]
             };
             weights.push(w);
             lesions.push(per);
         }
-        Self { vols, weights, lesions }
+        Self {
+            vols,
+            weights,
+            lesions,
+        }
     }
 
     pub fn slices(&self) -> usize {
@@ -177,8 +220,12 @@ impl TrainSet {
                 })
                 .collect(),
             Sampler::Uniform => {
-                let mut all: Vec<(usize, usize)> =
-                    self.vols.iter().enumerate().flat_map(|(v, p)| (0..p.slices()).map(move |k| (v, k))).collect();
+                let mut all: Vec<(usize, usize)> = self
+                    .vols
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(v, p)| (0..p.slices()).map(move |k| (v, k)))
+                    .collect();
                 // Fisher–Yates, then repeat/truncate to `count`.
                 for i in (1..all.len()).rev() {
                     all.swap(i, rng.random_range(0..=i));
@@ -188,7 +235,12 @@ impl TrainSet {
         }
     }
 
-    fn make_item(&self, (v, k): (usize, usize), plan: &BatchPlan, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    fn make_item(
+        &self,
+        (v, k): (usize, usize),
+        plan: &BatchPlan,
+        seed: u64,
+    ) -> (Vec<f32>, Vec<f32>) {
         let mut rng = StdRng::seed_from_u64(seed);
         let vol = &self.vols[v];
         let n = vol.size();
@@ -204,12 +256,26 @@ impl TrainSet {
                 let jitter = out as f32 / 4.0;
                 let cy = (i / n) as f32 + rng.random_range(-jitter..=jitter);
                 let cx = (i % n) as f32 + rng.random_range(-jitter..=jitter);
-                (cy.clamp(half - 0.5, n as f32 - half - 0.5), cx.clamp(half - 0.5, n as f32 - half - 0.5))
+                (
+                    cy.clamp(half - 0.5, n as f32 - half - 0.5),
+                    cx.clamp(half - 0.5, n as f32 - half - 0.5),
+                )
             } else {
-                (rng.random_range(half - 0.5..=n as f32 - half - 0.5), rng.random_range(half - 0.5..=n as f32 - half - 0.5))
+                (
+                    rng.random_range(half - 0.5..=n as f32 - half - 0.5),
+                    rng.random_range(half - 0.5..=n as f32 - half - 0.5),
+                )
             }
         };
-        sample_window(vol.slice_image(k), vol.slice_mask(k).expect("has masks"), n, out, centre, &plan.aug, &mut rng)
+        sample_window(
+            vol.slice_image(k),
+            vol.slice_mask(k).expect("has masks"),
+            n,
+            out,
+            centre,
+            &plan.aug,
+            &mut rng,
+        )
     }
 
     pub fn epoch_len(&self, plan: &BatchPlan) -> usize {
@@ -228,16 +294,34 @@ impl TrainSet {
                 let items: Vec<_> = chunk
                     .par_iter()
                     .enumerate()
-                    .map(|(i, &p)| set.make_item(p, &plan, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((b * plan.batch + i) as u64)))
+                    .map(|(i, &p)| {
+                        set.make_item(
+                            p,
+                            &plan,
+                            seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                                ^ ((b * plan.batch + i) as u64),
+                        )
+                    })
                     .collect();
-                let side = plan.crop.unwrap_or(set.vols[0].size()).min(set.vols[0].size());
+                let side = plan
+                    .crop
+                    .unwrap_or(set.vols[0].size())
+                    .min(set.vols[0].size());
                 let mut x = Vec::with_capacity(items.len() * 3 * side * side);
                 let mut y = Vec::with_capacity(items.len() * side * side);
                 for (img, m) in &items {
                     x.extend_from_slice(img);
                     y.extend_from_slice(m);
                 }
-                if tx.send(Batch { x, y, len: items.len(), side }).is_err() {
+                if tx
+                    .send(Batch {
+                        x,
+                        y,
+                        len: items.len(),
+                        side,
+                    })
+                    .is_err()
+                {
                     return; // the trainer stopped listening
                 }
             }

@@ -32,7 +32,8 @@ impl EvalCsv {
         if !path.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut cases = Vec::new();
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
@@ -42,7 +43,10 @@ impl EvalCsv {
             if f[0] == "mean" || f[0] == "median" {
                 continue;
             }
-            let num = |s: &str| s.parse::<f64>().with_context(|| format!("{}: {s:?} is not a number", path.display()));
+            let num = |s: &str| {
+                s.parse::<f64>()
+                    .with_context(|| format!("{}: {s:?} is not a number", path.display()))
+            };
             cases.push((f[0].to_string(), num(f[2])?, num(f[3])?));
         }
         if cases.is_empty() {
@@ -52,7 +56,11 @@ impl EvalCsv {
     }
 
     fn stats(&self, native: bool) -> brainseg::metrics::Summary {
-        let v: Vec<f64> = self.cases.iter().map(|c| if native { c.2 } else { c.1 }).collect();
+        let v: Vec<f64> = self
+            .cases
+            .iter()
+            .map(|c| if native { c.2 } else { c.1 })
+            .collect();
         brainseg::metrics::summarize(&v).expect("non-empty")
     }
 }
@@ -66,15 +74,32 @@ struct Row {
 }
 
 fn read_row(dir: &Path) -> Result<Row> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
-    let eval = EvalCsv::read(&dir.join("eval.csv"))?.with_context(|| format!("{}: no eval.csv (run train eval --csv)", dir.display()))?;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run")
+        .to_string();
+    let eval = EvalCsv::read(&dir.join("eval.csv"))?
+        .with_context(|| format!("{}: no eval.csv (run train eval --csv)", dir.display()))?;
     let tta = EvalCsv::read(&dir.join("eval-tta.csv"))?;
     let config = match std::fs::read_to_string(dir.join("config.json")) {
-        Ok(t) => Some(serde_json::from_str::<FitConfig>(&t).with_context(|| format!("{}/config.json", dir.display()))?),
+        Ok(t) => Some(
+            serde_json::from_str::<FitConfig>(&t)
+                .with_context(|| format!("{}/config.json", dir.display()))?,
+        ),
         Err(_) => None,
     };
-    let state = crate::run::RunDir { root: dir.to_path_buf() }.load_state()?;
-    Ok(Row { name, config, state, eval, tta })
+    let state = crate::run::RunDir {
+        root: dir.to_path_buf(),
+    }
+    .load_state()?;
+    Ok(Row {
+        name,
+        config,
+        state,
+        eval,
+        tta,
+    })
 }
 
 fn fmt_count(n: f64) -> String {
@@ -86,12 +111,22 @@ fn fmt_count(n: f64) -> String {
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let rows = args.runs.iter().map(|d| read_row(d)).collect::<Result<Vec<_>>>()?;
+    let rows = args
+        .runs
+        .iter()
+        .map(|d| read_row(d))
+        .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.out)?;
     let device = Device::flex();
     let mut md = String::new();
-    writeln!(md, "| run | arch | loss | params | FLOPs/slice | train min | epochs (best) | val mean | median | min | native mean | flip-TTA mean | TTA median | TTA min |")?;
-    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(
+        md,
+        "| run | arch | loss | params | FLOPs/slice | train min | epochs (best) | val mean | median | min | native mean | flip-TTA mean | TTA median | TTA min |"
+    )?;
+    writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )?;
     for r in &rows {
         let (arch, loss, params, flops) = match &r.config {
             Some(c) => {
@@ -99,7 +134,8 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 let model = m.init(&device).map_err(anyhow::Error::msg)?;
                 (
                     c.arch.to_string(),
-                    clap::ValueEnum::to_possible_value(&c.loss).map_or_else(|| format!("{:?}", c.loss), |v| v.get_name().to_string()),
+                    clap::ValueEnum::to_possible_value(&c.loss)
+                        .map_or_else(|| format!("{:?}", c.loss), |v| v.get_name().to_string()),
                     fmt_count(trainable_params(&model) as f64),
                     fmt_count(m.flops_per_slice(c.size) as f64),
                 )
@@ -108,14 +144,23 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         };
         let (minutes, epochs) = match &r.state {
             Some(s) => (
-                format!("{:.1}", s.history.iter().map(|h| h.seconds).sum::<f64>() / 60.0),
-                format!("{} ({})", s.epochs_done, s.best_epoch.map_or("–".into(), |b| b.to_string())),
+                format!(
+                    "{:.1}",
+                    s.history.iter().map(|h| h.seconds).sum::<f64>() / 60.0
+                ),
+                format!(
+                    "{} ({})",
+                    s.epochs_done,
+                    s.best_epoch.map_or("–".into(), |b| b.to_string())
+                ),
             ),
             None => ("–".into(), "–".into()),
         };
         let (e, n) = (r.eval.stats(false), r.eval.stats(true));
         let tta = r.tta.as_ref().map(|t| t.stats(false));
-        let t = |f: fn(&brainseg::metrics::Summary) -> f64| tta.as_ref().map_or("–".into(), |s| format!("{:.4}", f(s)));
+        let t = |f: fn(&brainseg::metrics::Summary) -> f64| {
+            tta.as_ref().map_or("–".into(), |s| format!("{:.4}", f(s)))
+        };
         writeln!(
             md,
             "| {} | {arch} | {loss} | {params} | {flops} | {minutes} | {epochs} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {} | {} |",
@@ -133,12 +178,28 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let cases: Vec<String> = rows[0].eval.cases.iter().map(|c| c.0.clone()).collect();
     for (native, title) in [(false, "reference protocol"), (true, "native protocol")] {
         writeln!(md, "\nPer-case val DSC ({title}, no TTA):\n")?;
-        writeln!(md, "| run | {} |", cases.iter().map(|c| c.trim_start_matches("TCGA_")).collect::<Vec<_>>().join(" | "))?;
+        writeln!(
+            md,
+            "| run | {} |",
+            cases
+                .iter()
+                .map(|c| c.trim_start_matches("TCGA_"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )?;
         writeln!(md, "|---|{}", "---|".repeat(cases.len()))?;
         for r in &rows {
             let cells: Vec<String> = cases
                 .iter()
-                .map(|c| r.eval.cases.iter().find(|x| &x.0 == c).map_or("–".into(), |x| format!("{:.3}", if native { x.2 } else { x.1 })))
+                .map(|c| {
+                    r.eval
+                        .cases
+                        .iter()
+                        .find(|x| &x.0 == c)
+                        .map_or("–".into(), |x| {
+                            format!("{:.3}", if native { x.2 } else { x.1 })
+                        })
+                })
                 .collect();
             writeln!(md, "| {} | {} |", r.name, cells.join(" | "))?;
         }
@@ -152,16 +213,33 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             .iter()
             .map(|r| Series {
                 name: &r.name,
-                points: r.state.as_ref().expect("filtered").history.iter().map(|h| (h.epoch as f64, f(h))).collect(),
+                points: r
+                    .state
+                    .as_ref()
+                    .expect("filtered")
+                    .history
+                    .iter()
+                    .map(|h| (h.epoch as f64, f(h)))
+                    .collect(),
             })
             .collect()
     };
     draw_panels(
         &args.out.join("curves.png"),
-        &[("training loss (each run's own loss)", series(|h| h.train_loss)), ("val mean DSC (reference protocol)", series(|h| h.val_mean))],
+        &[
+            (
+                "training loss (each run's own loss)",
+                series(|h| h.train_loss),
+            ),
+            ("val mean DSC (reference protocol)", series(|h| h.val_mean)),
+        ],
         1400,
         500,
     )?;
-    eprintln!("wrote {} and {}", args.out.join("table.md").display(), args.out.join("curves.png").display());
+    eprintln!(
+        "wrote {} and {}",
+        args.out.join("table.md").display(),
+        args.out.join("curves.png").display()
+    );
     Ok(())
 }

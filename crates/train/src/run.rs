@@ -36,7 +36,10 @@ pub struct RunState {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
@@ -57,16 +60,23 @@ impl RunDir {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p)?;
-        Ok(Some(serde_json::from_str(&text).with_context(|| format!("{} is not a valid run state", p.display()))?))
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is not a valid run state", p.display())
+        })?))
     }
 
     pub fn save_state(&self, state: &RunState) -> Result<()> {
-        write_atomic(&self.path("state.json"), serde_json::to_string_pretty(state)?.as_bytes())
+        write_atomic(
+            &self.path("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )
     }
 
     /// `metrics.csv`: one row per epoch, per-case DSC columns in validation order.
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
-        let mut out = String::from("epoch,train_loss,val_loss,val_mean_dsc,val_median_dsc,val_min_dsc,lr,images_per_s,seconds");
+        let mut out = String::from(
+            "epoch,train_loss,val_loss,val_mean_dsc,val_median_dsc,val_min_dsc,lr,images_per_s,seconds",
+        );
         if let Some(first) = history.first() {
             for c in &first.cases {
                 out.push_str(&format!(",dsc_{}", c.case));
@@ -76,7 +86,15 @@ impl RunDir {
         for r in history {
             out.push_str(&format!(
                 "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3e},{:.3},{:.1}",
-                r.epoch, r.train_loss, r.val_loss, r.val_mean, r.val_median, r.val_min, r.lr, r.images_per_s, r.seconds
+                r.epoch,
+                r.train_loss,
+                r.val_loss,
+                r.val_mean,
+                r.val_median,
+                r.val_min,
+                r.lr,
+                r.images_per_s,
+                r.seconds
             ));
             for c in &r.cases {
                 out.push_str(&format!(",{:.6}", c.dsc));

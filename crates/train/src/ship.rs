@@ -52,7 +52,13 @@ fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Va
         mean: s.mean,
         median: s.median,
         min: s.min,
-        cases: rows.iter().map(|r| CaseScore { case: r.case.clone(), dsc: pick(r) }).collect(),
+        cases: rows
+            .iter()
+            .map(|r| CaseScore {
+                case: r.case.clone(),
+                dsc: pick(r),
+            })
+            .collect(),
     }
 }
 
@@ -62,7 +68,10 @@ fn input_size(sides: Option<&[usize]>, i: usize, n: usize) -> Result<Option<usiz
         None => Ok(None),
         Some([one]) => Ok(Some(*one)),
         Some(list) if list.len() == n => Ok(Some(list[i])),
-        Some(list) => bail!("--input-size gives {} sides for {n} models: give one for all, or one per --model", list.len()),
+        Some(list) => bail!(
+            "--input-size gives {} sides for {n} models: give one for all, or one per --model",
+            list.len()
+        ),
     }
 }
 
@@ -77,14 +86,24 @@ fn stages(training: &serde_json::Value) -> Vec<serde_json::Value> {
         if let Some(obj) = t.as_object_mut() {
             obj.remove("stages");
         }
-        let init = t["config"]["init"].as_str().map(|p| Path::new(p).with_extension("json"));
+        let init = t["config"]["init"]
+            .as_str()
+            .map(|p| Path::new(p).with_extension("json"));
         out.push(t);
         // A chain longer than this is a cycle of manifests, not a training history.
-        let Some(json) = init.filter(|_| out.len() < 64) else { break };
-        match std::fs::read_to_string(&json).ok().and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok()) {
+        let Some(json) = init.filter(|_| out.len() < 64) else {
+            break;
+        };
+        match std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        {
             Some(m) => t = m["training"].clone(),
             None => {
-                eprintln!("warning: {} (an earlier training stage's manifest) cannot be read; the recorded stages start after it", json.display());
+                eprintln!(
+                    "warning: {} (an earlier training stage's manifest) cannot be read; the recorded stages start after it",
+                    json.display()
+                );
                 out.push(serde_json::json!({ "missing": json }));
                 break;
             }
@@ -98,13 +117,19 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     let n = args.model.len();
     // The stem as `write_model` writes it (STEM.bpk), so the members' names resolve beside it.
     let bpk = args.out.with_extension("bpk");
-    let stem = bpk.file_stem().and_then(|s| s.to_str()).with_context(|| format!("--out {}: no file name", args.out.display()))?;
+    let stem = bpk
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .with_context(|| format!("--out {}: no file name", args.out.display()))?;
     let members: Vec<String> = (2..=n).map(|k| format!("{stem}-{k}")).collect();
     let mut manifest = None;
     for (i, path) in args.model.iter().enumerate() {
         let mut m = crate::evaluate::read_manifest(path)?;
         if !m.ensemble.is_empty() {
-            bail!("{} is a shipped ensemble: give its members' weights to --model one by one", path.display());
+            bail!(
+                "{} is a shipped ensemble: give its members' weights to --model one by one",
+                path.display()
+            );
         }
         m.flip_tta = args.flip_tta;
         let history = stages(&m.training);
@@ -113,10 +138,15 @@ pub fn run(args: &ShipArgs) -> Result<()> {
                 t.insert("stages".into(), history.into());
             }
         }
-        crate::evaluate::Sizes { input: input_size(args.input_size.as_deref(), i, n)?, tta: args.tta_sizes.clone() }.apply(&mut m)?;
+        crate::evaluate::Sizes {
+            input: input_size(args.input_size.as_deref(), i, n)?,
+            tta: args.tta_sizes.clone(),
+        }
+        .apply(&mut m)?;
         let weights = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if i == 0 {
-            m.set_ensemble(members.clone()).map_err(anyhow::Error::msg)?;
+            m.set_ensemble(members.clone())
+                .map_err(anyhow::Error::msg)?;
             write_model(&args.out, &weights, &m)?;
             manifest = Some(m);
         } else {
@@ -131,18 +161,29 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     // carry them along, and a reader of the folder would take them for part of this model.
     for k in n + 1.. {
         let stale = args.out.with_file_name(format!("{stem}-{k}"));
-        let files: Vec<PathBuf> = ["bpk", "json"].iter().map(|e| stale.with_extension(e)).filter(|f| f.is_file()).collect();
+        let files: Vec<PathBuf> = ["bpk", "json"]
+            .iter()
+            .map(|e| stale.with_extension(e))
+            .filter(|f| f.is_file())
+            .collect();
         if files.is_empty() {
             break;
         }
         for f in files {
-            std::fs::remove_file(&f).with_context(|| format!("removing the earlier ensemble member {}", f.display()))?;
-            eprintln!("removed {} (a member of the ensemble shipped there before)", f.display());
+            std::fs::remove_file(&f)
+                .with_context(|| format!("removing the earlier ensemble member {}", f.display()))?;
+            eprintln!(
+                "removed {} (a member of the ensemble shipped there before)",
+                f.display()
+            );
         }
     }
 
     // Measured on the shipped files, so the manifest's own setting is what gets applied.
-    println!("{:<28} {:>6} {:>14} {:>11}", "case", "slices", "DSC reference", "DSC native");
+    println!(
+        "{:<28} {:>6} {:>14} {:>11}",
+        "case", "slices", "DSC reference", "DSC native"
+    );
     let rows = eval(&EvalArgs {
         models: vec![bpk.clone()],
         data: args.data.clone(),
@@ -151,7 +192,10 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         save_masks: None,
         backend: args.backend,
         sizes: Default::default(),
-        infer: InferOptions { batch: 8, flip_tta: false },
+        infer: InferOptions {
+            batch: 8,
+            flip_tta: false,
+        },
     })?;
     manifest.validation = Some(validation(&rows, "reference", |r| r.reference));
     manifest.validation_native = Some(validation(&rows, "native", |r| r.native));
@@ -160,12 +204,22 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         t.insert("ship_command".into(), command.into());
     }
     // Only the manifest changes now: the weights stay as written above.
-    write_atomic(&args.out.with_extension("json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
-    let (r, n) = (manifest.validation.as_ref().expect("set"), manifest.validation_native.as_ref().expect("set"));
+    write_atomic(
+        &args.out.with_extension("json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
+    let (r, n) = (
+        manifest.validation.as_ref().expect("set"),
+        manifest.validation_native.as_ref().expect("set"),
+    );
     println!(
         "shipped {}{} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
         bpk.display(),
-        if manifest.ensemble.is_empty() { String::new() } else { format!(" with {} (an ensemble)", manifest.ensemble.join(", ")) },
+        if manifest.ensemble.is_empty() {
+            String::new()
+        } else {
+            format!(" with {} (an ensemble)", manifest.ensemble.join(", "))
+        },
         manifest.input_size,
         if args.flip_tta { "on" } else { "off" },
         r.mean,

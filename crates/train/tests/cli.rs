@@ -13,7 +13,11 @@ fn train() -> Command {
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("train runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }
@@ -29,9 +33,17 @@ fn write_case(root: &Path, case: &Case, masks: bool) {
     let dir = root.join(&case.id);
     std::fs::create_dir_all(&dir).unwrap();
     for s in &case.slices {
-        std::fs::write(dir.join(format!("{}_{}.tif", case.id, s.number)), encode_image(&s.image).unwrap()).unwrap();
+        std::fs::write(
+            dir.join(format!("{}_{}.tif", case.id, s.number)),
+            encode_image(&s.image).unwrap(),
+        )
+        .unwrap();
         if masks {
-            std::fs::write(dir.join(format!("{}_{}_mask.tif", case.id, s.number)), encode_mask(s.mask.as_ref().unwrap()).unwrap()).unwrap();
+            std::fs::write(
+                dir.join(format!("{}_{}_mask.tif", case.id, s.number)),
+                encode_mask(s.mask.as_ref().unwrap()).unwrap(),
+            )
+            .unwrap();
         }
     }
 }
@@ -43,7 +55,11 @@ fn synthetic_data() -> &'static (PathBuf, PathBuf) {
         let root = temp_dir("data");
         let data = root.join("kaggle_3m");
         for i in 0..4 {
-            write_case(&data, &synthetic_case(&format!("SYN_{i}"), 12, 48, 40, 100 + i), true);
+            write_case(
+                &data,
+                &synthetic_case(&format!("SYN_{i}"), 12, 48, 40, 100 + i),
+                true,
+            );
         }
         let val = root.join("val.txt");
         std::fs::write(&val, "# validation\nSYN_3\n").unwrap();
@@ -100,7 +116,16 @@ fn manifest(path: &Path) -> serde_json::Value {
 #[test]
 fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
     let run = trained();
-    for f in ["config.json", "metrics.csv", "curves.png", "best.bpk", "best.json", "model.bpk", "model.json", "state.json"] {
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "curves.png",
+        "best.bpk",
+        "best.json",
+        "model.bpk",
+        "model.json",
+        "state.json",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -114,7 +139,10 @@ fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
     assert_eq!(m["validation"]["cases"][0]["case"], "SYN_3");
     assert!(m["training"]["command"].as_str().unwrap().contains("fit"));
     // Half precision export: about half the size of the f32 weights.
-    let (f16, f32) = (std::fs::metadata(run.join("model.bpk")).unwrap().len(), std::fs::metadata(run.join("best.bpk")).unwrap().len());
+    let (f16, f32) = (
+        std::fs::metadata(run.join("model.bpk")).unwrap().len(),
+        std::fs::metadata(run.join("best.bpk")).unwrap().len(),
+    );
     assert!(f16 < f32 * 7 / 10, "{f16} vs {f32}");
 }
 
@@ -126,12 +154,22 @@ fn a_killed_run_resumes_where_it_stopped() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
     let text = run_ok(&mut tiny_fit(&out, 4, &["--resume"]));
-    assert!(text.contains("resuming") && text.contains("epoch   3/4") && !text.contains("epoch   1/4"), "{text}");
+    assert!(
+        text.contains("resuming") && text.contains("epoch   3/4") && !text.contains("epoch   1/4"),
+        "{text}"
+    );
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let epochs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(epochs, ["1", "2", "3", "4"]);
     // Only the last checkpoint is kept.
-    assert_eq!(std::fs::read_dir(out.join("checkpoints")).unwrap().count(), 2);
+    assert_eq!(
+        std::fs::read_dir(out.join("checkpoints")).unwrap().count(),
+        2
+    );
 }
 
 #[test]
@@ -139,17 +177,44 @@ fn a_run_scheduled_by_time_ends_when_its_time_does() {
     // An epoch far too long for the budget: the run must cut it short, then validate and
     // export as after any epoch, with the schedule run down to its end.
     let out = temp_dir("by-time");
-    let text = run_ok(&mut tiny_fit(&out, 1000, &["--samples-per-epoch", "1000000", "--max-minutes", "0.02", "--schedule-by-time"]));
-    assert!(text.contains("spent during epoch 1") && text.contains("epoch   1/1000"), "{text}");
+    let text = run_ok(&mut tiny_fit(
+        &out,
+        1000,
+        &[
+            "--samples-per-epoch",
+            "1000000",
+            "--max-minutes",
+            "0.02",
+            "--schedule-by-time",
+        ],
+    ));
+    assert!(
+        text.contains("spent during epoch 1") && text.contains("epoch   1/1000"),
+        "{text}"
+    );
     assert!(out.join("model.bpk").is_file() && out.join("best.json").is_file());
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     assert_eq!(rows.len(), 1, "{csv}");
-    let lr: f64 = rows[0][header.iter().position(|h| *h == "lr").unwrap()].parse().unwrap();
-    assert!(lr < 3e-4, "the cosine should have run down from 3e-3 with the time, ends at {lr}");
-    let refused = tiny_fit(&temp_dir("by-time-refused"), 1, &["--schedule-by-time"]).output().unwrap();
-    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--max-minutes"));
+    let lr: f64 = rows[0][header.iter().position(|h| *h == "lr").unwrap()]
+        .parse()
+        .unwrap();
+    assert!(
+        lr < 3e-4,
+        "the cosine should have run down from 3e-3 with the time, ends at {lr}"
+    );
+    let refused = tiny_fit(&temp_dir("by-time-refused"), 1, &["--schedule-by-time"])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("--max-minutes")
+    );
 }
 
 #[test]
@@ -170,17 +235,29 @@ fn eval_scores_both_protocols_writes_csv_and_masks() {
             .arg("--save-masks")
             .arg(out.join("masks")),
     );
-    assert!(text.contains("SYN_3") && text.contains("mean") && text.contains("median"), "{text}");
-    let rows: Vec<Vec<String>> =
-        std::fs::read_to_string(&csv).unwrap().lines().map(|l| l.split(',').map(String::from).collect()).collect();
+    assert!(
+        text.contains("SYN_3") && text.contains("mean") && text.contains("median"),
+        "{text}"
+    );
+    let rows: Vec<Vec<String>> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
     assert_eq!(rows[0], ["case", "slices", "dsc_reference", "dsc_native"]);
     assert_eq!(rows[1][0], "SYN_3");
     assert_eq!(rows[1][1], "12");
-    let (reference, native): (f64, f64) = (rows[1][2].parse().unwrap(), rows[1][3].parse().unwrap());
+    let (reference, native): (f64, f64) =
+        (rows[1][2].parse().unwrap(), rows[1][3].parse().unwrap());
     assert!(reference > 0.85 && native > 0.85, "{reference} {native}");
     // The exported (f16) model scores what training recorded for it, within f16 noise.
-    let recorded = manifest(&trained().join("model.json"))["validation"]["mean"].as_f64().unwrap();
-    assert!((reference - recorded).abs() < 0.02, "eval {reference} vs recorded {recorded}");
+    let recorded = manifest(&trained().join("model.json"))["validation"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (reference - recorded).abs() < 0.02,
+        "eval {reference} vs recorded {recorded}"
+    );
     let masks = out.join("masks/SYN_3");
     assert_eq!(std::fs::read_dir(&masks).unwrap().count(), 12);
     assert!(masks.join("SYN_3_12_mask.tif").is_file());
@@ -192,8 +269,19 @@ fn predict_writes_masks_for_slices_without_any() {
     write_case(&input, &synthetic_case("NEW_1", 6, 40, 40, 7), false);
     std::fs::write(input.join("NEW_1/garbage_x.tif"), b"nope").unwrap();
     let out = temp_dir("predict-out");
-    let text = run_ok(train().args(["predict", "--model"]).arg(trained().join("model.bpk")).arg("--input").arg(&input).arg("--out").arg(&out));
-    assert!(text.contains("garbage_x.tif") && text.contains("unparseable name"), "the bad file is named: {text}");
+    let text = run_ok(
+        train()
+            .args(["predict", "--model"])
+            .arg(trained().join("model.bpk"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(
+        text.contains("garbage_x.tif") && text.contains("unparseable name"),
+        "the bad file is named: {text}"
+    );
     assert_eq!(std::fs::read_dir(out.join("NEW_1")).unwrap().count(), 6);
 }
 
@@ -204,16 +292,31 @@ fn lgg_mini() -> Option<PathBuf> {
 
 #[test]
 fn data_check_reports_lgg_mini() {
-    let Some(dir) = lgg_mini() else { return eprintln!("lgg-mini not present: skipped") };
+    let Some(dir) = lgg_mini() else {
+        return eprintln!("lgg-mini not present: skipped");
+    };
     let text = run_ok(train().arg("data-check").arg(&dir));
-    assert!(text.contains("total: 3 cases, 60 slices, 21 lesion slices, 0 problems"), "{text}");
+    assert!(
+        text.contains("total: 3 cases, 60 slices, 21 lesion slices, 0 problems"),
+        "{text}"
+    );
 }
 
 #[test]
 fn eval_runs_on_lgg_mini() {
-    let Some(dir) = lgg_mini() else { return eprintln!("lgg-mini not present: skipped") };
+    let Some(dir) = lgg_mini() else {
+        return eprintln!("lgg-mini not present: skipped");
+    };
     let csv = temp_dir("eval-mini").join("e.csv");
-    run_ok(train().args(["eval", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(&dir).arg("--csv").arg(&csv));
+    run_ok(
+        train()
+            .args(["eval", "--model"])
+            .arg(trained().join("model.bpk"))
+            .arg("--data")
+            .arg(&dir)
+            .arg("--csv")
+            .arg(&csv),
+    );
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 1 + 3 + 2, "{text}");
     for line in text.lines().skip(1).take(3) {
@@ -229,8 +332,15 @@ fn eval_runs_on_lgg_mini() {
 #[test]
 fn the_wgpu_backend_trains_too() {
     let out = temp_dir("wgpu");
-    let text = run_ok(&mut tiny_fit(&out, 1, &["--backend", "wgpu", "--samples-per-epoch", "8"]));
-    assert!(text.contains("backend Wgpu") && text.contains("epoch   1/1"), "{text}");
+    let text = run_ok(&mut tiny_fit(
+        &out,
+        1,
+        &["--backend", "wgpu", "--samples-per-epoch", "8"],
+    ));
+    assert!(
+        text.contains("backend Wgpu") && text.contains("epoch   1/1"),
+        "{text}"
+    );
 }
 
 /// Reads `train eval --csv` output as (case, reference, native) rows.
@@ -241,7 +351,11 @@ fn eval_rows(csv: &Path) -> Vec<(String, f64, f64)> {
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_string(), f[2].parse().unwrap(), f[3].parse().unwrap())
+            (
+                f[0].to_string(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
         })
         .collect()
 }
@@ -254,7 +368,12 @@ fn synthetic_eval(models: &[PathBuf], csv: &Path) -> Command {
     for m in models {
         cmd.arg("--model").arg(m);
     }
-    cmd.arg("--data").arg(data).arg("--cases").arg(val).arg("--csv").arg(csv);
+    cmd.arg("--data")
+        .arg(data)
+        .arg("--cases")
+        .arg(val)
+        .arg("--csv")
+        .arg(csv);
     cmd
 }
 
@@ -272,37 +391,82 @@ fn fine_tuning_starts_from_the_given_weights() {
     // scores close to what the given weights score. Not equal: the batch-norm running statistics
     // still follow the epoch's nine small batches (seen: 0.973 given, 0.936 after). At 1e-4 the
     // score after one epoch varied from run to run down to 0.816, and a fixed 0.85 bound was flaky.
-    let text = run_ok(&mut tiny_fit(&out, 1, &["--init", best.to_str().unwrap(), "--lr", "1e-7"]));
+    let text = run_ok(&mut tiny_fit(
+        &out,
+        1,
+        &["--init", best.to_str().unwrap(), "--lr", "1e-7"],
+    ));
     assert!(text.contains("initialised from"), "{text}");
-    let given = manifest(&best.with_extension("json"))["validation"]["mean"].as_f64().unwrap();
-    let first = manifest(&out.join("best.json"))["validation"]["mean"].as_f64().unwrap();
+    let given = manifest(&best.with_extension("json"))["validation"]["mean"]
+        .as_f64()
+        .unwrap();
+    let first = manifest(&out.join("best.json"))["validation"]["mean"]
+        .as_f64()
+        .unwrap();
     // One epoch from a random start scores far below it (the shared run needs many epochs).
     let fresh = temp_dir("init-fresh");
     run_ok(&mut tiny_fit(&fresh, 1, &["--lr", "1e-7"]));
-    let fresh_first = manifest(&fresh.join("best.json"))["validation"]["mean"].as_f64().unwrap();
-    assert!(first > given - 0.2 && first > fresh_first + 0.3, "init {first} vs given {given} vs fresh {fresh_first}");
+    let fresh_first = manifest(&fresh.join("best.json"))["validation"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        first > given - 0.2 && first > fresh_first + 0.3,
+        "init {first} vs given {given} vs fresh {fresh_first}"
+    );
     // Shipped, the manifest records both stages' commands, the first stage first.
     let (data, val) = synthetic_data();
     let stem = out.join("shipped");
-    run_ok(train().arg("ship").arg("--model").arg(out.join("model.bpk")).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    run_ok(
+        train()
+            .arg("ship")
+            .arg("--model")
+            .arg(out.join("model.bpk"))
+            .arg("--out")
+            .arg(&stem)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val),
+    );
     let stages = manifest(&stem.with_extension("json"))["training"]["stages"].clone();
     let given_command = manifest(&best.with_extension("json"))["training"]["command"].clone();
     assert_eq!(stages.as_array().map(|a| a.len()), Some(2), "{stages}");
     assert_eq!(stages[0]["command"], given_command);
-    assert!(stages[1]["command"].as_str().unwrap().contains("--init"), "{stages}");
+    assert!(
+        stages[1]["command"].as_str().unwrap().contains("--init"),
+        "{stages}"
+    );
     // A different architecture is refused, naming both.
-    let wrong = tiny_fit(&temp_dir("init-wrong"), 1, &["--init", best.to_str().unwrap(), "--width", "16"]).output().unwrap();
+    let wrong = tiny_fit(
+        &temp_dir("init-wrong"),
+        1,
+        &["--init", best.to_str().unwrap(), "--width", "16"],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(!wrong.status.success() && err.contains("--init") && err.contains("width: 16"), "{err}");
+    assert!(
+        !wrong.status.success() && err.contains("--init") && err.contains("width: 16"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_ensemble_averages_models_each_at_its_own_input_size() {
     let dir = temp_dir("ensemble");
     let (single, double) = (dir.join("single.csv"), dir.join("double.csv"));
-    let one = synthetic_scores(synthetic_eval(&[trained().join("best.bpk")], &single), &single);
+    let one = synthetic_scores(
+        synthetic_eval(&[trained().join("best.bpk")], &single),
+        &single,
+    );
     // The same weights twice average to themselves.
-    let two = synthetic_scores(synthetic_eval(&[trained().join("best.bpk"), trained().join("best.bpk")], &double), &double);
+    let two = synthetic_scores(
+        synthetic_eval(
+            &[trained().join("best.bpk"), trained().join("best.bpk")],
+            &double,
+        ),
+        &double,
+    );
     assert_eq!(one, two);
     // A member at another input size (here the same weights, made to run at 40²) joins at its own
     // size; the probabilities are averaged on the first member's grid (the core's tests check the
@@ -314,7 +478,10 @@ fn an_ensemble_averages_models_each_at_its_own_input_size() {
     m["input_size"] = 40.into();
     std::fs::write(at40.with_extension("json"), m.to_string()).unwrap();
     let (mixed_csv, swapped_csv) = (dir.join("mixed.csv"), dir.join("swapped.csv"));
-    let mixed = synthetic_scores(synthetic_eval(&[model.clone(), at40.clone()], &mixed_csv), &mixed_csv);
+    let mixed = synthetic_scores(
+        synthetic_eval(&[model.clone(), at40.clone()], &mixed_csv),
+        &mixed_csv,
+    );
     let swapped = synthetic_scores(synthetic_eval(&[at40, model], &swapped_csv), &swapped_csv);
     assert_ne!(swapped, mixed);
     for scores in [&mixed, &swapped] {
@@ -333,22 +500,55 @@ fn report_tabulates_runs_and_draws_their_curves() {
     }
     let ens = dir.join("ensemble");
     std::fs::create_dir_all(&ens).unwrap();
-    for (target, csv) in [(&run, "eval.csv"), (&run, "eval-tta.csv"), (&ens, "eval.csv")] {
+    for (target, csv) in [
+        (&run, "eval.csv"),
+        (&run, "eval-tta.csv"),
+        (&ens, "eval.csv"),
+    ] {
         let mut cmd = train();
-        cmd.args(["eval", "--model"]).arg(trained().join("model.bpk")).arg("--data").arg(data).arg("--cases").arg(val);
+        cmd.args(["eval", "--model"])
+            .arg(trained().join("model.bpk"))
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val);
         if csv.contains("tta") {
             cmd.arg("--tta");
         }
         run_ok(cmd.arg("--csv").arg(target.join(csv)));
     }
     let out = dir.join("out");
-    run_ok(train().arg("report").arg(&run).arg(&ens).arg("--out").arg(&out));
+    run_ok(
+        train()
+            .arg("report")
+            .arg(&run)
+            .arg(&ens)
+            .arg("--out")
+            .arg(&out),
+    );
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     let mean = eval_rows(&run.join("eval.csv"))[0].1;
-    let line = table.lines().find(|l| l.starts_with("| unet-dice |")).expect("a row per run");
-    assert!(line.contains("| unet | dice |") && line.contains(&format!("{mean:.4}")) && line.contains("| 30 ("), "{line}");
-    assert!(table.lines().any(|l| l.starts_with("| ensemble | ensemble |")), "{table}");
-    assert_eq!(table.matches("| run | SYN_3 |").count(), 2, "per-case tables: {table}");
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("| unet-dice |"))
+        .expect("a row per run");
+    assert!(
+        line.contains("| unet | dice |")
+            && line.contains(&format!("{mean:.4}"))
+            && line.contains("| 30 ("),
+        "{line}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("| ensemble | ensemble |")),
+        "{table}"
+    );
+    assert_eq!(
+        table.matches("| run | SYN_3 |").count(),
+        2,
+        "per-case tables: {table}"
+    );
     assert!(std::fs::metadata(out.join("curves.png")).unwrap().len() > 10_000);
 }
 
@@ -364,12 +564,30 @@ fn pack_and_unpack_round_trip() {
     let original = load(data);
     for (mode, tolerance) in [("--lossless", 0.0f32), ("--quality=90", 0.04)] {
         let dir = temp_dir(&format!("pack{mode}"));
-        let text = run_ok(train().arg("pack").arg("--data").arg(data).arg("--out").arg(dir.join("pack")).arg(mode));
+        let text = run_ok(
+            train()
+                .arg("pack")
+                .arg("--data")
+                .arg(data)
+                .arg("--out")
+                .arg(dir.join("pack"))
+                .arg(mode),
+        );
         assert!(text.contains("packed 4 cases, 48 slices"), "{text}");
         // A stray file is named and skipped; everything else unpacks.
         std::fs::write(dir.join("pack/SYN_0/notes.txt"), b"x").unwrap();
-        let text = run_ok(train().arg("unpack").arg(dir.join("pack")).arg("--out").arg(dir.join("data")));
-        assert!(text.contains("notes.txt: not a pack file") && text.contains("unpacked 4 cases, 48 slices"), "{text}");
+        let text = run_ok(
+            train()
+                .arg("unpack")
+                .arg(dir.join("pack"))
+                .arg("--out")
+                .arg(dir.join("data")),
+        );
+        assert!(
+            text.contains("notes.txt: not a pack file")
+                && text.contains("unpacked 4 cases, 48 slices"),
+            "{text}"
+        );
         let back = load(&dir.join("data"));
         assert_eq!(back.len(), original.len());
         for (a, b) in original.iter().zip(&back) {
@@ -377,7 +595,14 @@ fn pack_and_unpack_round_trip() {
             for (sa, sb) in a.slices.iter().zip(&b.slices) {
                 assert_eq!(sa.number, sb.number);
                 assert_eq!(sa.mask, sb.mask, "masks are exact ({mode})");
-                let err = sa.image.data.iter().zip(&sb.image.data).map(|(x, y)| (x - y).abs()).sum::<f32>() / sa.image.data.len() as f32;
+                let err = sa
+                    .image
+                    .data
+                    .iter()
+                    .zip(&sb.image.data)
+                    .map(|(x, y)| (x - y).abs())
+                    .sum::<f32>()
+                    / sa.image.data.len() as f32;
                 // Lossless: exact to the 8 bits the TIFFs hold.
                 assert!(err <= tolerance + 1e-6, "{mode}: mean abs error {err}");
             }
@@ -404,17 +629,32 @@ fn ship_records_the_inference_setting_and_what_it_measures() {
     assert!(text.contains("flip TTA on"), "{text}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["flip_tta"], true);
-    assert!(m["training"]["ship_command"].as_str().unwrap().contains("ship"));
+    assert!(
+        m["training"]["ship_command"]
+            .as_str()
+            .unwrap()
+            .contains("ship")
+    );
     // The recorded figures are what train eval gives with TTA; the shipped manifest applies
     // TTA by itself, so eval of the shipped file needs no flag.
     let (with_flag, shipped) = (dir.join("with-flag.csv"), dir.join("shipped.csv"));
     let mut tta = synthetic_eval(&[trained().join("model.bpk")], &with_flag);
     tta.arg("--tta");
     let a = synthetic_scores(tta, &with_flag);
-    let b = synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped);
+    let b = synthetic_scores(
+        synthetic_eval(&[stem.with_extension("bpk")], &shipped),
+        &shipped,
+    );
     assert_eq!(a, b);
-    let recorded = (m["validation"]["cases"][0]["dsc"].as_f64().unwrap(), m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap());
-    assert!((recorded.0 - a[0].1).abs() < 1e-6 && (recorded.1 - a[0].2).abs() < 1e-6, "{recorded:?} vs {:?}", a[0]);
+    let recorded = (
+        m["validation"]["cases"][0]["dsc"].as_f64().unwrap(),
+        m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap(),
+    );
+    assert!(
+        (recorded.0 - a[0].1).abs() < 1e-6 && (recorded.1 - a[0].2).abs() < 1e-6,
+        "{recorded:?} vs {:?}",
+        a[0]
+    );
 }
 
 #[test]
@@ -423,40 +663,122 @@ fn average_writes_one_model_of_the_mean_weights() {
     let stem = dir.join("soup");
     // A model averaged with itself is itself: scored exactly as the run's own half-precision export.
     let best = trained().join("best.bpk");
-    let out = run_ok(train().args(["average", "--model"]).arg(&best).arg("--model").arg(&best).arg("--out").arg(&stem));
+    let out = run_ok(
+        train()
+            .args(["average", "--model"])
+            .arg(&best)
+            .arg("--model")
+            .arg(&best)
+            .arg("--out")
+            .arg(&stem),
+    );
     assert!(out.contains("averaged 2 models"), "{out}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["precision"], "f16");
-    assert!(m["validation"].is_null(), "figures of the inputs must not be carried over");
+    assert!(
+        m["validation"].is_null(),
+        "figures of the inputs must not be carried over"
+    );
     assert_eq!(m["training"]["averaged"].as_array().unwrap().len(), 2);
     // Every input's training record is kept, in input order.
     let inputs = m["training"]["inputs_training"].as_array().unwrap();
     assert_eq!(inputs.len(), 2);
-    assert!(inputs.iter().all(|t| t["command"].as_str().unwrap().contains("fit")), "{inputs:?}");
-    let score = |model: PathBuf, csv: PathBuf| synthetic_scores(synthetic_eval(&[model], &csv), &csv);
-    assert_eq!(score(stem.with_extension("bpk"), dir.join("soup.csv")), score(trained().join("model.bpk"), dir.join("model.csv")));
+    assert!(
+        inputs
+            .iter()
+            .all(|t| t["command"].as_str().unwrap().contains("fit")),
+        "{inputs:?}"
+    );
+    let score =
+        |model: PathBuf, csv: PathBuf| synthetic_scores(synthetic_eval(&[model], &csv), &csv);
+    assert_eq!(
+        score(stem.with_extension("bpk"), dir.join("soup.csv")),
+        score(trained().join("model.bpk"), dir.join("model.csv"))
+    );
     // --keep-checkpoints keeps every epoch's weights (the optimizer state only for the last).
     let kept = temp_dir("average-keep");
-    run_ok(&mut tiny_fit(&kept, 2, &["--keep-checkpoints", "--samples-per-epoch", "8"]));
-    let mut files: Vec<String> = std::fs::read_dir(kept.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    run_ok(&mut tiny_fit(
+        &kept,
+        2,
+        &["--keep-checkpoints", "--samples-per-epoch", "8"],
+    ));
+    let mut files: Vec<String> = std::fs::read_dir(kept.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     files.sort();
-    assert_eq!(files, ["epoch-0001.bpk", "epoch-0002.bpk", "epoch-0002.optim.bpk"]);
+    assert_eq!(
+        files,
+        ["epoch-0001.bpk", "epoch-0002.bpk", "epoch-0002.optim.bpk"]
+    );
     // A checkpoint has no manifest of its own: it is refused unless --manifest describes it.
-    let (c1, c2) = (kept.join("checkpoints/epoch-0001.bpk"), kept.join("checkpoints/epoch-0002.bpk"));
-    let bare = train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--out").arg(&stem).output().unwrap();
+    let (c1, c2) = (
+        kept.join("checkpoints/epoch-0001.bpk"),
+        kept.join("checkpoints/epoch-0002.bpk"),
+    );
+    let bare = train()
+        .args(["average", "--model"])
+        .arg(&c1)
+        .arg("--model")
+        .arg(&c2)
+        .arg("--out")
+        .arg(&stem)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&bare.stderr);
-    assert!(!bare.status.success() && err.contains("give --manifest"), "{err}");
-    run_ok(train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--manifest").arg(kept.join("best.json")).arg("--out").arg(&stem));
+    assert!(
+        !bare.status.success() && err.contains("give --manifest"),
+        "{err}"
+    );
+    run_ok(
+        train()
+            .args(["average", "--model"])
+            .arg(&c1)
+            .arg("--model")
+            .arg(&c2)
+            .arg("--manifest")
+            .arg(kept.join("best.json"))
+            .arg("--out")
+            .arg(&stem),
+    );
     // The export's manifest (half precision) describes them as well: checkpoints are read as f32.
     let soup = score(stem.with_extension("bpk"), dir.join("soup-best.csv"));
-    run_ok(train().args(["average", "--model"]).arg(&c1).arg("--model").arg(&c2).arg("--manifest").arg(kept.join("model.json")).arg("--out").arg(&stem));
-    assert_eq!(score(stem.with_extension("bpk"), dir.join("soup-model.csv")), soup);
+    run_ok(
+        train()
+            .args(["average", "--model"])
+            .arg(&c1)
+            .arg("--model")
+            .arg(&c2)
+            .arg("--manifest")
+            .arg(kept.join("model.json"))
+            .arg("--out")
+            .arg(&stem),
+    );
+    assert_eq!(
+        score(stem.with_extension("bpk"), dir.join("soup-model.csv")),
+        soup
+    );
     // Models of different configurations cannot be averaged.
     let other = temp_dir("average-w4");
-    run_ok(&mut tiny_fit(&other, 1, &["--width", "4", "--samples-per-epoch", "8"]));
-    let mixed = train().args(["average", "--model"]).arg(&best).arg("--model").arg(other.join("best.bpk")).arg("--out").arg(&stem).output().unwrap();
+    run_ok(&mut tiny_fit(
+        &other,
+        1,
+        &["--width", "4", "--samples-per-epoch", "8"],
+    ));
+    let mixed = train()
+        .args(["average", "--model"])
+        .arg(&best)
+        .arg("--model")
+        .arg(other.join("best.bpk"))
+        .arg("--out")
+        .arg(&stem)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&mixed.stderr);
-    assert!(!mixed.status.success() && err.contains("only models of one configuration"), "{err}");
+    assert!(
+        !mixed.status.success() && err.contains("only models of one configuration"),
+        "{err}"
+    );
 }
 
 /// Scores of the shared trained model's export with extra `train eval` flags (CSV in `dir`).
@@ -469,7 +791,10 @@ fn trained_scores(dir: &Path, name: &str, flags: &[&str]) -> Vec<(String, f64, f
 
 /// `train eval` of the shared trained model with `flags` that must be refused: its stderr.
 fn trained_eval_refused(dir: &Path, flags: &[&str]) -> String {
-    let out = synthetic_eval(&[trained().join("model.bpk")], &dir.join("refused.csv")).args(flags).output().unwrap();
+    let out = synthetic_eval(&[trained().join("model.bpk")], &dir.join("refused.csv"))
+        .args(flags)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "{flags:?} was accepted: {err}");
     err
@@ -477,12 +802,30 @@ fn trained_eval_refused(dir: &Path, flags: &[&str]) -> String {
 
 /// Ships the shared trained model with extra `train ship` flags to `dir/models/default`: the
 /// ship output, the written manifest, and the shipped files' `train eval` scores (no flags).
-fn ship_trained(dir: &Path, flags: &[&str]) -> (String, serde_json::Value, Vec<(String, f64, f64)>) {
+fn ship_trained(
+    dir: &Path,
+    flags: &[&str],
+) -> (String, serde_json::Value, Vec<(String, f64, f64)>) {
     let (data, val) = synthetic_data();
     let stem = dir.join("models/default");
-    let text = run_ok(train().arg("ship").args(flags).arg("--model").arg(trained().join("model.bpk")).arg("--out").arg(&stem).arg("--data").arg(data).arg("--cases").arg(val));
+    let text = run_ok(
+        train()
+            .arg("ship")
+            .args(flags)
+            .arg("--model")
+            .arg(trained().join("model.bpk"))
+            .arg("--out")
+            .arg(&stem)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val),
+    );
     let shipped = dir.join("shipped.csv");
-    let scores = synthetic_scores(synthetic_eval(&[stem.with_extension("bpk")], &shipped), &shipped);
+    let scores = synthetic_scores(
+        synthetic_eval(&[stem.with_extension("bpk")], &shipped),
+        &shipped,
+    );
     (text, manifest(&stem.with_extension("json")), scores)
 }
 
@@ -493,15 +836,27 @@ fn a_model_runs_and_ships_at_another_input_size() {
     let at_40 = trained_scores(&dir, "larger", &["--input-size", "40"]);
     // Another grid gives other scores, and the 32²-trained model still finds the lesion at 40².
     assert_ne!(at_own, at_40);
-    assert!(at_40[0].1 > 0.7 && at_40[0].2 > 0.7, "{at_40:?} (own size: {at_own:?})");
+    assert!(
+        at_40[0].1 > 0.7 && at_40[0].2 > 0.7,
+        "{at_40:?} (own size: {at_own:?})"
+    );
     // Shipped at 40²: the manifest says so, keeps the training size, and scores as above.
     let (text, m, shipped) = ship_trained(&dir, &["--input-size", "40"]);
     assert!(text.contains("40² inputs"), "{text}");
-    assert_eq!((m["input_size"].as_u64(), m["training"]["config"]["size"].as_u64()), (Some(40), Some(32)));
+    assert_eq!(
+        (
+            m["input_size"].as_u64(),
+            m["training"]["config"]["size"].as_u64()
+        ),
+        (Some(40), Some(32))
+    );
     assert_eq!(shipped, at_40);
     // A side the down-sampling cannot take is refused, naming the rule.
     let err = trained_eval_refused(&dir, &["--input-size", "42"]);
-    assert!(err.contains("--input-size 42") && err.contains("multiples of 4"), "{err}");
+    assert!(
+        err.contains("--input-size 42") && err.contains("multiples of 4"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -509,38 +864,88 @@ fn an_ensemble_ships_as_one_model_with_its_members_beside_it() {
     let dir = temp_dir("ship-ensemble");
     let model = trained().join("model.bpk");
     // Two members: the shared model at 32² (first, given here) and at 40² (added by the helper).
-    let (text, m, shipped) = ship_trained(&dir, &["--model", model.to_str().unwrap(), "--input-size", "32,40"]);
+    let (text, m, shipped) = ship_trained(
+        &dir,
+        &["--model", model.to_str().unwrap(), "--input-size", "32,40"],
+    );
     assert!(text.contains("default-2 (an ensemble)"), "{text}");
     assert_eq!(m["ensemble"], serde_json::json!(["default-2"]));
     let member_bpk = dir.join("models/default-2.bpk");
     let member = manifest(&member_bpk.with_extension("json"));
-    assert_eq!((m["input_size"].as_u64(), member["input_size"].as_u64()), (Some(32), Some(40)));
+    assert_eq!(
+        (m["input_size"].as_u64(), member["input_size"].as_u64()),
+        (Some(32), Some(40))
+    );
     // The ensemble's figures are in the first manifest only; a member names no members.
-    assert!(m["validation"]["mean"].is_f64() && member["validation"].is_null() && member.get("ensemble").is_none(), "{member}");
+    assert!(
+        m["validation"]["mean"].is_f64()
+            && member["validation"].is_null()
+            && member.get("ensemble").is_none(),
+        "{member}"
+    );
     // `train eval` of the shipped file runs both: the same scores as the two given to eval.
     let direct_csv = dir.join("direct.csv");
-    let direct = synthetic_scores(synthetic_eval(&[model.clone(), member_bpk.clone()], &direct_csv), &direct_csv);
+    let direct = synthetic_scores(
+        synthetic_eval(&[model.clone(), member_bpk.clone()], &direct_csv),
+        &direct_csv,
+    );
     assert_eq!(shipped, direct);
     assert_ne!(shipped, trained_scores(&dir, "alone", &[]));
     // Sides for neither one model nor each model are refused.
     let (data, val) = synthetic_data();
-    let out = train().arg("ship").args(["--model", model.to_str().unwrap(), "--model", model.to_str().unwrap(), "--input-size", "32,40,48"])
-        .arg("--out").arg(dir.join("models/other")).arg("--data").arg(data).arg("--cases").arg(val).output().unwrap();
+    let out = train()
+        .arg("ship")
+        .args([
+            "--model",
+            model.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--input-size",
+            "32,40,48",
+        ])
+        .arg("--out")
+        .arg(dir.join("models/other"))
+        .arg("--data")
+        .arg(data)
+        .arg("--cases")
+        .arg(val)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("--input-size") && err.contains("3 sides for 2 models"), "{err}");
+    assert!(
+        !out.status.success()
+            && err.contains("--input-size")
+            && err.contains("3 sides for 2 models"),
+        "{err}"
+    );
     // A missing member is an error that names it.
     let kept = dir.join("kept-member");
     std::fs::copy(&member_bpk, kept.with_extension("bpk")).unwrap();
-    std::fs::copy(member_bpk.with_extension("json"), kept.with_extension("json")).unwrap();
+    std::fs::copy(
+        member_bpk.with_extension("json"),
+        kept.with_extension("json"),
+    )
+    .unwrap();
     std::fs::remove_file(&member_bpk).unwrap();
-    let out = synthetic_eval(&[dir.join("models/default.bpk")], &dir.join("missing.csv")).output().unwrap();
+    let out = synthetic_eval(&[dir.join("models/default.bpk")], &dir.join("missing.csv"))
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("default-2"), "{err}");
     // One model shipped over the ensemble takes its members away with it.
     std::fs::copy(kept.with_extension("bpk"), &member_bpk).unwrap();
-    std::fs::copy(kept.with_extension("json"), member_bpk.with_extension("json")).unwrap();
+    std::fs::copy(
+        kept.with_extension("json"),
+        member_bpk.with_extension("json"),
+    )
+    .unwrap();
     let (text, m, _) = ship_trained(&dir, &[]);
-    assert!(text.contains("removed") && m.get("ensemble").is_none_or(|e| e.as_array().is_some_and(|a| a.is_empty())), "{text}\n{m}");
+    assert!(
+        text.contains("removed")
+            && m.get("ensemble")
+                .is_none_or(|e| e.as_array().is_some_and(|a| a.is_empty())),
+        "{text}\n{m}"
+    );
     assert!(!member_bpk.exists() && !member_bpk.with_extension("json").exists());
 }
 
@@ -551,7 +956,10 @@ fn scale_tta_averages_other_sides_and_ships() {
     let with_scales = trained_scores(&dir, "scaled", &["--tta-sizes", "40,24"]);
     // The other sides change the averaged probabilities, and the lesion is still found.
     assert_ne!(at_own, with_scales);
-    assert!(with_scales[0].1 > 0.7 && with_scales[0].2 > 0.7, "{with_scales:?} (own size only: {at_own:?})");
+    assert!(
+        with_scales[0].1 > 0.7 && with_scales[0].2 > 0.7,
+        "{with_scales:?} (own size only: {at_own:?})"
+    );
     // Shipped with them: the manifest lists them and eval applies them without the flag.
     let (_, m, shipped) = ship_trained(&dir, &["--tta-sizes", "40,24"]);
     assert_eq!(m["tta_sizes"], serde_json::json!([40, 24]));
@@ -560,6 +968,9 @@ fn scale_tta_averages_other_sides_and_ships() {
     // Sides the model cannot take, or given twice, are refused with the flag named.
     for (sides, why) in [("40,42", "multiples of 4"), ("40,40", "given twice")] {
         let err = trained_eval_refused(&dir, &["--tta-sizes", sides]);
-        assert!(err.contains("--tta-sizes") && err.contains(why), "{sides}: {err}");
+        assert!(
+            err.contains("--tta-sizes") && err.contains(why),
+            "{sides}: {err}"
+        );
     }
 }

@@ -113,7 +113,12 @@ impl App {
                 let start = engine::now_ms();
                 let (device, kind, note) = engine::init_device(forced).await?;
                 let models = engine::load(&name, &device).await?;
-                Ok((Rc::new(Engine { device, models }), kind, note, engine::now_ms() - start))
+                Ok((
+                    Rc::new(Engine { device, models }),
+                    kind,
+                    note,
+                    engine::now_ms() - start,
+                ))
             };
             Msg::Loaded(run.await)
         });
@@ -124,8 +129,16 @@ impl App {
         if self.running.is_some() {
             return;
         }
-        let Some(engine) = self.engine.clone() else { return };
-        let Some(idx) = self.cases.iter().position(|c| c.status == CaseStatus::Queued) else { return };
+        let Some(engine) = self.engine.clone() else {
+            return;
+        };
+        let Some(idx) = self
+            .cases
+            .iter()
+            .position(|c| c.status == CaseStatus::Queued)
+        else {
+            return;
+        };
         self.running = Some(idx);
         self.cases[idx].status = CaseStatus::Running { done: 0, total: 0 };
         let case = Rc::clone(&self.cases[idx].case);
@@ -151,7 +164,9 @@ impl App {
             "error"
         } else if self.loading {
             "loading"
-        } else if self.running.is_some() || self.cases.iter().any(|c| c.status == CaseStatus::Queued) {
+        } else if self.running.is_some()
+            || self.cases.iter().any(|c| c.status == CaseStatus::Queued)
+        {
             "running"
         } else if !self.cases.is_empty() {
             "done"
@@ -166,7 +181,12 @@ impl App {
         self.issues.extend(got.errors);
         self.warnings.extend(got.warnings);
         for case in got.cases {
-            let entry = CaseEntry { case: Rc::new(case), status: CaseStatus::Queued, result: None, slice: 0 };
+            let entry = CaseEntry {
+                case: Rc::new(case),
+                status: CaseStatus::Queued,
+                result: None,
+                slice: 0,
+            };
             // Dropping a case again replaces it (and runs it again).
             match self.cases.iter().position(|c| c.case.id == entry.case.id) {
                 Some(i) if self.running != Some(i) => self.cases[i] = entry,
@@ -188,28 +208,52 @@ impl App {
     }
 
     fn draw(&self) {
-        let Some(canvas) = self.canvas.cast::<HtmlCanvasElement>() else { return };
+        let Some(canvas) = self.canvas.cast::<HtmlCanvasElement>() else {
+            return;
+        };
         let Some(entry) = self.current() else { return };
         let case = &entry.case;
         let k = entry.slice.min(case.slices.len() - 1);
         let slice = &case.slices[k];
         let (w, h) = (slice.image.width, slice.image.height);
         let plane = w * h;
-        let pred = entry.result.as_ref().map(|r| &r.mask[k * plane..(k + 1) * plane]);
+        let pred = entry
+            .result
+            .as_ref()
+            .map(|r| &r.mask[k * plane..(k + 1) * plane]);
         let truth = slice.mask.as_ref().map(|m| m.data.as_slice());
-        let pixels = render::compose(&slice.image, pred, truth, self.channels, self.style, self.opacity);
+        let pixels = render::compose(
+            &slice.image,
+            pred,
+            truth,
+            self.channels,
+            self.style,
+            self.opacity,
+        );
         canvas.set_width(w as u32);
         canvas.set_height(h as u32);
-        let Ok(Some(ctx2d)) = canvas.get_context("2d") else { return };
+        let Ok(Some(ctx2d)) = canvas.get_context("2d") else {
+            return;
+        };
         let ctx2d: web_sys::CanvasRenderingContext2d = ctx2d.unchecked_into();
-        if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), w as u32, h as u32) {
+        if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(&pixels),
+            w as u32,
+            h as u32,
+        ) {
             let _ = ctx2d.put_image_data(&img, 0.0, 0.0);
         }
     }
 
     fn rows(&self) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.cases.len()).collect();
-        let dsc = |i: &usize| self.cases[*i].result.as_ref().and_then(|r| r.dsc).unwrap_or(f64::NAN);
+        let dsc = |i: &usize| {
+            self.cases[*i]
+                .result
+                .as_ref()
+                .and_then(|r| r.dsc)
+                .unwrap_or(f64::NAN)
+        };
         match self.sort {
             Sort::Input => {}
             Sort::DscAscending => idx.sort_by(|a, b| dsc(a).total_cmp(&dsc(b))),
@@ -235,11 +279,17 @@ async fn fetch_sample() -> Result<Vec<InputFile>, String> {
         .map_err(|e| format!("samples/index.json: {e}"))?;
     let mut files = Vec::new();
     for n in names {
-        let resp = gloo_net::http::Request::get(&format!("samples/{n}")).send().await.map_err(|e| format!("{n}: {e}"))?;
+        let resp = gloo_net::http::Request::get(&format!("samples/{n}"))
+            .send()
+            .await
+            .map_err(|e| format!("{n}: {e}"))?;
         if !resp.ok() {
             return Err(format!("samples/{n}: HTTP {}", resp.status()));
         }
-        files.push(InputFile::from_bytes(n, resp.binary().await.map_err(|e| format!("{e}"))?));
+        files.push(InputFile::from_bytes(
+            n,
+            resp.binary().await.map_err(|e| format!("{e}"))?,
+        ));
     }
     Ok(files)
 }
@@ -249,7 +299,8 @@ impl Component for App {
     type Properties = ();
 
     fn create(ctx: &Context<Self>) -> Self {
-        ctx.link().send_future(async { Msg::Listed(engine::list_models().await) });
+        ctx.link()
+            .send_future(async { Msg::Listed(engine::list_models().await) });
         Self {
             models: Vec::new(),
             model_name: None,
@@ -292,7 +343,10 @@ impl Component for App {
                 self.backend_note = note;
                 self.load_ms = Some(ms);
                 for c in &mut self.cases {
-                    if matches!(c.status, CaseStatus::Done | CaseStatus::Cancelled | CaseStatus::Failed(_)) {
+                    if matches!(
+                        c.status,
+                        CaseStatus::Done | CaseStatus::Cancelled | CaseStatus::Failed(_)
+                    ) {
                         c.status = CaseStatus::Queued;
                         c.result = None;
                     }
@@ -313,7 +367,10 @@ impl Component for App {
             }
             Msg::Read(files, errors) => {
                 if files.is_empty() && errors.is_empty() {
-                    self.issues.push(FileIssue { file: "(drop)".into(), message: "no .tif files in what was given".into() });
+                    self.issues.push(FileIssue {
+                        file: "(drop)".into(),
+                        message: "no .tif files in what was given".into(),
+                    });
                 }
                 self.add_files(files, errors);
                 self.pump(ctx);
@@ -385,30 +442,58 @@ impl Component for App {
                 }
             }
             Msg::DownloadSlice | Msg::DownloadZip => {
-                let Some(entry) = self.current() else { return false };
-                let Some(result) = &entry.result else { return false };
+                let Some(entry) = self.current() else {
+                    return false;
+                };
+                let Some(result) = &entry.result else {
+                    return false;
+                };
                 let r = if matches!(msg, Msg::DownloadSlice) {
                     export::slice_mask_tiff(&entry.case, &result.mask, entry.slice)
                         .and_then(|(name, bytes)| dom::download(&name, &bytes, "image/tiff"))
                 } else {
-                    export::case_zip(&entry.case, &result.mask)
-                        .and_then(|bytes| dom::download(&format!("{}_masks.zip", entry.case.id), &bytes, "application/zip"))
+                    export::case_zip(&entry.case, &result.mask).and_then(|bytes| {
+                        dom::download(
+                            &format!("{}_masks.zip", entry.case.id),
+                            &bytes,
+                            "application/zip",
+                        )
+                    })
                 };
                 if let Err(e) = r {
-                    self.issues.push(FileIssue { file: "(download)".into(), message: e });
+                    self.issues.push(FileIssue {
+                        file: "(download)".into(),
+                        message: e,
+                    });
                 }
             }
             Msg::DownloadCsv => {
                 let rows: Vec<_> = self
                     .cases
                     .iter()
-                    .map(|c| (c.case.id.clone(), c.case.slices.len(), c.result.as_ref().and_then(|r| r.dsc)))
+                    .map(|c| {
+                        (
+                            c.case.id.clone(),
+                            c.case.slices.len(),
+                            c.result.as_ref().and_then(|r| r.dsc),
+                        )
+                    })
                     .collect();
-                if let Err(e) = dom::download("brainseg_dsc.csv", export::dsc_csv(&rows).as_bytes(), "text/csv") {
-                    self.issues.push(FileIssue { file: "(download)".into(), message: e });
+                if let Err(e) = dom::download(
+                    "brainseg_dsc.csv",
+                    export::dsc_csv(&rows).as_bytes(),
+                    "text/csv",
+                ) {
+                    self.issues.push(FileIssue {
+                        file: "(download)".into(),
+                        message: e,
+                    });
                 }
             }
-            Msg::Error(e) => self.issues.push(FileIssue { file: "(sample)".into(), message: e }),
+            Msg::Error(e) => self.issues.push(FileIssue {
+                file: "(sample)".into(),
+                message: e,
+            }),
         }
         true
     }
@@ -430,13 +515,22 @@ impl Component for App {
         let on_input = {
             let input = self.file_input.clone();
             link.callback(move |_: Event| {
-                let files = input.cast::<HtmlInputElement>().and_then(|i| i.files()).map(|l| dom::file_list(&l)).unwrap_or_default();
+                let files = input
+                    .cast::<HtmlInputElement>()
+                    .and_then(|i| i.files())
+                    .map(|l| dom::file_list(&l))
+                    .unwrap_or_default();
                 Msg::Files(files)
             })
         };
         let on_folder = link.callback(|e: Event| {
             let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Files(input.files().map(|l| dom::file_list(&l)).unwrap_or_default())
+            Msg::Files(
+                input
+                    .files()
+                    .map(|l| dom::file_list(&l))
+                    .unwrap_or_default(),
+            )
         });
         let on_drop = {
             let link = link.clone();
@@ -444,8 +538,10 @@ impl Component for App {
                 e.prevent_default();
                 let Some(dt) = e.data_transfer() else { return };
                 let items = dt.items();
-                let entries: Vec<web_sys::FileSystemEntry> =
-                    (0..items.length()).filter_map(|i| items.get(i)).filter_map(|it| it.webkit_get_as_entry().ok().flatten()).collect();
+                let entries: Vec<web_sys::FileSystemEntry> = (0..items.length())
+                    .filter_map(|i| items.get(i))
+                    .filter_map(|it| it.webkit_get_as_entry().ok().flatten())
+                    .collect();
                 if entries.is_empty() {
                     let files = dt.files().map(|l| dom::file_list(&l)).unwrap_or_default();
                     link.send_message(Msg::Files(files));
@@ -454,7 +550,11 @@ impl Component for App {
                 }
             })
         };
-        let scored: Vec<f64> = self.cases.iter().filter_map(|c| c.result.as_ref().and_then(|r| r.dsc)).collect();
+        let scored: Vec<f64> = self
+            .cases
+            .iter()
+            .filter_map(|c| c.result.as_ref().and_then(|r| r.dsc))
+            .collect();
         let mean = (!scored.is_empty()).then(|| scored.iter().sum::<f64>() / scored.len() as f64);
         let any_done = self.cases.iter().any(|c| c.result.is_some());
 
@@ -534,20 +634,34 @@ impl Component for App {
 
 /// The value of the `<select>` that fired a change event.
 fn select_value(e: &Event) -> String {
-    e.target_unchecked_into::<web_sys::HtmlSelectElement>().value()
+    e.target_unchecked_into::<web_sys::HtmlSelectElement>()
+        .value()
 }
 
 fn model_info(models: &[(Manifest, Model)]) -> String {
-    let Some(((m, _), members)) = models.split_first() else { return String::new() };
-    let mut s = format!("{} f={} · input {}²", m.model.arch, m.model.width, m.input_size);
+    let Some(((m, _), members)) = models.split_first() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "{} f={} · input {}²",
+        m.model.arch, m.model.width, m.input_size
+    );
     for (member, _) in members {
-        s.push_str(&format!(" + {} f={} · input {}²", member.model.arch, member.model.width, member.input_size));
+        s.push_str(&format!(
+            " + {} f={} · input {}²",
+            member.model.arch, member.model.width, member.input_size
+        ));
     }
     if !members.is_empty() {
         s.push_str(&format!(" (ensemble of {})", models.len()));
     }
     if let Some(v) = &m.validation {
-        s.push_str(&format!(" · validation mean DSC {:.3} ({} protocol, {} cases)", v.mean, v.protocol, v.cases.len()));
+        s.push_str(&format!(
+            " · validation mean DSC {:.3} ({} protocol, {} cases)",
+            v.mean,
+            v.protocol,
+            v.cases.len()
+        ));
     }
     if m.flip_tta {
         s.push_str(" · flip TTA");
@@ -568,7 +682,9 @@ impl App {
             CaseStatus::Running { done, total } => html! {
                 <progress max={total.max(&1).to_string()} value={done.to_string()}></progress>
             },
-            CaseStatus::Done => html! { format!("done ({:.1} s)", c.result.as_ref().map(|r| r.millis / 1000.0).unwrap_or(0.0)) },
+            CaseStatus::Done => {
+                html! { format!("done ({:.1} s)", c.result.as_ref().map(|r| r.millis / 1000.0).unwrap_or(0.0)) }
+            }
             CaseStatus::Cancelled => html! { "cancelled" },
             CaseStatus::Failed(e) => html! { <span class="error">{ e.clone() }</span> },
         };
@@ -586,10 +702,15 @@ impl App {
 
     fn viewer(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let Some(entry) = self.current() else { return html! {} };
+        let Some(entry) = self.current() else {
+            return html! {};
+        };
         let n = entry.case.slices.len();
         let k = entry.slice.min(n - 1);
-        let slice_dsc = entry.result.as_ref().and_then(|r| r.slice_dsc.get(k).copied());
+        let slice_dsc = entry
+            .result
+            .as_ref()
+            .and_then(|r| r.slice_dsc.get(k).copied());
         html! {
             <div class="viewer" tabindex="0" onkeydown={link.callback(Msg::Key)}>
                 <div class="controls">

@@ -10,12 +10,16 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
 
 pub async fn read_file(file: &File) -> Result<Vec<u8>, String> {
-    let buf = JsFuture::from(file.array_buffer()).await.map_err(|e| format!("{}: cannot read ({e:?})", file.name()))?;
+    let buf = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("{}: cannot read ({e:?})", file.name()))?;
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
 /// Reads `.tif` files; other files are skipped (a dropped folder holds READMEs and CSVs).
-pub async fn read_files(files: Vec<(String, File)>) -> (Vec<InputFile>, Vec<brainseg::ingest::FileIssue>) {
+pub async fn read_files(
+    files: Vec<(String, File)>,
+) -> (Vec<InputFile>, Vec<brainseg::ingest::FileIssue>) {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (name, f) in files {
@@ -24,7 +28,10 @@ pub async fn read_files(files: Vec<(String, File)>) -> (Vec<InputFile>, Vec<brai
         }
         match read_file(&f).await {
             Ok(bytes) => out.push(InputFile::from_bytes(name, bytes)),
-            Err(message) => errors.push(brainseg::ingest::FileIssue { file: name, message }),
+            Err(message) => errors.push(brainseg::ingest::FileIssue {
+                file: name,
+                message,
+            }),
         }
     }
     (out, errors)
@@ -35,7 +42,10 @@ pub fn file_list(list: &web_sys::FileList) -> Vec<(String, File)> {
         .filter_map(|i| list.get(i))
         .map(|f| {
             // webkitRelativePath is set for folder picks; the name alone is enough for grouping.
-            let rel = js_sys::Reflect::get(&f, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string()).unwrap_or_default();
+            let rel = js_sys::Reflect::get(&f, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
             (if rel.is_empty() { f.name() } else { rel }, f)
         })
         .collect()
@@ -56,7 +66,8 @@ fn read_entries(reader: &web_sys::FileSystemDirectoryReader) -> Promise {
         let ok = Closure::once_into_js(move |a: JsValue| resolve.call1(&JsValue::NULL, &a));
         let err = Closure::once_into_js(move |e: JsValue| reject.call1(&JsValue::NULL, &e));
         // An exception here rejects through `err` as well; the promise reports it.
-        let _ = reader.read_entries_with_callback_and_callback(ok.unchecked_ref(), err.unchecked_ref());
+        let _ =
+            reader.read_entries_with_callback_and_callback(ok.unchecked_ref(), err.unchecked_ref());
     })
 }
 
@@ -75,7 +86,9 @@ pub async fn walk_entries(roots: Vec<FileSystemEntry>) -> Vec<(String, File)> {
             let reader = de.create_reader();
             // readEntries returns batches until an empty one.
             loop {
-                let Ok(batch) = JsFuture::from(read_entries(&reader)).await else { break };
+                let Ok(batch) = JsFuture::from(read_entries(&reader)).await else {
+                    break;
+                };
                 let batch: Array = batch.unchecked_into();
                 if batch.length() == 0 {
                     break;
@@ -92,10 +105,16 @@ pub fn download(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
     let array = Array::of1(&Uint8Array::from(bytes).into());
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &opts).map_err(|e| format!("{e:?}"))?;
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&array, &opts)
+        .map_err(|e| format!("{e:?}"))?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
-    let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let a: web_sys::HtmlAnchorElement = doc.create_element("a").map_err(|e| format!("{e:?}"))?.unchecked_into();
+    let doc = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = doc
+        .create_element("a")
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
     a.set_href(&url);
     a.set_download(name);
     a.click();
@@ -106,5 +125,7 @@ pub fn download(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
 /// A URL query parameter of the page.
 pub fn query_param(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }

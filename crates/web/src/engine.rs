@@ -33,7 +33,9 @@ impl BackendKind {
 /// Picks the device. `forced` comes from `?backend=`: `cpu` never tries WebGPU, `webgpu` fails
 /// when WebGPU is unavailable. Without it, WebGPU is tried and the CPU backend used if it fails,
 /// with the reason returned so the page can say why.
-pub async fn init_device(forced: Option<BackendKind>) -> Result<(Device, BackendKind, Option<String>), String> {
+pub async fn init_device(
+    forced: Option<BackendKind>,
+) -> Result<(Device, BackendKind, Option<String>), String> {
     if forced == Some(BackendKind::Cpu) {
         return Ok((Device::flex(), BackendKind::Cpu, None));
     }
@@ -41,7 +43,10 @@ pub async fn init_device(forced: Option<BackendKind>) -> Result<(Device, Backend
         .map(|w| js_sys::Reflect::has(&w.navigator(), &"gpu".into()).unwrap_or(false))
         .unwrap_or(false);
     let attempt = if has_gpu {
-        Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU initialisation failed: {e:?}"))
+        Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|e| format!("WebGPU initialisation failed: {e:?}"))
     } else {
         Err("this browser has no WebGPU (navigator.gpu is missing)".to_string())
     };
@@ -53,7 +58,10 @@ pub async fn init_device(forced: Option<BackendKind>) -> Result<(Device, Backend
 }
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let resp = gloo_net::http::Request::get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let resp = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     if !resp.ok() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
@@ -73,7 +81,8 @@ pub struct ModelEntry {
 
 pub async fn list_models() -> Result<Vec<ModelEntry>, String> {
     let text = fetch_text("models/index.json").await?;
-    let list: Vec<ModelEntry> = serde_json::from_str(&text).map_err(|e| format!("models/index.json: {e}"))?;
+    let list: Vec<ModelEntry> =
+        serde_json::from_str(&text).map_err(|e| format!("models/index.json: {e}"))?;
     if list.is_empty() {
         return Err("no model yet: models/index.json lists none".into());
     }
@@ -86,8 +95,13 @@ pub async fn load(name: &str, device: &Device) -> Result<Vec<(Manifest, Model)>,
     let first = load_one(name, device).await?;
     let mut all = Vec::new();
     for member in &first.0.ensemble {
-        let loaded = load_one(member, device).await.map_err(|e| format!("ensemble member of {name}: {e}"))?;
-        loaded.0.check_member().map_err(|e| format!("models/{member}.json: {e}"))?;
+        let loaded = load_one(member, device)
+            .await
+            .map_err(|e| format!("ensemble member of {name}: {e}"))?;
+        loaded
+            .0
+            .check_member()
+            .map_err(|e| format!("models/{member}.json: {e}"))?;
         all.push(loaded);
     }
     all.insert(0, first);
@@ -98,7 +112,8 @@ async fn load_one(name: &str, device: &Device) -> Result<(Manifest, Model), Stri
     let manifest = Manifest::from_json(&fetch_text(&format!("models/{name}.json")).await?)
         .map_err(|e| format!("models/{name}.json: {e}"))?;
     let weights = fetch_bytes(&format!("models/{name}.bpk")).await?;
-    let model = load_model(&manifest, weights, device).map_err(|e| format!("models/{name}.bpk: {e}"))?;
+    let model =
+        load_model(&manifest, weights, device).map_err(|e| format!("models/{name}.bpk: {e}"))?;
     Ok((manifest, model))
 }
 
@@ -123,18 +138,34 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
 ) -> Result<Option<CaseResult>, String> {
     let start = now_ms();
     // Each model's manifest says its TTA; one model is an ensemble of one.
-    let opts = InferOptions { batch: 1, flip_tta: false };
-    let Some((probs, prep)) = predict_ensemble(models, case, PrepOptions::native, device, opts, progress).await? else {
+    let opts = InferOptions {
+        batch: 1,
+        flip_tta: false,
+    };
+    let Some((probs, prep)) =
+        predict_ensemble(models, case, PrepOptions::native, device, opts, progress).await?
+    else {
         return Ok(None);
     };
     let mask = native_mask(&probs, &prep);
     let dsc = native_dice(&mask, case);
     let plane = case.height() * case.width();
-    let slice_dsc = case.mask_volume().map(|t| per_slice_dice(&mask, &t, plane)).unwrap_or_default();
-    Ok(Some(CaseResult { mask, dsc, slice_dsc, millis: now_ms() - start }))
+    let slice_dsc = case
+        .mask_volume()
+        .map(|t| per_slice_dice(&mask, &t, plane))
+        .unwrap_or_default();
+    Ok(Some(CaseResult {
+        mask,
+        dsc,
+        slice_dsc,
+        millis: now_ms() - start,
+    }))
 }
 
 /// Milliseconds since page load.
 pub fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }

@@ -24,11 +24,25 @@ fn is_edge(mask: &[u8], w: usize, h: usize, i: usize) -> bool {
         return false;
     }
     let (y, x) = (i / w, i % w);
-    x == 0 || y == 0 || x + 1 == w || y + 1 == h || mask[i - 1] == 0 || mask[i + 1] == 0 || mask[i - w] == 0 || mask[i + w] == 0
+    x == 0
+        || y == 0
+        || x + 1 == w
+        || y + 1 == h
+        || mask[i - 1] == 0
+        || mask[i + 1] == 0
+        || mask[i - w] == 0
+        || mask[i + w] == 0
 }
 
 /// RGBA pixels (width × height × 4) of one slice with overlays.
-pub fn compose(img: &RgbImage, pred: Option<&[u8]>, truth: Option<&[u8]>, channels: Channels, style: OverlayStyle, opacity: f32) -> Vec<u8> {
+pub fn compose(
+    img: &RgbImage,
+    pred: Option<&[u8]>,
+    truth: Option<&[u8]>,
+    channels: Channels,
+    style: OverlayStyle,
+    opacity: f32,
+) -> Vec<u8> {
     let (w, h) = (img.width, img.height);
     let mut out = Vec::with_capacity(w * h * 4);
     for i in 0..w * h {
@@ -44,7 +58,11 @@ pub fn compose(img: &RgbImage, pred: Option<&[u8]>, truth: Option<&[u8]>, channe
                 OverlayStyle::Contour => is_edge(m, w, h, i),
             };
             if hit {
-                let a = if style == OverlayStyle::Fill { opacity } else { 1.0 };
+                let a = if style == OverlayStyle::Fill {
+                    opacity
+                } else {
+                    1.0
+                };
                 for c in 0..3 {
                     rgb[c] = rgb[c] * (1.0 - a) + PRED_RGB[c] as f32 * a;
                 }

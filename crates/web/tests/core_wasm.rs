@@ -18,10 +18,19 @@ fn files() -> Vec<InputFile> {
     let case = synthetic_case("WASM_1", 8, 40, 36, 3);
     let mut files = Vec::new();
     for s in &case.slices {
-        files.push(InputFile::from_bytes(format!("WASM_1_{}.tif", s.number), encode_image(&s.image).unwrap()));
-        files.push(InputFile::from_bytes(format!("WASM_1_{}_mask.tif", s.number), encode_mask(s.mask.as_ref().unwrap()).unwrap()));
+        files.push(InputFile::from_bytes(
+            format!("WASM_1_{}.tif", s.number),
+            encode_image(&s.image).unwrap(),
+        ));
+        files.push(InputFile::from_bytes(
+            format!("WASM_1_{}_mask.tif", s.number),
+            encode_mask(s.mask.as_ref().unwrap()).unwrap(),
+        ));
     }
-    files.push(InputFile::from_bytes("WASM_1_3_mask.tif", b"duplicate".to_vec()));
+    files.push(InputFile::from_bytes(
+        "WASM_1_3_mask.tif",
+        b"duplicate".to_vec(),
+    ));
     files
 }
 
@@ -33,23 +42,46 @@ fn ingest_and_preprocessing_round_trip_in_wasm() {
     assert!(got.errors[0].message.contains("duplicate slice number 3"));
     let case = &got.cases[0];
     let prep = preprocess(case, PrepOptions::native(64)).unwrap();
-    assert_eq!(prep.transform.mask_to_original(prep.mask.as_ref().unwrap()), case.mask_volume().unwrap());
-    let perfect: Vec<f32> = prep.mask.as_ref().unwrap().iter().map(|&m| m as f32).collect();
+    assert_eq!(
+        prep.transform.mask_to_original(prep.mask.as_ref().unwrap()),
+        case.mask_volume().unwrap()
+    );
+    let perfect: Vec<f32> = prep
+        .mask
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|&m| m as f32)
+        .collect();
     assert!(native_dice(&native_mask(&perfect, &prep), case).unwrap() > 0.99);
 }
 
 #[wasm_bindgen_test]
 async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     let device = Device::flex();
-    let cfg = ModelConfig { arch: Arch::Unet, width: 4, levels: 2, cardinality: 4 };
+    let cfg = ModelConfig {
+        arch: Arch::Unet,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    };
     let model = cfg.init(&device).unwrap();
     let case = &ingest_files(files()).cases[0];
     let prep = preprocess(case, PrepOptions::native(32)).unwrap();
     let mut calls = 0;
-    let probs = predict_volume(&model, &prep, &device, InferOptions { batch: 3, flip_tta: false }, |_| {
-        calls += 1;
-        async { true }
-    })
+    let probs = predict_volume(
+        &model,
+        &prep,
+        &device,
+        InferOptions {
+            batch: 3,
+            flip_tta: false,
+        },
+        |_| {
+            calls += 1;
+            async { true }
+        },
+    )
     .await
     .unwrap()
     .unwrap();
@@ -58,20 +90,57 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
 
     let manifest = Manifest::new(cfg, 32, Precision::F16);
-    let reloaded = load_model(&manifest, weights_to_bytes(&model, Precision::F16).unwrap(), &device).unwrap();
-    let again = predict_volume(&reloaded, &prep, &device, InferOptions::default(), |_| async { true }).await.unwrap().unwrap();
-    let max = probs.iter().zip(&again).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let reloaded = load_model(
+        &manifest,
+        weights_to_bytes(&model, Precision::F16).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let again = predict_volume(
+        &reloaded,
+        &prep,
+        &device,
+        InferOptions::default(),
+        |_| async { true },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let max = probs
+        .iter()
+        .zip(&again)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(max < 1e-2, "f16 round trip changed probabilities by {max}");
     // Cancelling stops after the first batch.
-    let cancelled = predict_volume(&model, &prep, &device, InferOptions { batch: 1, flip_tta: false }, |_| async { false }).await.unwrap();
+    let cancelled = predict_volume(
+        &model,
+        &prep,
+        &device,
+        InferOptions {
+            batch: 1,
+            flip_tta: false,
+        },
+        |_| async { false },
+    )
+    .await
+    .unwrap();
     assert!(cancelled.is_none());
 
     // The web app's path, with scale TTA: one map on the 32² grid, progress over both sides.
     let mut last = (0, 0);
-    let (scaled, p) = predict_case(&model, case, PrepOptions::native(32), &[48], &device, InferOptions::default(), |done, total| {
-        last = (done, total);
-        async { true }
-    })
+    let (scaled, p) = predict_case(
+        &model,
+        case,
+        PrepOptions::native(32),
+        &[48],
+        &device,
+        InferOptions::default(),
+        |done, total| {
+            last = (done, total);
+            async { true }
+        },
+    )
     .await
     .unwrap()
     .unwrap();

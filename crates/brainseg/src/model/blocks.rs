@@ -22,7 +22,10 @@ impl ConvBn {
             .with_groups(groups)
             .with_bias(false)
             .init(device);
-        Self { conv, bn: BatchNormConfig::new(cout).init(device) }
+        Self {
+            conv,
+            bn: BatchNormConfig::new(cout).init(device),
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -43,7 +46,12 @@ pub struct UnetBlock {
 impl UnetBlock {
     pub fn new(cin: usize, cout: usize, residual: bool, device: &Device) -> Self {
         let projection = (residual && cin != cout).then(|| ConvBn::new(cin, cout, 1, 1, device));
-        Self { a: ConvBn::new(cin, cout, 3, 1, device), b: ConvBn::new(cout, cout, 3, 1, device), residual, projection }
+        Self {
+            a: ConvBn::new(cin, cout, 3, 1, device),
+            b: ConvBn::new(cout, cout, 3, 1, device),
+            residual,
+            projection,
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -94,6 +102,10 @@ impl ResNextBlock {
 /// Resizes feature maps to `[h, w]` (bilinear, half-pixel centres as in PyTorch's default).
 pub fn upsample_to(x: Tensor<4>, h: usize, w: usize, mode: InterpolateMode) -> Tensor<4> {
     let align_corners = false;
-    let options = InterpolateOptions { output_size: Some([h, w]), align_corners, ..InterpolateOptions::new(mode) };
+    let options = InterpolateOptions {
+        output_size: Some([h, w]),
+        align_corners,
+        ..InterpolateOptions::new(mode)
+    };
     interpolate(x, options)
 }

@@ -20,7 +20,14 @@ pub struct ConvLayer {
 
 impl ConvLayer {
     fn new(cin: usize, cout: usize, kernel: usize, out_side: usize) -> Self {
-        Self { cin, cout, kernel, groups: 1, out_side, transposed: false }
+        Self {
+            cin,
+            cout,
+            kernel,
+            groups: 1,
+            out_side,
+            transposed: false,
+        }
     }
 
     /// Weight elements (no bias).
@@ -47,22 +54,32 @@ impl ModelConfig {
         let w = |i: usize| f << i;
         let side = |i: usize| size >> i;
         let mut out = Vec::new();
-        let unet_block = |out: &mut Vec<ConvLayer>, cin: usize, cout: usize, s: usize, residual: bool| {
-            out.push(ConvLayer::new(cin, cout, 3, s));
-            out.push(ConvLayer::new(cout, cout, 3, s));
-            if residual && cin != cout {
-                out.push(ConvLayer::new(cin, cout, 1, s));
-            }
-        };
+        let unet_block =
+            |out: &mut Vec<ConvLayer>, cin: usize, cout: usize, s: usize, residual: bool| {
+                out.push(ConvLayer::new(cin, cout, 3, s));
+                out.push(ConvLayer::new(cout, cout, 3, s));
+                if residual && cin != cout {
+                    out.push(ConvLayer::new(cin, cout, 1, s));
+                }
+            };
         match self.arch {
             Arch::Unet | Arch::Resunet => {
                 let r = self.arch == Arch::Resunet;
                 for i in 0..l {
-                    unet_block(&mut out, if i == 0 { 3 } else { w(i - 1) }, w(i), side(i), r);
+                    unet_block(
+                        &mut out,
+                        if i == 0 { 3 } else { w(i - 1) },
+                        w(i),
+                        side(i),
+                        r,
+                    );
                 }
                 unet_block(&mut out, w(l - 1), w(l), side(l), r);
                 for i in 0..l {
-                    out.push(ConvLayer { transposed: true, ..ConvLayer::new(w(i + 1), w(i), 2, side(i)) });
+                    out.push(ConvLayer {
+                        transposed: true,
+                        ..ConvLayer::new(w(i + 1), w(i), 2, side(i))
+                    });
                     unet_block(&mut out, 2 * w(i), w(i), side(i), r);
                 }
                 out.push(ConvLayer::new(f, 1, 1, size));
@@ -72,7 +89,10 @@ impl ModelConfig {
                 for i in 1..=l {
                     let (cin, cout, mid, s) = (w(i - 1), w(i), w(i) / 2, side(i));
                     out.push(ConvLayer::new(cin, mid, 1, s));
-                    out.push(ConvLayer { groups: self.cardinality, ..ConvLayer::new(mid, mid, 3, s) });
+                    out.push(ConvLayer {
+                        groups: self.cardinality,
+                        ..ConvLayer::new(mid, mid, 3, s)
+                    });
                     out.push(ConvLayer::new(mid, cout, 1, s));
                     out.push(ConvLayer::new(cin, cout, 1, s));
                 }
@@ -83,7 +103,13 @@ impl ModelConfig {
             }
             Arch::Fpn => {
                 for i in 0..=l {
-                    unet_block(&mut out, if i == 0 { 3 } else { w(i - 1) }, w(i), side(i), false);
+                    unet_block(
+                        &mut out,
+                        if i == 0 { 3 } else { w(i - 1) },
+                        w(i),
+                        side(i),
+                        false,
+                    );
                 }
                 for i in 1..=l {
                     out.push(ConvLayer::new(w(i), 4 * f, 1, side(i)));
@@ -98,7 +124,11 @@ impl ModelConfig {
     /// Convolution FLOPs (2 × multiply-accumulates) for one `size × size` slice. BatchNorm,
     /// activations, pooling and interpolation are left out: under 2 % for these models.
     pub fn flops_per_slice(&self, size: usize) -> u64 {
-        2 * self.conv_layers(size).iter().map(ConvLayer::macs).sum::<u64>()
+        2 * self
+            .conv_layers(size)
+            .iter()
+            .map(ConvLayer::macs)
+            .sum::<u64>()
     }
 }
 
@@ -128,10 +158,19 @@ mod tests {
         let device = Device::flex();
         for arch in Arch::ALL {
             for (width, levels) in [(8, 3), (16, 4)] {
-                let cfg = ModelConfig { arch, width, levels, cardinality: 4 };
+                let cfg = ModelConfig {
+                    arch,
+                    width,
+                    levels,
+                    cardinality: 4,
+                };
                 let model = cfg.init(&device).unwrap();
                 let listed: usize = cfg.conv_layers(64).iter().map(ConvLayer::weights).sum();
-                assert_eq!(listed, conv_weights(&model), "{arch} f={width} levels={levels}");
+                assert_eq!(
+                    listed,
+                    conv_weights(&model),
+                    "{arch} f={width} levels={levels}"
+                );
             }
         }
     }
@@ -141,10 +180,18 @@ mod tests {
         // f=2, one level, 4×4 input. MACs: encoder 3→2 and 2→2 at 4² (864 + 576), bottleneck
         // 2→4 and 4→4 at 2² (288 + 576), up-conv 4→2 to 4² (128), decoder 4→2 and 2→2 at 4²
         // (1152 + 576), head 2→1 at 4² (32): 4192 MACs.
-        let cfg = ModelConfig { arch: Arch::Unet, width: 2, levels: 1, cardinality: 1 };
+        let cfg = ModelConfig {
+            arch: Arch::Unet,
+            width: 2,
+            levels: 1,
+            cardinality: 1,
+        };
         assert_eq!(cfg.flops_per_slice(4), 2 * 4192);
         // Halving the side quarters the count exactly.
         let reference = ModelConfig::new(Arch::Unet, 32);
-        assert_eq!(reference.flops_per_slice(128) * 4, reference.flops_per_slice(256));
+        assert_eq!(
+            reference.flops_per_slice(128) * 4,
+            reference.flops_per_slice(256)
+        );
     }
 }

@@ -26,10 +26,21 @@ impl Fpn {
         let seg = 2 * width;
         Self {
             encoders: (0..=levels)
-                .map(|i| UnetBlock::new(if i == 0 { in_channels } else { w(i - 1) }, w(i), false, device))
+                .map(|i| {
+                    UnetBlock::new(
+                        if i == 0 { in_channels } else { w(i - 1) },
+                        w(i),
+                        false,
+                        device,
+                    )
+                })
                 .collect(),
-            laterals: (1..=levels).map(|i| Conv2dConfig::new([w(i), pyramid], [1, 1]).init(device)).collect(),
-            heads: (1..=levels).map(|_| ConvBn::new(pyramid, seg, 3, 1, device)).collect(),
+            laterals: (1..=levels)
+                .map(|i| Conv2dConfig::new([w(i), pyramid], [1, 1]).init(device))
+                .collect(),
+            heads: (1..=levels)
+                .map(|_| ConvBn::new(pyramid, seg, 3, 1, device))
+                .collect(),
             classifier: Conv2dConfig::new([seg, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }
@@ -58,7 +69,11 @@ impl Fpn {
                 Some(t) => lateral + upsample_to(t, fh, fw, InterpolateMode::Nearest),
             };
             let head = relu(self.heads[i].forward(p.clone()));
-            let head = if (fh, fw) == (h2, w2) { head } else { upsample_to(head, h2, w2, InterpolateMode::Bilinear) };
+            let head = if (fh, fw) == (h2, w2) {
+                head
+            } else {
+                upsample_to(head, h2, w2, InterpolateMode::Bilinear)
+            };
             sum = Some(match sum {
                 None => head,
                 Some(s) => s + head,

@@ -43,7 +43,9 @@ impl std::str::FromStr for Arch {
         Arch::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown architecture {s:?} (known: unet, resunet, resnext-unet, fpn)"))
+            .ok_or_else(|| {
+                format!("unknown architecture {s:?} (known: unet, resunet, resnext-unet, fpn)")
+            })
     }
 }
 
@@ -76,12 +78,20 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn new(arch: Arch, width: usize) -> Self {
-        Self { arch, width, levels: default_levels(), cardinality: default_cardinality() }
+        Self {
+            arch,
+            width,
+            levels: default_levels(),
+            cardinality: default_cardinality(),
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
         if self.width == 0 || self.levels == 0 || self.levels > 6 {
-            return Err(format!("width must be positive and levels 1 to 6 (got width {}, levels {})", self.width, self.levels));
+            return Err(format!(
+                "width must be positive and levels 1 to 6 (got width {}, levels {})",
+                self.width, self.levels
+            ));
         }
         if self.arch == Arch::ResnextUnet {
             // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).
@@ -106,7 +116,9 @@ impl ModelConfig {
         Ok(match self.arch {
             Arch::Unet => Model::Unet(UNet::new(3, w, l, false, device)),
             Arch::Resunet => Model::Unet(UNet::new(3, w, l, true, device)),
-            Arch::ResnextUnet => Model::ResNext(ResNextUNet::new(3, w, l, self.cardinality, device)),
+            Arch::ResnextUnet => {
+                Model::ResNext(ResNextUNet::new(3, w, l, self.cardinality, device))
+            }
             Arch::Fpn => Model::Fpn(Fpn::new(3, w, l, device)),
         })
     }
@@ -146,13 +158,19 @@ pub fn trainable_params(model: &Model) -> usize {
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            let buffer = self.path.last().is_some_and(|n| n == "running_mean" || n == "running_var");
+            let buffer = self
+                .path
+                .last()
+                .is_some_and(|n| n == "running_mean" || n == "running_var");
             if !buffer {
                 self.count += param.shape().num_elements();
             }
         }
     }
-    let mut c = Counter { path: Vec::new(), count: 0 };
+    let mut c = Counter {
+        path: Vec::new(),
+        count: 0,
+    };
     model.visit(&mut c);
     c.count
 }

@@ -22,12 +22,22 @@ impl ResNextUNet {
     /// Stem width f at full resolution, then `levels` stages of width 2f, 4f, … each at half the
     /// previous resolution. `cardinality` must divide every stage's bottleneck width (half its
     /// output width).
-    pub fn new(in_channels: usize, width: usize, levels: usize, cardinality: usize, device: &Device) -> Self {
+    pub fn new(
+        in_channels: usize,
+        width: usize,
+        levels: usize,
+        cardinality: usize,
+        device: &Device,
+    ) -> Self {
         let w = |i: usize| width << i;
         Self {
             stem: ConvBn::new(in_channels, width, 3, 1, device),
-            stages: (1..=levels).map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, device)).collect(),
-            decoders: (0..levels).map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, device)).collect(),
+            stages: (1..=levels)
+                .map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, device))
+                .collect(),
+            decoders: (0..levels)
+                .map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, device))
+                .collect(),
             head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
         }

@@ -18,16 +18,35 @@ pub struct UNet {
 
 impl UNet {
     /// Encoder widths f, 2f, … (`levels` of them), bottleneck `2^levels · f`.
-    pub fn new(in_channels: usize, width: usize, levels: usize, residual: bool, device: &Device) -> Self {
+    pub fn new(
+        in_channels: usize,
+        width: usize,
+        levels: usize,
+        residual: bool,
+        device: &Device,
+    ) -> Self {
         let w = |i: usize| width << i;
         let encoders = (0..levels)
-            .map(|i| UnetBlock::new(if i == 0 { in_channels } else { w(i - 1) }, w(i), residual, device))
+            .map(|i| {
+                UnetBlock::new(
+                    if i == 0 { in_channels } else { w(i - 1) },
+                    w(i),
+                    residual,
+                    device,
+                )
+            })
             .collect();
         let bottleneck = UnetBlock::new(w(levels - 1), w(levels), residual, device);
         let upconvs = (0..levels)
-            .map(|i| ConvTranspose2dConfig::new([w(i + 1), w(i)], [2, 2]).with_stride([2, 2]).init(device))
+            .map(|i| {
+                ConvTranspose2dConfig::new([w(i + 1), w(i)], [2, 2])
+                    .with_stride([2, 2])
+                    .init(device)
+            })
             .collect();
-        let decoders = (0..levels).map(|i| UnetBlock::new(w(i) * 2, w(i), residual, device)).collect();
+        let decoders = (0..levels)
+            .map(|i| UnetBlock::new(w(i) * 2, w(i), residual, device))
+            .collect();
         Self {
             encoders,
             bottleneck,
@@ -50,7 +69,10 @@ impl UNet {
         x = self.bottleneck.forward(x);
         for i in (0..self.decoders.len()).rev() {
             let up = self.upconvs[i].forward(x);
-            x = self.decoders[i].forward(Tensor::cat(vec![up, skips.pop().expect("one skip per level")], 1));
+            x = self.decoders[i].forward(Tensor::cat(
+                vec![up, skips.pop().expect("one skip per level")],
+                1,
+            ));
         }
         self.head.forward(x)
     }

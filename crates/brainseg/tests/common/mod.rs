@@ -22,9 +22,16 @@ pub enum Format {
 pub fn encode_image(img: &RgbImage, format: Format) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     let (w, h) = (img.width as u32, img.height as u32);
-    let u8s: Vec<u8> = img.data.iter().map(|&v| (v * 255.0).round() as u8).collect();
+    let u8s: Vec<u8> = img
+        .data
+        .iter()
+        .map(|&v| (v * 255.0).round() as u8)
+        .collect();
     match format {
-        Format::Rgb8 => TiffEncoder::new(&mut out).unwrap().write_image::<colortype::RGB8>(w, h, &u8s).unwrap(),
+        Format::Rgb8 => TiffEncoder::new(&mut out)
+            .unwrap()
+            .write_image::<colortype::RGB8>(w, h, &u8s)
+            .unwrap(),
         Format::Rgb8Lzw => TiffEncoder::new(&mut out)
             .unwrap()
             .with_compression(Compression::Lzw)
@@ -37,16 +44,32 @@ pub fn encode_image(img: &RgbImage, format: Format) -> Vec<u8> {
             .write_image::<colortype::RGB8>(w, h, &u8s)
             .unwrap(),
         Format::Rgba8 => {
-            let rgba: Vec<u8> = u8s.chunks(3).flat_map(|p| [p[0], p[1], p[2], 200]).collect();
-            TiffEncoder::new(&mut out).unwrap().write_image::<colortype::RGBA8>(w, h, &rgba).unwrap()
+            let rgba: Vec<u8> = u8s
+                .chunks(3)
+                .flat_map(|p| [p[0], p[1], p[2], 200])
+                .collect();
+            TiffEncoder::new(&mut out)
+                .unwrap()
+                .write_image::<colortype::RGBA8>(w, h, &rgba)
+                .unwrap()
         }
         Format::Gray8 => {
             let g: Vec<u8> = u8s.chunks(3).map(|p| p[1]).collect();
-            TiffEncoder::new(&mut out).unwrap().write_image::<colortype::Gray8>(w, h, &g).unwrap()
+            TiffEncoder::new(&mut out)
+                .unwrap()
+                .write_image::<colortype::Gray8>(w, h, &g)
+                .unwrap()
         }
         Format::Rgb16 => {
-            let v: Vec<u16> = img.data.iter().map(|&v| (v * 65535.0).round() as u16).collect();
-            TiffEncoder::new(&mut out).unwrap().write_image::<colortype::RGB16>(w, h, &v).unwrap()
+            let v: Vec<u16> = img
+                .data
+                .iter()
+                .map(|&v| (v * 65535.0).round() as u16)
+                .collect();
+            TiffEncoder::new(&mut out)
+                .unwrap()
+                .write_image::<colortype::RGB16>(w, h, &v)
+                .unwrap()
         }
     }
     out.into_inner()
@@ -61,9 +84,17 @@ pub fn write_case(root: &Path, case: &Case, format: Format) -> PathBuf {
     let dir = root.join(&case.id);
     std::fs::create_dir_all(&dir).unwrap();
     for s in &case.slices {
-        std::fs::write(dir.join(format!("{}_{}.tif", case.id, s.number)), encode_image(&s.image, format)).unwrap();
+        std::fs::write(
+            dir.join(format!("{}_{}.tif", case.id, s.number)),
+            encode_image(&s.image, format),
+        )
+        .unwrap();
         if let Some(m) = &s.mask {
-            std::fs::write(dir.join(format!("{}_{}_mask.tif", case.id, s.number)), encode_mask(m)).unwrap();
+            std::fs::write(
+                dir.join(format!("{}_{}_mask.tif", case.id, s.number)),
+                encode_mask(m),
+            )
+            .unwrap();
         }
     }
     dir
