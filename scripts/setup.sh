@@ -25,6 +25,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 mkdir -p "$CARGO_TARGET_DIR"
+# tests/run.sh starts with cargo fmt --check and cargo clippy: rustup's components, which come
+# with the toolchain here (rustup cannot download them on the offline machines).
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component" || {
+    echo "setup: the rustup component $component is missing and could not be installed" >&2; exit 1; }
+done
 
 if [ $web = 1 ]; then
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown

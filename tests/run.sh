@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): every test there is.
+#   0. lints: cargo fmt --check, clippy -D warnings on the native crates and on the web crate
+#      (wasm32), so style and lint regressions fail CI like a failing test;
 #   1. native: core + trainer unit and integration tests (cargo test), real-data checks included
 #      when ../shared/data/lgg-mini exists;
 #   2. wasm: the core crate's tests compiled to wasm32 and run by wasm-bindgen-test-runner (Node);
@@ -11,6 +13,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
 step() { printf '\n=== %s ===\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --exclude brainseg-web --all-targets -- -D warnings 2>&1
+cargo clippy --target wasm32-unknown-unknown -p brainseg-web --all-targets -- -D warnings 2>&1
 
 step "native tests"
 cargo test --workspace --exclude brainseg-web 2>&1

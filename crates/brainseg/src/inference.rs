@@ -6,10 +6,21 @@
 use crate::ingest::Case;
 use crate::manifest::Manifest;
 use crate::model::Model;
-use crate::preprocess::{CHANNELS, PrepOptions, Prepared, preprocess};
+use crate::preprocess::{CHANNELS, PrepError, PrepOptions, Prepared, preprocess};
 use crate::resize::resize_gray;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+
+/// Why a case could not be segmented.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Preprocess(#[from] PrepError),
+    #[error("reading the prediction failed: {0}")]
+    Readback(String),
+    #[error("no model to run")]
+    NoModel,
+}
 
 /// Options of one inference pass.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +67,7 @@ pub async fn predict_volume<F: std::future::Future<Output = bool>>(
     device: &Device,
     opts: InferOptions,
     mut progress: impl FnMut(usize) -> F,
-) -> Result<Option<Vec<f32>>, String> {
+) -> Result<Option<Vec<f32>>, InferenceError> {
     let total = prep.slices();
     let mut out = Vec::with_capacity(total * prep.size() * prep.size());
     let mut start = 0;
@@ -70,10 +81,10 @@ pub async fn predict_volume<F: std::future::Future<Output = bool>>(
         let data = p
             .into_data_async()
             .await
-            .map_err(|e| format!("reading the prediction failed: {e:?}"))?;
+            .map_err(|e| InferenceError::Readback(format!("{e:?}")))?;
         out.extend(
             data.try_into_vec::<f32>()
-                .map_err(|e| format!("prediction has an unexpected type: {e:?}"))?,
+                .map_err(|e| InferenceError::Readback(format!("unexpected type: {e:?}")))?,
         );
         start = end;
         if !progress(end).await {
@@ -96,7 +107,7 @@ pub async fn predict_case<F: std::future::Future<Output = bool>>(
     device: &Device,
     opts: InferOptions,
     mut progress: impl FnMut(usize, usize) -> F,
-) -> Result<Option<(Vec<f32>, Prepared)>, String> {
+) -> Result<Option<(Vec<f32>, Prepared)>, InferenceError> {
     let main = preprocess(case, prep)?;
     let (n, kept) = (main.size(), main.slices());
     let total = kept * (1 + tta_sizes.len());
@@ -138,9 +149,9 @@ pub async fn predict_ensemble<F: std::future::Future<Output = bool>>(
     device: &Device,
     opts: InferOptions,
     mut progress: impl FnMut(usize, usize) -> F,
-) -> Result<Option<(Vec<f32>, Prepared)>, String> {
+) -> Result<Option<(Vec<f32>, Prepared)>, InferenceError> {
     let Some(((first, _), _)) = models.split_first() else {
-        return Err("no model to run".into());
+        return Err(InferenceError::NoModel);
     };
     let grid = first.input_size;
     // Work units: one per model and size, each a pass over the case's kept slices.

@@ -107,11 +107,28 @@ pub struct Ingested {
     pub warnings: Vec<FileIssue>,
 }
 
+/// A folder or file that could not be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct ScanError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl ScanError {
+    fn new(path: &Path, source: std::io::Error) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// Lists the TIFF files under `root` (a folder of case folders, one case folder, or a single
 /// file), sorted by path so results do not depend on directory order. Other files are skipped.
-pub fn scan_dir(root: &Path) -> Result<Vec<InputFile>, String> {
+pub fn scan_dir(root: &Path) -> Result<Vec<InputFile>, ScanError> {
     let mut out = Vec::new();
-    let meta = std::fs::metadata(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let meta = std::fs::metadata(root).map_err(|e| ScanError::new(root, e))?;
     if meta.is_file() {
         out.push(InputFile {
             name: root.display().to_string(),
@@ -121,7 +138,7 @@ pub fn scan_dir(root: &Path) -> Result<Vec<InputFile>, String> {
     }
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| ScanError::new(&dir, e))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -146,10 +163,10 @@ pub fn group_files(files: Vec<InputFile>) -> (Vec<CaseFiles>, Vec<FileIssue>) {
     for file in files {
         let parsed = match parse_slice_name(&file.name) {
             Ok(p) => p,
-            Err(message) => {
+            Err(e) => {
                 errors.push(FileIssue {
                     file: file.name,
-                    message,
+                    message: e.to_string(),
                 });
                 continue;
             }
@@ -199,66 +216,98 @@ pub fn group_files(files: Vec<InputFile>) -> (Vec<CaseFiles>, Vec<FileIssue>) {
     (cases, errors)
 }
 
+/// Errors (the file was not used) and warnings (it was converted) gathered while loading.
+#[derive(Default)]
+struct Issues {
+    errors: Vec<FileIssue>,
+    warnings: Vec<FileIssue>,
+}
+
+impl Issues {
+    fn error(&mut self, file: &InputFile, message: String) {
+        self.errors.push(FileIssue {
+            file: file.name.clone(),
+            message,
+        });
+    }
+    fn warn(&mut self, file: &InputFile, messages: Vec<String>) {
+        self.warnings
+            .extend(messages.into_iter().map(|message| FileIssue {
+                file: file.name.clone(),
+                message,
+            }));
+    }
+}
+
+/// Decodes a slice's mask, checking it against its image's size; None (with an error) when
+/// it cannot be used.
+fn load_mask(file: &InputFile, image: &RgbImage, issues: &mut Issues) -> Option<Mask> {
+    match file
+        .read()
+        .and_then(|b| decode_mask(&b).map_err(|e| e.to_string()))
+    {
+        Err(e) => {
+            issues.error(file, e);
+            None
+        }
+        Ok((m, warns)) => {
+            issues.warn(file, warns);
+            if (m.width, m.height) != (image.width, image.height) {
+                issues.error(
+                    file,
+                    format!(
+                        "mask size {}x{} differs from its image's {}x{}",
+                        m.width, m.height, image.width, image.height
+                    ),
+                );
+                return None;
+            }
+            Some(m)
+        }
+    }
+}
+
+/// Decodes a slice's image, checking it against the case's size (that of its first slice).
+fn load_image(file: &InputFile, first: Option<&Slice>, issues: &mut Issues) -> Option<RgbImage> {
+    let (image, warns) = match file
+        .read()
+        .and_then(|b| decode_image(&b).map_err(|e| e.to_string()))
+    {
+        Ok(x) => x,
+        Err(e) => {
+            issues.error(file, e);
+            return None;
+        }
+    };
+    issues.warn(file, warns);
+    if let Some(first) = first
+        && (first.image.width, first.image.height) != (image.width, image.height)
+    {
+        issues.error(
+            file,
+            format!(
+                "image size {}x{} differs from the case's {}x{} (slice {})",
+                image.width, image.height, first.image.width, first.image.height, first.number
+            ),
+        );
+        return None;
+    }
+    Some(image)
+}
+
 /// Decodes one case's files. Returns the case (None when no image could be used) with the
 /// errors and warnings of its files.
 pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIssue>) {
-    let mut errors = Vec::new();
-    let mut warnings = Vec::new();
+    let mut issues = Issues::default();
     let mut slices: Vec<Slice> = Vec::new();
-    let issue = |file: &InputFile, message: String| FileIssue {
-        file: file.name.clone(),
-        message,
-    };
     for (&number, file) in &files.images {
-        let decoded = file.read().and_then(|b| decode_image(&b));
-        let (image, warns) = match decoded {
-            Ok(x) => x,
-            Err(e) => {
-                errors.push(issue(file, e));
-                continue;
-            }
+        let Some(image) = load_image(file, slices.first(), &mut issues) else {
+            continue;
         };
-        warnings.extend(warns.into_iter().map(|w| issue(file, w)));
-        if let Some(first) = slices.first() {
-            if (first.image.width, first.image.height) != (image.width, image.height) {
-                errors.push(issue(
-                    file,
-                    format!(
-                        "image size {}x{} differs from the case's {}x{} (slice {})",
-                        image.width,
-                        image.height,
-                        first.image.width,
-                        first.image.height,
-                        first.number
-                    ),
-                ));
-                continue;
-            }
-        }
-        let mask = match files.masks.get(&number) {
-            None => None,
-            Some(mfile) => match mfile.read().and_then(|b| decode_mask(&b)) {
-                Err(e) => {
-                    errors.push(issue(mfile, e));
-                    None
-                }
-                Ok((m, warns)) => {
-                    warnings.extend(warns.into_iter().map(|w| issue(mfile, w)));
-                    if (m.width, m.height) != (image.width, image.height) {
-                        errors.push(issue(
-                            mfile,
-                            format!(
-                                "mask size {}x{} differs from its image's {}x{}",
-                                m.width, m.height, image.width, image.height
-                            ),
-                        ));
-                        None
-                    } else {
-                        Some(m)
-                    }
-                }
-            },
-        };
+        let mask = files
+            .masks
+            .get(&number)
+            .and_then(|m| load_mask(m, &image, &mut issues));
         slices.push(Slice {
             number,
             file: file.name.clone(),
@@ -266,6 +315,10 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
             mask,
         });
     }
+    let Issues {
+        errors,
+        mut warnings,
+    } = issues;
     if slices.is_empty() {
         return (None, errors, warnings);
     }
@@ -281,14 +334,11 @@ pub fn load_case(files: &CaseFiles) -> (Option<Case>, Vec<FileIssue>, Vec<FileIs
             });
         }
     }
-    (
-        Some(Case {
-            id: files.case_id.clone(),
-            slices,
-        }),
-        errors,
-        warnings,
-    )
+    let case = Case {
+        id: files.case_id.clone(),
+        slices,
+    };
+    (Some(case), errors, warnings)
 }
 
 /// Groups and loads all files, one case after the other.

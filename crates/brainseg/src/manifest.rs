@@ -1,10 +1,43 @@
 //! `model.json`: what the exported weights are and how well they did. The trainer writes it,
 //! the web app and `train eval` read it.
 
-use crate::model::{Model, ModelConfig};
-use burn::prelude::*;
-use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
+use crate::model::{ModelConfig, ModelError};
 use serde::{Deserialize, Serialize};
+
+/// Largest input side a manifest may ask for: 4× the data set's 256² slices. A larger side
+/// would make one slice's activations gigabytes; refused before anything is allocated.
+pub const MAX_INPUT_SIDE: usize = 1024;
+/// Most scale-TTA sides or ensemble members one manifest may name: each is one more pass over
+/// every slice.
+pub const MAX_EXTRA_PASSES: usize = 8;
+
+/// Why a manifest (or a setting applied to it) is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("invalid model manifest: {0}")]
+    Json(String),
+    #[error("model was trained with preprocessing version {found}, this build has {expected}")]
+    PreprocessingVersion { found: u32, expected: u32 },
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    #[error("input size {size}: {reason}")]
+    InputSize { size: usize, reason: SideError },
+    #[error("tta_sizes: {0}")]
+    TtaSizes(String),
+    #[error("ensemble: {0}")]
+    Ensemble(String),
+    #[error("an ensemble member cannot name members of its own")]
+    NestedEnsemble,
+}
+
+/// Why a side (input or scale-TTA) does not suit a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SideError {
+    #[error("this model takes sides that are positive multiples of {0} (2^levels)")]
+    NotMultiple(usize),
+    #[error("sides above {MAX_INPUT_SIDE} are not supported")]
+    TooLarge,
+}
 
 /// Stored precision of a weights file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,43 +114,48 @@ impl Manifest {
         }
     }
 
-    pub fn from_json(text: &str) -> Result<Self, String> {
+    /// Parses and checks a manifest: every field is validated before it is used (the model's
+    /// shape first, since the side checks derive from it), so a malformed file gives an error,
+    /// never a panic or a huge allocation.
+    pub fn from_json(text: &str) -> Result<Self, ManifestError> {
         let mut m: Manifest =
-            serde_json::from_str(text).map_err(|e| format!("invalid model manifest: {e}"))?;
+            serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
         if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
-            return Err(format!(
-                "model was trained with preprocessing version {}, this build has {}",
-                m.preprocessing_version,
-                crate::preprocess::PREPROCESSING_VERSION
-            ));
+            return Err(ManifestError::PreprocessingVersion {
+                found: m.preprocessing_version,
+                expected: crate::preprocess::PREPROCESSING_VERSION,
+            });
         }
-        let size = m.input_size;
-        m.set_input_size(size)
-            .map_err(|e| format!("input size {size}: {e}"))?;
-        let sizes = std::mem::take(&mut m.tta_sizes);
-        m.set_tta_sizes(sizes)
-            .map_err(|e| format!("tta_sizes: {e}"))?;
-        let members = std::mem::take(&mut m.ensemble);
-        m.set_ensemble(members)
-            .map_err(|e| format!("ensemble: {e}"))?;
         m.model.validate()?;
+        m.set_input_size(m.input_size)?;
+        let sizes = std::mem::take(&mut m.tta_sizes);
+        m.set_tta_sizes(sizes)?;
+        let members = std::mem::take(&mut m.ensemble);
+        m.set_ensemble(members)?;
         Ok(m)
     }
 
     /// Sets the ensemble's further members (see `ensemble`): plain file stems beside this
     /// model's own file, so a manifest can only name files in its own folder.
-    pub fn set_ensemble(&mut self, members: Vec<String>) -> Result<(), String> {
+    pub fn set_ensemble(&mut self, members: Vec<String>) -> Result<(), ManifestError> {
+        let err = |m: String| Err(ManifestError::Ensemble(m));
+        if members.len() > MAX_EXTRA_PASSES {
+            return err(format!(
+                "{} members; at most {MAX_EXTRA_PASSES}",
+                members.len()
+            ));
+        }
         for (i, name) in members.iter().enumerate() {
             let plain = name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
             if name.is_empty() || name.starts_with('.') || !plain {
-                return Err(format!(
+                return err(format!(
                     "member {name:?} is not a plain file stem (letters, digits, '-', '_', '.')"
                 ));
             }
             if members[..i].contains(name) {
-                return Err(format!("member {name:?} is given twice"));
+                return err(format!("member {name:?} is given twice"));
             }
         }
         self.ensemble = members;
@@ -126,27 +164,34 @@ impl Manifest {
 
     /// Checks that this manifest may be an ensemble's member: members are single models, so a
     /// shipped ensemble is one level deep (the trainer and the web app both load members).
-    pub fn check_member(&self) -> Result<(), String> {
+    pub fn check_member(&self) -> Result<(), ManifestError> {
         if !self.ensemble.is_empty() {
-            return Err("an ensemble member cannot name members of its own".into());
+            return Err(ManifestError::NestedEnsemble);
         }
         Ok(())
     }
 
     /// Sets the side the model runs at. Models are fully convolutional, so any side their
     /// down-sampling can take works, not only the one they were trained at.
-    pub fn set_input_size(&mut self, size: usize) -> Result<(), String> {
-        self.check_side(size)?;
+    pub fn set_input_size(&mut self, size: usize) -> Result<(), ManifestError> {
+        self.check_side(size)
+            .map_err(|reason| ManifestError::InputSize { size, reason })?;
         self.input_size = size;
         Ok(())
     }
 
     /// Sets the scale-TTA sides (see `tta_sizes`); each must be one the model takes.
-    pub fn set_tta_sizes(&mut self, sizes: Vec<usize>) -> Result<(), String> {
+    pub fn set_tta_sizes(&mut self, sizes: Vec<usize>) -> Result<(), ManifestError> {
+        let err = |m: String| Err(ManifestError::TtaSizes(m));
+        if sizes.len() > MAX_EXTRA_PASSES {
+            return err(format!("{} sides; at most {MAX_EXTRA_PASSES}", sizes.len()));
+        }
         for (i, &s) in sizes.iter().enumerate() {
-            self.check_side(s).map_err(|e| format!("{s}: {e}"))?;
+            if let Err(e) = self.check_side(s) {
+                return err(format!("{s}: {e}"));
+            }
             if sizes[..i].contains(&s) {
-                return Err(format!("{s} is given twice"));
+                return err(format!("{s} is given twice"));
             }
         }
         self.tta_sizes = sizes;
@@ -154,48 +199,14 @@ impl Manifest {
     }
 
     /// A side the model's down-sampling can take (input or scale-TTA side).
-    fn check_side(&self, size: usize) -> Result<(), String> {
+    fn check_side(&self, size: usize) -> Result<(), SideError> {
         let k = self.model.size_multiple();
-        if size == 0 || size % k != 0 {
-            return Err(format!(
-                "this model takes sides that are positive multiples of {k} (2^levels)"
-            ));
+        if size == 0 || !size.is_multiple_of(k) {
+            return Err(SideError::NotMultiple(k));
+        }
+        if size > MAX_INPUT_SIDE {
+            return Err(SideError::TooLarge);
         }
         Ok(())
     }
-}
-
-/// Serialises weights to burnpack bytes (half precision for convolutions when asked; BatchNorm
-/// stays f32 because its running variance underflows in f16).
-pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, String> {
-    let mut store = BurnpackStore::from_bytes(None);
-    if precision == Precision::F16 {
-        store = store.with_to_adapter(HalfPrecisionAdapter::new());
-    }
-    model
-        .save_into(&mut store)
-        .map_err(|e| format!("cannot serialise weights: {e}"))?;
-    let bytes = store
-        .get_bytes()
-        .map_err(|e| format!("cannot serialise weights: {e}"))?;
-    Ok(bytes.to_vec())
-}
-
-/// Builds the model a manifest describes and loads its weights from burnpack bytes.
-pub fn load_model(manifest: &Manifest, weights: Vec<u8>, device: &Device) -> Result<Model, String> {
-    let mut model = manifest.model.init(device)?;
-    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)));
-    if manifest.precision == Precision::F16 {
-        store = store.with_from_adapter(HalfPrecisionAdapter::new());
-    }
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| format!("cannot load weights: {e}"))?;
-    if !result.missing.is_empty() {
-        return Err(format!(
-            "weights do not match the manifest's model: {} tensors missing",
-            result.missing.len()
-        ));
-    }
-    Ok(model)
 }

@@ -21,9 +21,26 @@ pub fn base_name(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
 }
 
+/// Why a file name is not one of the data set's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("not a .tif file name")]
+    NotTiff,
+    #[error("unparseable name: {EXPECTED}")]
+    NoSliceNumber,
+    #[error("unparseable name: empty case ID; {EXPECTED}")]
+    EmptyCaseId,
+    #[error("unparseable name: slice number {0:?} is not a whole number; {EXPECTED}")]
+    BadSliceNumber(String),
+    #[error("unparseable name: slice numbers start at 1")]
+    SliceZero,
+}
+
+const EXPECTED: &str = "expected <case>_<slice>.tif or <case>_<slice>_mask.tif";
+
 /// Parses `<case>_<n>.tif` or `<case>_<n>_mask.tif` (also `.tiff`). The case ID is everything
 /// before the slice number, so IDs with underscores (all of TCGA's) work.
-pub fn parse_slice_name(name: &str) -> Result<SliceName, String> {
+pub fn parse_slice_name(name: &str) -> Result<SliceName, NameError> {
     let base = base_name(name);
     let lower = base.to_ascii_lowercase();
     let stem_len = if lower.ends_with(".tiff") {
@@ -31,25 +48,22 @@ pub fn parse_slice_name(name: &str) -> Result<SliceName, String> {
     } else if lower.ends_with(".tif") {
         base.len() - 4
     } else {
-        return Err("not a .tif file name".into());
+        return Err(NameError::NotTiff);
     };
     let stem = &base[..stem_len];
     let (stem, is_mask) = match stem.strip_suffix("_mask") {
         Some(s) => (s, true),
         None => (stem, false),
     };
-    let expected = "expected <case>_<slice>.tif or <case>_<slice>_mask.tif";
-    let (case_id, number) = stem
-        .rsplit_once('_')
-        .ok_or_else(|| format!("unparseable name: {expected}"))?;
+    let (case_id, number) = stem.rsplit_once('_').ok_or(NameError::NoSliceNumber)?;
     if case_id.is_empty() {
-        return Err(format!("unparseable name: empty case ID; {expected}"));
+        return Err(NameError::EmptyCaseId);
     }
-    let slice: u32 = number.parse().map_err(|_| {
-        format!("unparseable name: slice number {number:?} is not a whole number; {expected}")
-    })?;
+    let slice: u32 = number
+        .parse()
+        .map_err(|_| NameError::BadSliceNumber(number.to_string()))?;
     if slice == 0 {
-        return Err("unparseable name: slice numbers start at 1".into());
+        return Err(NameError::SliceZero);
     }
     Ok(SliceName {
         case_id: case_id.to_string(),

@@ -152,9 +152,19 @@ fn percentile(v: &mut [f32], q: f64) -> f32 {
     a + (b - a) * frac
 }
 
+/// Why a case cannot be preprocessed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepError {
+    #[error("case {case}: too few slices ({depth}) to preprocess")]
+    TooFewSlices { case: String, depth: usize },
+    #[error("output size must be positive")]
+    ZeroSize,
+    #[error("case {case}: every voxel is zero")]
+    AllZero { case: String },
+}
+
 /// Runs the forward preprocessing on a case.
-pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
-    let (h, w) = (case.height(), case.width());
+pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, PrepError> {
     let depth = case.slices.len();
     let (first, last) = if opts.drop_end_slices {
         (1, depth.saturating_sub(1))
@@ -162,26 +172,42 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
         (0, depth)
     };
     if first >= last {
-        return Err(format!(
-            "case {}: too few slices ({depth}) to preprocess",
-            case.id
-        ));
+        return Err(PrepError::TooFewSlices {
+            case: case.id.clone(),
+            depth,
+        });
     }
     if opts.size == 0 {
-        return Err("output size must be positive".into());
+        return Err(PrepError::ZeroSize);
     }
     let max = case.slices[first..last]
         .iter()
         .flat_map(|s| s.image.data.iter().copied())
         .fold(0.0f32, f32::max);
     if max <= 0.0 {
-        return Err(format!("case {}: every voxel is zero", case.id));
+        return Err(PrepError::AllZero {
+            case: case.id.clone(),
+        });
     }
     let thr = 0.1 * max;
-    // Bounding box of voxels >= 10 % of the maximum (the others are zeroed).
+    let transform = crop_box(case, first..last, thr, opts.size);
+    let (hwc, mask) = crop_and_resize(case, &transform, thr);
+    let image = normalise(hwc, opts.size);
+    Ok(Prepared {
+        case_id: case.id.clone(),
+        image,
+        mask,
+        transform,
+    })
+}
+
+/// The crop: the bounding box of voxels >= `thr` (10 % of the maximum; the others are zeroed)
+/// among slices `range`, padded to a square, resized to `n`².
+fn crop_box(case: &Case, range: std::ops::Range<usize>, thr: f32, n: usize) -> Transform {
+    let (h, w) = (case.height(), case.width());
     let (mut z0, mut z1, mut y0, mut y1, mut x0, mut x1) =
         (usize::MAX, 0, usize::MAX, 0, usize::MAX, 0);
-    for z in first..last {
+    for z in range {
         let img = &case.slices[z].image.data;
         for y in 0..h {
             for x in 0..w {
@@ -205,9 +231,8 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
     } else {
         (0, diff / 2)
     };
-    let n = opts.size;
-    let transform = Transform {
-        depth,
+    Transform {
+        depth: case.slices.len(),
         height: h,
         width: w,
         z0,
@@ -220,41 +245,49 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
         pad_left,
         square,
         size: n,
-    };
+    }
+}
 
-    let kept = z1 - z0;
+/// The kept slices cropped, padded and resized (images interleaved kept × N × N × 3, values
+/// below `thr` zeroed; masks nearest-neighbour, when the case has them).
+fn crop_and_resize(case: &Case, t: &Transform, thr: f32) -> (Vec<f32>, Option<Vec<u8>>) {
+    let (w, n, square) = (t.width, t.size, t.square);
+    let (ch, cw) = (t.y1 - t.y0, t.x1 - t.x0);
+    let kept = t.z1 - t.z0;
     let mut hwc = Vec::with_capacity(kept * n * n * 3);
     let mut mask = case.has_masks().then(|| Vec::with_capacity(kept * n * n));
-    for z in z0..z1 {
-        let slice = &case.slices[z];
+    for slice in &case.slices[t.z0..t.z1] {
         let mut sq = vec![0.0f32; square * square * 3];
         for y in 0..ch {
             for x in 0..cw {
-                let src = &slice.image.data[((y0 + y) * w + x0 + x) * 3..][..3];
-                let dst = ((pad_top + y) * square + pad_left + x) * 3;
+                let src = &slice.image.data[((t.y0 + y) * w + t.x0 + x) * 3..][..3];
+                let dst = ((t.pad_top + y) * square + t.pad_left + x) * 3;
                 for c in 0..3 {
                     sq[dst + c] = if src[c] >= thr { src[c] } else { 0.0 };
                 }
             }
         }
         hwc.extend(resize_rgb(&sq, square, square, n, n));
-        if let Some(mask) = mask.as_mut() {
-            let m = &slice.mask.as_ref().expect("has_masks checked").data;
+        if let (Some(mask), Some(m)) = (mask.as_mut(), slice.mask.as_ref()) {
             let mut msq = vec![0u8; square * square];
             for y in 0..ch {
-                let src = &m[(y0 + y) * w + x0..][..cw];
-                msq[(pad_top + y) * square + pad_left..][..cw].copy_from_slice(src);
+                let src = &m.data[(t.y0 + y) * w + t.x0..][..cw];
+                msq[(t.pad_top + y) * square + t.pad_left..][..cw].copy_from_slice(src);
             }
             mask.extend(resize_nearest(&msq, square, square, n, n));
         }
     }
+    (hwc, mask)
+}
 
+/// 10–99th percentile rescale to [0, 1], then z-score per channel, written planar
+/// (slice, channel, y, x) from the interleaved `hwc` of n² slices.
+fn normalise(mut hwc: Vec<f32>, n: usize) -> Vec<f32> {
     let mut sorted = hwc.clone();
     let p10 = percentile(&mut sorted, 10.0);
     let p99 = percentile(&mut sorted, 99.0);
     drop(sorted);
     let range = (p99 - p10).max(f32::EPSILON);
-    // Rescale and z-score per channel, writing planar (slice, channel, y, x).
     let mut sum = [0.0f64; 3];
     let mut sum2 = [0.0f64; 3];
     for (i, v) in hwc.iter_mut().enumerate() {
@@ -262,7 +295,9 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
         sum[i % 3] += *v as f64;
         sum2[i % 3] += (*v as f64) * (*v as f64);
     }
-    let count = (kept * n * n) as f64;
+    let plane = n * n;
+    let kept = hwc.len() / (3 * plane);
+    let count = (kept * plane) as f64;
     let mut mean = [0.0f32; 3];
     let mut inv_std = [0.0f32; 3];
     for c in 0..3 {
@@ -277,7 +312,6 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
         };
     }
     let mut image = vec![0.0f32; hwc.len()];
-    let plane = n * n;
     for k in 0..kept {
         for p in 0..plane {
             for c in 0..3 {
@@ -286,12 +320,7 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, String> {
             }
         }
     }
-    Ok(Prepared {
-        case_id: case.id.clone(),
-        image,
-        mask,
-        transform,
-    })
+    image
 }
 
 #[cfg(test)]

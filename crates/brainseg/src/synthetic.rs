@@ -40,7 +40,7 @@ pub fn synthetic_case(id: &str, depth: usize, height: usize, width: usize, seed:
                     let l = ((z as f32 + 0.5 - lz) / lrz).powi(2)
                         + ((y as f32 - ly) / lry).powi(2)
                         + ((x as f32 - lx) / lrx).powi(2);
-                    let n = hash01(seed ^ ((z * height + y) * width + x) as u64 * 0x9e37_79b9);
+                    let n = hash01(seed ^ (((z * height + y) * width + x) as u64 * 0x9e37_79b9));
                     let (px, lesion) = if d <= 1.0 {
                         let base = 0.35 + 0.15 * (1.0 - d) + 0.1 * n;
                         if l <= 1.0 {
@@ -75,4 +75,31 @@ pub fn synthetic_case(id: &str, depth: usize, height: usize, width: usize, seed:
         id: id.to_string(),
         slices,
     }
+}
+
+/// Writes a case in the kaggle_3m layout under `root/<case id>/` (for tests and demos): each
+/// slice's image encoded by `encode` (e.g. `tiff_io::encode_image`), and its mask (8-bit TIFF)
+/// when `masks` is set and the slice has one. Returns the case folder.
+pub fn write_case(
+    root: &std::path::Path,
+    case: &Case,
+    masks: bool,
+    encode: impl Fn(&RgbImage) -> Vec<u8>,
+) -> std::io::Result<std::path::PathBuf> {
+    let dir = root.join(&case.id);
+    std::fs::create_dir_all(&dir)?;
+    for s in &case.slices {
+        std::fs::write(
+            dir.join(format!("{}_{}.tif", case.id, s.number)),
+            encode(&s.image),
+        )?;
+        if let Some(m) = s.mask.as_ref().filter(|_| masks) {
+            let bytes = crate::tiff_io::encode_mask(m).map_err(std::io::Error::other)?;
+            std::fs::write(
+                dir.join(crate::naming::mask_file_name(&case.id, s.number)),
+                bytes,
+            )?;
+        }
+    }
+    Ok(dir)
 }

@@ -11,6 +11,37 @@ use std::io::Cursor;
 use tiff::ColorType;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 
+/// Why a TIFF could not be decoded or encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TiffError {
+    #[error("not a TIFF file ({0} bytes)")]
+    TooShort(usize),
+    #[error("not a TIFF file (no II/MM byte-order mark)")]
+    NoByteOrderMark,
+    #[error("not a readable TIFF (truncated or corrupt): {0}")]
+    Unreadable(String),
+    #[error("bad TIFF header (truncated or corrupt): {0}")]
+    BadHeader(String),
+    #[error("unsupported image size {width}x{height}")]
+    UnsupportedSize { width: u32, height: u32 },
+    #[error("unsupported colour type {0} (need grayscale, RGB or RGBA)")]
+    UnsupportedColour(String),
+    #[error("cannot decode pixel data (truncated or corrupt?): {0}")]
+    PixelData(String),
+    #[error("unsupported sample format: {0} (need 8- or 16-bit unsigned)")]
+    SampleFormat(String),
+    #[error("pixel data has {got} samples, expected {expected} for {width}x{height}x{samples}")]
+    SampleCount {
+        got: usize,
+        expected: usize,
+        width: usize,
+        height: usize,
+        samples: usize,
+    },
+    #[error("cannot encode TIFF: {0}")]
+    Encode(String),
+}
+
 /// A decoded slice: height × width × 3 channels, interleaved, values in [0, 1].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RgbImage {
@@ -59,57 +90,58 @@ struct Raw {
     bits: u8,
 }
 
-fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
+fn decode_raw(bytes: &[u8]) -> Result<Raw, TiffError> {
     if bytes.len() < 8 {
-        return Err(format!("not a TIFF file ({} bytes)", bytes.len()));
+        return Err(TiffError::TooShort(bytes.len()));
     }
     if &bytes[..2] != b"II" && &bytes[..2] != b"MM" {
-        return Err("not a TIFF file (no II/MM byte-order mark)".into());
+        return Err(TiffError::NoByteOrderMark);
     }
     let mut limits = Limits::default();
     limits.decoding_buffer_size = 64 << 20;
     let mut dec = Decoder::new(Cursor::new(bytes))
-        .map_err(|e| format!("not a readable TIFF (truncated or corrupt): {e}"))?
+        .map_err(|e| TiffError::Unreadable(e.to_string()))?
         .with_limits(limits);
     let (w, h) = dec
         .dimensions()
-        .map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
     if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(format!("unsupported image size {w}x{h}"));
+        return Err(TiffError::UnsupportedSize {
+            width: w,
+            height: h,
+        });
     }
     let color = dec
         .colortype()
-        .map_err(|e| format!("bad TIFF header (truncated or corrupt): {e}"))?;
+        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
     let (samples, bits) = match color {
         ColorType::Gray(b) => (1, b),
         ColorType::GrayA(b) => (2, b),
         ColorType::RGB(b) => (3, b),
         ColorType::RGBA(b) => (4, b),
         other => {
-            return Err(format!(
-                "unsupported colour type {other:?} (need grayscale, RGB or RGBA)"
-            ));
+            return Err(TiffError::UnsupportedColour(format!("{other:?}")));
         }
     };
     let result = dec
         .read_image()
-        .map_err(|e| format!("cannot decode pixel data (truncated or corrupt?): {e}"))?;
+        .map_err(|e| TiffError::PixelData(e.to_string()))?;
     let values: Vec<f32> = match result {
         DecodingResult::U8(v) if bits == 8 => v.into_iter().map(|x| x as f32 / 255.0).collect(),
         DecodingResult::U16(v) if bits == 16 => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
         _ => {
-            return Err(format!(
-                "unsupported sample format: {bits}-bit {color:?} (need 8- or 16-bit unsigned)"
-            ));
+            return Err(TiffError::SampleFormat(format!("{bits}-bit {color:?}")));
         }
     };
     let (width, height) = (w as usize, h as usize);
     if values.len() != width * height * samples {
-        return Err(format!(
-            "pixel data has {} samples, expected {} for {width}x{height}x{samples}",
-            values.len(),
-            width * height * samples
-        ));
+        return Err(TiffError::SampleCount {
+            got: values.len(),
+            expected: width * height * samples,
+            width,
+            height,
+            samples,
+        });
     }
     Ok(Raw {
         width,
@@ -121,7 +153,7 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, String> {
 }
 
 /// Decodes an image slice. Returns the image and warnings (conversions that were made).
-pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), String> {
+pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), TiffError> {
     let raw = decode_raw(bytes)?;
     let mut warnings = Vec::new();
     if raw.bits == 16 {
@@ -156,7 +188,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), String> {
 
 /// Decodes a mask: any sample above half the range is lesion. Colour masks use their first
 /// channel, with a warning.
-pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), String> {
+pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), TiffError> {
     let raw = decode_raw(bytes)?;
     let mut warnings = Vec::new();
     if raw.samples > 2 {
@@ -178,25 +210,29 @@ pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), String> {
 }
 
 /// Encodes a mask as the data set stores them: 8-bit grayscale, 0 or 255, uncompressed.
-pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, String> {
+pub fn encode_mask(mask: &Mask) -> Result<Vec<u8>, TiffError> {
     let mut out = Cursor::new(Vec::new());
     let pixels = mask.to_gray8();
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(encode_error)?;
     enc.write_image::<tiff::encoder::colortype::Gray8>(
         mask.width as u32,
         mask.height as u32,
         &pixels,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(encode_error)?;
     Ok(out.into_inner())
 }
 
 /// Encodes an image slice as 8-bit RGB, uncompressed (values clamped to [0, 1]).
-pub fn encode_image(img: &RgbImage) -> Result<Vec<u8>, String> {
+pub fn encode_image(img: &RgbImage) -> Result<Vec<u8>, TiffError> {
     let mut out = Cursor::new(Vec::new());
     let pixels: Vec<u8> = img.data.iter().map(|&v| unit_to_u8(v)).collect();
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(|e| e.to_string())?;
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut out).map_err(encode_error)?;
     enc.write_image::<tiff::encoder::colortype::RGB8>(img.width as u32, img.height as u32, &pixels)
-        .map_err(|e| e.to_string())?;
+        .map_err(encode_error)?;
     Ok(out.into_inner())
+}
+
+fn encode_error(e: tiff::TiffError) -> TiffError {
+    TiffError::Encode(e.to_string())
 }

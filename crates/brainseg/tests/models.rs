@@ -1,6 +1,7 @@
 use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
-use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::manifest::{Manifest, Precision};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
+use brainseg::model_io::{load_ensemble, load_model, weights_to_bytes};
 use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
@@ -44,6 +45,16 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
     assert_eq!(counts, vec![121_177, 126_929, 47_057, 91_465]);
 }
 
+/// A small model of `arch` (width 4, 2 levels) for fast tests.
+fn tiny(arch: Arch) -> ModelConfig {
+    ModelConfig {
+        arch,
+        width: 4,
+        levels: 2,
+        cardinality: 4,
+    }
+}
+
 #[test]
 fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
     let cfg = ModelConfig {
@@ -55,6 +66,7 @@ fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
     assert!(
         cfg.init(&Device::flex())
             .unwrap_err()
+            .to_string()
             .contains("cardinality")
     );
 }
@@ -78,7 +90,7 @@ fn weights_round_trip_to_identical_predictions() {
     for precision in [Precision::F32, Precision::F16] {
         let manifest = Manifest::new(cfg, 16, precision);
         let bytes = weights_to_bytes(&model, precision).unwrap();
-        let loaded = load_model(&manifest, bytes, &device).unwrap();
+        let loaded = load_model(&manifest, bytes, &device, "m.bpk").unwrap();
         let after: Vec<f32> = loaded
             .forward(x.clone())
             .into_data()
@@ -107,7 +119,8 @@ fn weights_round_trip_to_identical_predictions() {
         load_model(
             &Manifest::new(other, 16, Precision::F32),
             weights_to_bytes(&model, Precision::F32).unwrap(),
-            &device
+            &device,
+            "m.bpk"
         )
         .is_err()
     );
@@ -205,7 +218,9 @@ fn manifest_tta_sizes_must_be_sides_the_model_takes() {
         Manifest::from_json(&json("[24, 8]")).unwrap().tta_sizes,
         vec![24, 8]
     );
-    let e = Manifest::from_json(&json("[24, 10]")).unwrap_err();
+    let e = Manifest::from_json(&json("[24, 10]"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("tta_sizes") && e.contains("10") && e.contains("multiples of 4"),
         "{e}"
@@ -213,6 +228,7 @@ fn manifest_tta_sizes_must_be_sides_the_model_takes() {
     assert!(
         Manifest::from_json(&json("[8, 8]"))
             .unwrap_err()
+            .to_string()
             .contains("given twice")
     );
 }
@@ -238,7 +254,7 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
         r#"[""]"#,
         r#"["a b"]"#,
     ] {
-        let e = Manifest::from_json(&json(bad)).unwrap_err();
+        let e = Manifest::from_json(&json(bad)).unwrap_err().to_string();
         assert!(
             e.contains("ensemble") && e.contains("plain file stem"),
             "{bad}: {e}"
@@ -247,13 +263,15 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
     assert!(
         Manifest::from_json(&json(r#"["m", "m"]"#))
             .unwrap_err()
+            .to_string()
             .contains("given twice")
     );
     // Members are single models: one that names members of its own is refused as a member.
     let nested = Manifest::from_json(&json(r#"["m"]"#))
         .unwrap()
         .check_member()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(nested.contains("cannot name members"), "{nested}");
     // Absent: one model.
     let one = format!(
@@ -265,17 +283,12 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
 #[test]
 fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
     let device = Device::flex();
-    let cfg = ModelConfig {
-        arch: Arch::Unet,
-        width: 4,
-        levels: 2,
-        cardinality: 4,
-    };
+    let cfg = tiny(Arch::Unet);
     let model = cfg.init(&device).unwrap();
     let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
     let member = |size: usize| {
         let m = Manifest::new(cfg, size, Precision::F32);
-        let loaded = load_model(&m, bytes.clone(), &device).unwrap();
+        let loaded = load_model(&m, bytes.clone(), &device, "m.bpk").unwrap();
         (m, loaded)
     };
     let case = synthetic_case("SYN", 5, 40, 36, 11);
@@ -341,4 +354,142 @@ fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
         ))
         .is_err()
     );
+}
+
+/// A manifest is user input (a dropped or downloaded file): every malformed field is an error
+/// naming the problem, never a panic (`"levels": 64` once overflowed a shift) or an attempt to
+/// allocate a model or activations of absurd size.
+#[test]
+fn malformed_manifests_are_errors_not_panics() {
+    let with = |model: &str, rest: &str| {
+        format!(
+            r#"{{"model":{model},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"{rest}}}"#
+        )
+    };
+    let unet = r#"{"arch":"unet","width":4,"levels":2,"cardinality":4}"#;
+    let cases = [
+        (
+            with(r#"{"arch":"unet","width":4,"levels":64}"#, ""),
+            "levels",
+        ),
+        (
+            with(r#"{"arch":"unet","width":4,"levels":1000}"#, ""),
+            "levels",
+        ),
+        (
+            with(r#"{"arch":"unet","width":4,"levels":0}"#, ""),
+            "levels",
+        ),
+        (with(r#"{"arch":"unet","width":0}"#, ""), "width"),
+        (with(r#"{"arch":"unet","width":100000000}"#, ""), "width"),
+        (with(r#"{"arch":"unet","width":-4}"#, ""), "invalid"),
+        (with(r#"{"arch":"unet"}"#, ""), "width"),
+        (with(r#"{"arch":"vit","width":4}"#, ""), "unknown variant"),
+        (
+            with(r#"{"arch":"resnext-unet","width":12,"cardinality":0}"#, ""),
+            "cardinality",
+        ),
+        (
+            with(unet, "").replace("\"input_size\":16", "\"input_size\":1048576"),
+            "input size",
+        ),
+        (
+            with(unet, "").replace("\"input_size\":16", "\"input_size\":-16"),
+            "invalid",
+        ),
+        (
+            with(unet, "").replace("\"input_size\":16,", ""),
+            "input_size",
+        ),
+        (
+            with(unet, "").replace("\"precision\":\"f32\"", "\"precision\":\"f8\""),
+            "f8",
+        ),
+        (
+            with(unet, r#","tta_sizes":[16,20,24,28,32,36,40,44,48]"#),
+            "at most",
+        ),
+        (
+            with(unet, r#","ensemble":["a","b","c","d","e","f","g","h","i"]"#),
+            "at most",
+        ),
+        (
+            with(unet, "").replace(
+                &format!("\"preprocessing_version\":{PREPROCESSING_VERSION}"),
+                "\"preprocessing_version\":99",
+            ),
+            "preprocessing version 99",
+        ),
+        ("".to_string(), "invalid"),
+        ("[]".to_string(), "invalid"),
+        ("{\"model\":".to_string(), "invalid"),
+    ];
+    for (json, expect) in cases {
+        let e = match Manifest::from_json(&json) {
+            Ok(m) => panic!("accepted {json}: {m:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains(expect),
+            "{json}: {e:?} does not mention {expect:?}"
+        );
+    }
+}
+
+/// The trainer and the web app load models through one function: a model and its ensemble
+/// members come from whatever `read` returns for `STEM.json`/`STEM.bpk`, members beside the first.
+#[test]
+fn an_ensemble_loads_through_one_reader_and_bad_files_are_named() {
+    let device = Device::flex();
+    let cfg = tiny(Arch::Unet);
+    let model = cfg.init(&device).unwrap();
+    let weights = weights_to_bytes(&model, Precision::F16).unwrap();
+    let first = Manifest {
+        ensemble: vec!["m-2".into()],
+        ..Manifest::new(cfg, 16, Precision::F16)
+    };
+    let member = Manifest::new(cfg, 24, Precision::F16);
+    let mut files = std::collections::HashMap::new();
+    files.insert("dir/m.json", serde_json::to_vec(&first).unwrap());
+    files.insert("dir/m.bpk", weights.clone());
+    files.insert("dir/m-2.json", serde_json::to_vec(&member).unwrap());
+    files.insert("dir/m-2.bpk", weights.clone());
+    let load = |files: &std::collections::HashMap<&str, Vec<u8>>| {
+        pollster::block_on(load_ensemble("dir/m", &device, |name: String| {
+            let got = files
+                .get(name.as_str())
+                .cloned()
+                .ok_or_else(|| "not found".to_string());
+            async move { got }
+        }))
+    };
+    let all = load(&files).unwrap();
+    assert_eq!(
+        all.iter().map(|(m, _)| m.input_size).collect::<Vec<_>>(),
+        [16, 24]
+    );
+    // Each broken file is named in the error.
+    let mut truncated = files.clone();
+    truncated.insert("dir/m-2.bpk", weights[..weights.len() / 2].to_vec());
+    let e = load(&truncated).unwrap_err().to_string();
+    assert!(e.contains("m-2") && e.contains("dir/m-2.bpk"), "{e}");
+    let mut missing = files.clone();
+    missing.remove("dir/m.json");
+    let e = load(&missing).unwrap_err().to_string();
+    assert!(e.contains("dir/m.json: not found"), "{e}");
+    let mut garbage = files.clone();
+    garbage.insert("dir/m.bpk", vec![0xff; 64]);
+    let e = load(&garbage).unwrap_err().to_string();
+    assert!(e.contains("dir/m.bpk"), "{e}");
+    let mut nested = files.clone();
+    nested.insert(
+        "dir/m-2.json",
+        serde_json::to_vec(&Manifest {
+            ensemble: vec!["m".into()],
+            ..member.clone()
+        })
+        .unwrap(),
+    );
+    let e = load(&nested).unwrap_err().to_string();
+    assert!(e.contains("cannot name members"), "{e}");
 }

@@ -75,7 +75,9 @@ fn an_empty_volume_is_an_error_not_a_panic() {
     for s in &mut case.slices {
         s.image.data.iter_mut().for_each(|v| *v = 0.0);
     }
-    let err = preprocess(&case, PrepOptions::native(16)).unwrap_err();
+    let err = preprocess(&case, PrepOptions::native(16))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ZERO") && err.contains("zero"), "{err}");
 }
 

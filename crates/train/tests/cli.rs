@@ -2,7 +2,7 @@
 
 use brainseg::ingest::Case;
 use brainseg::synthetic::synthetic_case;
-use brainseg::tiff_io::{encode_image, encode_mask};
+use brainseg::tiff_io::encode_image;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -30,22 +30,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn write_case(root: &Path, case: &Case, masks: bool) {
-    let dir = root.join(&case.id);
-    std::fs::create_dir_all(&dir).unwrap();
-    for s in &case.slices {
-        std::fs::write(
-            dir.join(format!("{}_{}.tif", case.id, s.number)),
-            encode_image(&s.image).unwrap(),
-        )
-        .unwrap();
-        if masks {
-            std::fs::write(
-                dir.join(format!("{}_{}_mask.tif", case.id, s.number)),
-                encode_mask(s.mask.as_ref().unwrap()).unwrap(),
-            )
-            .unwrap();
-        }
-    }
+    brainseg::synthetic::write_case(root, case, masks, |img| encode_image(img).unwrap()).unwrap();
 }
 
 /// Four synthetic cases (three to train on, one to validate) and the validation list.

@@ -11,6 +11,7 @@ use crate::render::{self, Channels, OverlayStyle};
 use brainseg::ingest::{Case, FileIssue, InputFile, ingest_files};
 use brainseg::manifest::Manifest;
 use brainseg::model::Model;
+use brainseg::scores::ScoreRow;
 use burn::prelude::Device;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -279,17 +280,11 @@ async fn fetch_sample() -> Result<Vec<InputFile>, String> {
         .map_err(|e| format!("samples/index.json: {e}"))?;
     let mut files = Vec::new();
     for n in names {
-        let resp = gloo_net::http::Request::get(&format!("samples/{n}"))
-            .send()
+        let url = format!("samples/{n}");
+        let bytes = engine::fetch_bytes(&url)
             .await
-            .map_err(|e| format!("{n}: {e}"))?;
-        if !resp.ok() {
-            return Err(format!("samples/{n}: HTTP {}", resp.status()));
-        }
-        files.push(InputFile::from_bytes(
-            n,
-            resp.binary().await.map_err(|e| format!("{e}"))?,
-        ));
+            .map_err(|e| format!("{url}: {e}"))?;
+        files.push(InputFile::from_bytes(n, bytes));
     }
     Ok(files)
 }
@@ -468,22 +463,20 @@ impl Component for App {
                 }
             }
             Msg::DownloadCsv => {
-                let rows: Vec<_> = self
+                let rows: Vec<ScoreRow> = self
                     .cases
                     .iter()
-                    .map(|c| {
-                        (
-                            c.case.id.clone(),
-                            c.case.slices.len(),
-                            c.result.as_ref().and_then(|r| r.dsc),
-                        )
+                    .map(|c| ScoreRow {
+                        case: c.case.id.clone(),
+                        slices: Some(c.case.slices.len()),
+                        dsc_reference: None,
+                        dsc_native: c.result.as_ref().and_then(|r| r.dsc),
                     })
                     .collect();
-                if let Err(e) = dom::download(
-                    "brainseg_dsc.csv",
-                    export::dsc_csv(&rows).as_bytes(),
-                    "text/csv",
-                ) {
+                let csv = export::dsc_csv(&rows);
+                if let Err(e) = csv
+                    .and_then(|text| dom::download("brainseg_dsc.csv", text.as_bytes(), "text/csv"))
+                {
                     self.issues.push(FileIssue {
                         file: "(download)".into(),
                         message: e,

@@ -4,8 +4,9 @@
 use brainseg::eval::{native_dice, native_mask, per_slice_dice};
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
-use brainseg::manifest::{Manifest, load_model};
+use brainseg::manifest::Manifest;
 use brainseg::model::Model;
+use brainseg::model_io::load_ensemble;
 use brainseg::preprocess::PrepOptions;
 use burn::prelude::Device;
 
@@ -57,19 +58,21 @@ pub async fn init_device(
     }
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+/// GETs `url`; the error says what failed, not which URL (callers name it).
+pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let resp = gloo_net::http::Request::get(url)
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| e.to_string())?;
     if !resp.ok() {
-        return Err(format!("{url}: HTTP {}", resp.status()));
+        return Err(format!("HTTP {}", resp.status()));
     }
-    resp.binary().await.map_err(|e| format!("{url}: {e}"))
+    resp.binary().await.map_err(|e| e.to_string())
 }
 
 pub async fn fetch_text(url: &str) -> Result<String, String> {
-    String::from_utf8(fetch_bytes(url).await?).map_err(|e| format!("{url}: {e}"))
+    let bytes = fetch_bytes(url).await.map_err(|e| format!("{url}: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("{url}: {e}"))
 }
 
 /// A shipped model as listed in `models/index.json`.
@@ -90,31 +93,13 @@ pub async fn list_models() -> Result<Vec<ModelEntry>, String> {
 }
 
 /// Loads shipped model `name` (`models/NAME.json` and `.bpk`) and, when its manifest names
-/// ensemble members, theirs from the same folder: first model first.
+/// ensemble members, theirs from the same folder: first model first. The same loader as the
+/// trainer's (`brainseg::model_io`), here reading over HTTP.
 pub async fn load(name: &str, device: &Device) -> Result<Vec<(Manifest, Model)>, String> {
-    let first = load_one(name, device).await?;
-    let mut all = Vec::new();
-    for member in &first.0.ensemble {
-        let loaded = load_one(member, device)
-            .await
-            .map_err(|e| format!("ensemble member of {name}: {e}"))?;
-        loaded
-            .0
-            .check_member()
-            .map_err(|e| format!("models/{member}.json: {e}"))?;
-        all.push(loaded);
-    }
-    all.insert(0, first);
-    Ok(all)
-}
-
-async fn load_one(name: &str, device: &Device) -> Result<(Manifest, Model), String> {
-    let manifest = Manifest::from_json(&fetch_text(&format!("models/{name}.json")).await?)
-        .map_err(|e| format!("models/{name}.json: {e}"))?;
-    let weights = fetch_bytes(&format!("models/{name}.bpk")).await?;
-    let model =
-        load_model(&manifest, weights, device).map_err(|e| format!("models/{name}.bpk: {e}"))?;
-    Ok((manifest, model))
+    let read = |url: String| async move { fetch_bytes(&url).await };
+    load_ensemble(&format!("models/{name}"), device, read)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The result of one case.
@@ -143,7 +128,9 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
         flip_tta: false,
     };
     let Some((probs, prep)) =
-        predict_ensemble(models, case, PrepOptions::native, device, opts, progress).await?
+        predict_ensemble(models, case, PrepOptions::native, device, opts, progress)
+            .await
+            .map_err(|e| e.to_string())?
     else {
         return Ok(None);
     };

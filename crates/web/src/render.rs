@@ -68,10 +68,8 @@ pub fn compose(
                 }
             }
         }
-        if let Some(t) = truth {
-            if is_edge(t, w, h, i) {
-                rgb = TRUTH_RGB.map(|v| v as f32);
-            }
+        if truth.is_some_and(|t| is_edge(t, w, h, i)) {
+            rgb = TRUTH_RGB.map(|v| v as f32);
         }
         out.extend([rgb[0] as u8, rgb[1] as u8, rgb[2] as u8, 255]);
     }

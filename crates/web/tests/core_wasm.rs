@@ -6,8 +6,9 @@
 use brainseg::eval::{native_dice, native_mask};
 use brainseg::inference::{InferOptions, predict_case, predict_volume};
 use brainseg::ingest::{InputFile, ingest_files};
-use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::manifest::{Manifest, Precision};
 use brainseg::model::{Arch, ModelConfig};
+use brainseg::model_io::{load_model, weights_to_bytes};
 use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 use brainseg::tiff_io::{encode_image, encode_mask};
@@ -94,6 +95,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         &manifest,
         weights_to_bytes(&model, Precision::F16).unwrap(),
         &device,
+        "model.bpk",
     )
     .unwrap();
     let again = predict_volume(

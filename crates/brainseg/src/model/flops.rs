@@ -48,7 +48,9 @@ impl ConvLayer {
 }
 
 impl ModelConfig {
-    /// The convolutions a forward pass on one `size × size` slice runs.
+    /// The convolutions a forward pass on one `size × size` slice runs. Longer than the other
+    /// functions on purpose: one arm per architecture, each mirroring its constructor, so that
+    /// a change of layout shows up in one place.
     pub fn conv_layers(&self, size: usize) -> Vec<ConvLayer> {
         let (f, l) = (self.width, self.levels);
         let w = |i: usize| f << i;

@@ -14,6 +14,27 @@ pub use unet::UNet;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Most down-sampling levels a model may have.
+pub const MAX_LEVELS: usize = 6;
+/// Widest base width accepted: 8× the reference's f=32. Wider would need gigabytes of weights,
+/// so a manifest asking for it is refused rather than allowed to exhaust memory.
+pub const MAX_WIDTH: usize = 256;
+
+/// Why a model configuration is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown architecture {0:?} (known: unet, resunet, resnext-unet, fpn)")]
+    UnknownArch(String),
+    #[error(
+        "width must be positive and levels 1 to {MAX_LEVELS} (got width {width}, levels {levels})"
+    )]
+    Shape { width: usize, levels: usize },
+    #[error("width {0} is above the widest supported, {MAX_WIDTH}")]
+    TooWide(usize),
+    #[error("resnext-unet: cardinality {cardinality} must divide the width {width}")]
+    Cardinality { cardinality: usize, width: usize },
+}
+
 /// Architecture names, as the CLI and `model.json` spell them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,14 +59,12 @@ impl Arch {
 }
 
 impl std::str::FromStr for Arch {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
         Arch::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                format!("unknown architecture {s:?} (known: unet, resunet, resnext-unet, fpn)")
-            })
+            .ok_or_else(|| ModelError::UnknownArch(s.to_string()))
     }
 }
 
@@ -86,31 +105,39 @@ impl ModelConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if self.width == 0 || self.levels == 0 || self.levels > 6 {
-            return Err(format!(
-                "width must be positive and levels 1 to 6 (got width {}, levels {})",
-                self.width, self.levels
-            ));
+    /// Checks every field before anything is built from them (a manifest is user input).
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.width == 0 || self.levels == 0 || self.levels > MAX_LEVELS {
+            return Err(ModelError::Shape {
+                width: self.width,
+                levels: self.levels,
+            });
+        }
+        if self.width > MAX_WIDTH {
+            return Err(ModelError::TooWide(self.width));
         }
         if self.arch == Arch::ResnextUnet {
             // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).
-            if self.cardinality == 0 || self.width % self.cardinality != 0 {
-                return Err(format!(
-                    "resnext-unet: cardinality {} must divide the width {}",
-                    self.cardinality, self.width
-                ));
+            if self.cardinality == 0 || !self.width.is_multiple_of(self.cardinality) {
+                return Err(ModelError::Cardinality {
+                    cardinality: self.cardinality,
+                    width: self.width,
+                });
             }
         }
         Ok(())
     }
 
-    /// Input sides must be multiples of this.
+    /// Input sides must be multiples of this (2^levels). Saturates instead of overflowing for
+    /// levels no valid model has, so a side check on an unvalidated config fails cleanly.
     pub fn size_multiple(&self) -> usize {
-        1 << self.levels
+        u32::try_from(self.levels)
+            .ok()
+            .and_then(|l| 1usize.checked_shl(l))
+            .unwrap_or(usize::MAX)
     }
 
-    pub fn init(&self, device: &Device) -> Result<Model, String> {
+    pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
         self.validate()?;
         let (w, l) = (self.width, self.levels);
         Ok(match self.arch {

@@ -81,23 +81,7 @@ pub fn encode_mask(mask: &Mask) -> Vec<u8> {
 
 /// Writes a case in the kaggle_3m layout under `root/<case id>/`.
 pub fn write_case(root: &Path, case: &Case, format: Format) -> PathBuf {
-    let dir = root.join(&case.id);
-    std::fs::create_dir_all(&dir).unwrap();
-    for s in &case.slices {
-        std::fs::write(
-            dir.join(format!("{}_{}.tif", case.id, s.number)),
-            encode_image(&s.image, format),
-        )
-        .unwrap();
-        if let Some(m) = &s.mask {
-            std::fs::write(
-                dir.join(format!("{}_{}_mask.tif", case.id, s.number)),
-                encode_mask(m),
-            )
-            .unwrap();
-        }
-    }
-    dir
+    brainseg::synthetic::write_case(root, case, true, |img| encode_image(img, format)).unwrap()
 }
 
 /// A fresh empty folder under the target directory's tmp.

@@ -1,17 +1,17 @@
-//! Training data: cases loaded and preprocessed once (in parallel), slices drawn by the
-//! reference's lesion-weighted sampler or uniformly, augmented and cropped into batches on a
-//! producer thread so the next batch is ready while the model trains on the current one.
+//! The sampler: training slices drawn by the reference's lesion-weighted sampler or uniformly,
+//! augmented and cropped into batches on a producer thread, so the next batch is ready while
+//! the model trains on the current one.
 
-use crate::augment::{AugConfig, sample_window};
-use anyhow::{Result, bail};
-use brainseg::ingest::{CaseFiles, FileIssue, group_files, load_case, scan_dir};
-use brainseg::preprocess::{PrepOptions, Prepared, preprocess};
+use super::augment::{AugConfig, sample_window};
+use anyhow::{Context, Result, anyhow, bail};
+use brainseg::preprocess::Prepared;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
@@ -22,118 +22,6 @@ pub enum Sampler {
     Lesion,
     /// Every slice once per epoch, shuffled.
     Uniform,
-}
-
-/// Reads a case-list file: one case ID a line; blank lines and `#` comments are ignored.
-pub fn read_case_list(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect())
-}
-
-/// Scans a data folder and groups its files by case. File problems are returned, not fatal.
-pub fn scan_cases(dir: &Path) -> Result<(Vec<CaseFiles>, Vec<FileIssue>)> {
-    let files = scan_dir(dir).map_err(anyhow::Error::msg)?;
-    if files.is_empty() {
-        bail!("{}: no .tif files found", dir.display());
-    }
-    Ok(group_files(files))
-}
-
-/// Scans a data folder and loads its cases one at a time (only `wanted` ones when given),
-/// printing every file problem as a warning; a case with no usable slice is skipped.
-pub fn load_cases(
-    dir: &Path,
-    wanted: Option<Vec<String>>,
-) -> Result<impl Iterator<Item = brainseg::ingest::Case>> {
-    let (groups, issues) = scan_cases(dir)?;
-    for e in &issues {
-        eprintln!("warning: {e}");
-    }
-    Ok(groups
-        .into_iter()
-        .filter(move |g| wanted.as_ref().is_none_or(|w| w.contains(&g.case_id)))
-        .filter_map(|g| {
-            let (case, errors, _) = load_case(&g);
-            for e in &errors {
-                eprintln!("warning: {e}");
-            }
-            case
-        }))
-}
-
-/// Loads and preprocesses cases in parallel. Cases that fail are reported and skipped.
-pub fn load_prepared(groups: &[&CaseFiles], opts: PrepOptions) -> (Vec<Prepared>, Vec<String>) {
-    let results: Vec<_> = groups
-        .par_iter()
-        .map(|g| {
-            let (case, errors, _warnings) = load_case(g);
-            let mut problems: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            let prep = case.and_then(|c| match preprocess(&c, opts) {
-                Ok(p) if p.mask.is_some() => Some(p),
-                Ok(_) => {
-                    problems.push(format!(
-                        "case {}: masks incomplete, not usable for training or validation",
-                        c.id
-                    ));
-                    None
-                }
-                Err(e) => {
-                    problems.push(e);
-                    None
-                }
-            });
-            (prep, problems)
-        })
-        .collect();
-    let mut preps = Vec::new();
-    let mut problems = Vec::new();
-    for (p, e) in results {
-        preps.extend(p);
-        problems.extend(e);
-    }
-    (preps, problems)
-}
-
-/// Splits groups into (train, val) by the validation list. Errors if a listed case is missing
-/// only when none is found at all.
-pub fn split<'a>(
-    groups: &'a [CaseFiles],
-    val: &[String],
-    train_only: Option<&[String]>,
-) -> Result<(Vec<&'a CaseFiles>, Vec<&'a CaseFiles>)> {
-    let val_set: BTreeSet<&str> = val.iter().map(String::as_str).collect();
-    let train_set: Option<BTreeSet<&str>> =
-        train_only.map(|t| t.iter().map(String::as_str).collect());
-    let (v, t): (Vec<_>, Vec<_>) = groups
-        .iter()
-        .partition(|g| val_set.contains(g.case_id.as_str()));
-    let t: Vec<_> = t
-        .into_iter()
-        .filter(|g| {
-            train_set
-                .as_ref()
-                .is_none_or(|s| s.contains(g.case_id.as_str()))
-        })
-        .collect();
-    if !val.is_empty() && v.is_empty() {
-        bail!(
-            "none of the {} validation cases is in the data folder",
-            val.len()
-        );
-    }
-    for id in val.iter().filter(|id| !v.iter().any(|g| &g.case_id == *id)) {
-        eprintln!("warning: validation case {id} is not in the data folder");
-    }
-    if t.is_empty() {
-        bail!("no training cases left after removing the validation cases");
-    }
-    Ok((t, v))
 }
 
 /// How batches are drawn and shaped.
@@ -160,45 +48,55 @@ pub struct Batch {
 
 pub struct TrainSet {
     pub vols: Vec<Prepared>,
-    /// Per volume, per slice: sampling weight (reference formula) and lesion pixel indices.
-    weights: Vec<Vec<f64>>,
+    /// Per volume: the slice distribution of the reference's sampler.
+    slice_weights: Vec<WeightedIndex<f64>>,
+    /// Per volume, per slice: lesion pixel indices (for lesion-centred crops).
     lesions: Vec<Vec<Vec<u32>>>,
 }
 
 impl TrainSet {
-    pub fn new(vols: Vec<Prepared>) -> Self {
-        let mut weights = Vec::new();
+    /// Indexes volumes for sampling; every volume needs its masks (`data::load` keeps only those).
+    pub fn new(vols: Vec<Prepared>) -> Result<Self> {
+        let mut slice_weights = Vec::new();
         let mut lesions = Vec::new();
         for v in &vols {
-            let per: Vec<Vec<u32>> = (0..v.slices())
+            let per = (0..v.slices())
                 .map(|k| {
-                    let m = v.slice_mask(k).expect("training volumes have masks");
-                    m.iter()
+                    let m = v
+                        .slice_mask(k)
+                        .ok_or_else(|| anyhow!("training case {} has no masks", v.case_id))?;
+                    Ok(m.iter()
                         .enumerate()
                         .filter(|(_, x)| **x != 0)
                         .map(|(i, _)| i as u32)
-                        .collect()
+                        .collect())
                 })
-                .collect();
+                .collect::<Result<Vec<Vec<u32>>>>()?;
             let areas: Vec<f64> = per.iter().map(|l| l.len() as f64).collect();
             let total: f64 = areas.iter().sum();
             // (s + 0.1·Σs/len) / (1.1·Σs); uniform when the volume has no lesion.
-            let w = if total > 0.0 {
+            let w: Vec<f64> = if total > 0.0 {
                 areas
                     .iter()
                     .map(|s| (s + total * 0.1 / areas.len() as f64) / (total * 1.1))
                     .collect()
             } else {
-                vec![1.0 / areas.len() as f64; areas.len()]
+                vec![1.0; areas.len()]
             };
-            weights.push(w);
+            slice_weights.push(
+                WeightedIndex::new(&w)
+                    .with_context(|| format!("case {}: no slice to sample", v.case_id))?,
+            );
             lesions.push(per);
         }
-        Self {
-            vols,
-            weights,
-            lesions,
+        if vols.is_empty() {
+            bail!("no training case to sample from");
         }
+        Ok(Self {
+            vols,
+            slice_weights,
+            lesions,
+        })
     }
 
     pub fn slices(&self) -> usize {
@@ -210,13 +108,7 @@ impl TrainSet {
             Sampler::Lesion => (0..count)
                 .map(|_| {
                     let v = rng.random_range(0..self.vols.len());
-                    let mut r: f64 = rng.random::<f64>() * self.weights[v].iter().sum::<f64>();
-                    let mut k = 0;
-                    while k + 1 < self.weights[v].len() && r >= self.weights[v][k] {
-                        r -= self.weights[v][k];
-                        k += 1;
-                    }
-                    (v, k)
+                    (v, self.slice_weights[v].sample(rng))
                 })
                 .collect(),
             Sampler::Uniform => {
@@ -226,10 +118,8 @@ impl TrainSet {
                     .enumerate()
                     .flat_map(|(v, p)| (0..p.slices()).map(move |k| (v, k)))
                     .collect();
-                // Fisher–Yates, then repeat/truncate to `count`.
-                for i in (1..all.len()).rev() {
-                    all.swap(i, rng.random_range(0..=i));
-                }
+                all.shuffle(rng);
+                // Repeated or truncated to `count`.
                 all.iter().cycle().take(count).copied().collect()
             }
         }
@@ -269,7 +159,7 @@ impl TrainSet {
         };
         sample_window(
             vol.slice_image(k),
-            vol.slice_mask(k).expect("has masks"),
+            vol.slice_mask(k).expect("TrainSet::new checked every mask"),
             n,
             out,
             centre,

@@ -2,7 +2,13 @@
 
 use anyhow::Result;
 use brainseg::ingest::{Case, FileIssue, load_case};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct DataCheckArgs {
+    /// Data folder (kaggle_3m layout), one case folder, or one file.
+    dir: PathBuf,
+}
 
 /// Per-case summary line.
 pub struct CaseReport {
@@ -42,7 +48,7 @@ fn channel_note(case: &Case) -> String {
 }
 
 pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
-    let (groups, unattributed) = crate::pipeline::scan_cases(dir)?;
+    let (groups, unattributed) = crate::cases::scan_cases(dir)?;
     let mut reports = Vec::new();
     for g in &groups {
         let (case, errors, warnings) = load_case(g);
@@ -81,8 +87,8 @@ pub fn check(dir: &Path) -> Result<(Vec<CaseReport>, Vec<FileIssue>)> {
     Ok((reports, unattributed))
 }
 
-pub fn run(dir: &Path) -> Result<()> {
-    let (reports, unattributed) = check(dir)?;
+pub fn run(args: &DataCheckArgs) -> Result<()> {
+    let (reports, unattributed) = check(&args.dir)?;
     let width = reports
         .iter()
         .map(|r| r.case.len())

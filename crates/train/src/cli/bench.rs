@@ -2,7 +2,7 @@
 //! backends, widths and batch sizes (benches/compare.sh runs it beside PyTorch).
 
 use crate::backend::{self, Backend};
-use crate::loss::Loss;
+use crate::training::loss::Loss;
 use anyhow::Result;
 use brainseg::model::{Arch, ModelConfig};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -31,7 +31,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let base = backend::device(a.backend)?;
     let device = base.clone().autodiff();
     let cfg = ModelConfig::new(a.arch, a.width);
-    let mut model = cfg.init(&device).map_err(anyhow::Error::msg)?;
+    let mut model = cfg.init(&device)?;
     let mut optim = AdamConfig::new().init();
     let shape = [a.batch, 3, a.size, a.size];
     let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);

@@ -3,13 +3,15 @@
 //! with exactly that setting, in both protocols, into the manifest: the numbers shown beside
 //! the model are then the ones `train eval` and the page give.
 
+use crate::atomic::write_atomic;
 use crate::backend::Backend;
-use crate::evaluate::{EvalArgs, EvalRow, eval};
-use crate::run::{write_atomic, write_model};
+use crate::evaluation::{EvalJob, Sizes, eval, print_header};
+use crate::model_io::{read_manifest, write_model};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CaseScore, Validation};
+use brainseg::manifest::{CaseScore, Manifest, Validation};
 use brainseg::metrics::summarize;
+use brainseg::scores::ScoreRow;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -44,22 +46,30 @@ pub struct ShipArgs {
     backend: Backend,
 }
 
-fn validation(rows: &[EvalRow], protocol: &str, pick: fn(&EvalRow) -> f64) -> Validation {
-    let values: Vec<f64> = rows.iter().map(pick).collect();
-    let s = summarize(&values).expect("eval returns at least one row");
-    Validation {
+/// One protocol's column of the evaluated rows as a manifest's validation record.
+fn validation(
+    rows: &[ScoreRow],
+    protocol: &str,
+    pick: fn(&ScoreRow) -> Option<f64>,
+) -> Result<Validation> {
+    let cases: Vec<CaseScore> = rows
+        .iter()
+        .filter_map(|r| {
+            pick(r).map(|dsc| CaseScore {
+                case: r.case.clone(),
+                dsc,
+            })
+        })
+        .collect();
+    let s = summarize(&cases.iter().map(|c| c.dsc).collect::<Vec<_>>())
+        .with_context(|| format!("no case was scored in the {protocol} protocol"))?;
+    Ok(Validation {
         protocol: protocol.into(),
         mean: s.mean,
         median: s.median,
         min: s.min,
-        cases: rows
-            .iter()
-            .map(|r| CaseScore {
-                case: r.case.clone(),
-                dsc: pick(r),
-            })
-            .collect(),
-    }
+        cases,
+    })
 }
 
 /// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
@@ -114,17 +124,68 @@ fn stages(training: &serde_json::Value) -> Vec<serde_json::Value> {
 }
 
 pub fn run(args: &ShipArgs) -> Result<()> {
-    let n = args.model.len();
     // The stem as `write_model` writes it (STEM.bpk), so the members' names resolve beside it.
     let bpk = args.out.with_extension("bpk");
     let stem = bpk
         .file_stem()
         .and_then(|s| s.to_str())
         .with_context(|| format!("--out {}: no file name", args.out.display()))?;
+    let mut manifest = write_shipped(args, stem)?;
+    remove_stale_members(&args.out, stem, args.model.len())?;
+
+    // Measured on the shipped files, so the manifest's own setting is what gets applied.
+    print_header();
+    let rows = eval(&EvalJob {
+        models: vec![bpk.clone()],
+        data: args.data.clone(),
+        cases: Some(args.cases.clone()),
+        save_masks: None,
+        backend: args.backend,
+        sizes: Sizes::default(),
+        infer: InferOptions {
+            batch: 8,
+            flip_tta: false,
+        },
+    })?;
+    let reference = validation(&rows, "reference", |r| r.dsc_reference)?;
+    let native = validation(&rows, "native", |r| r.dsc_native)?;
+    if let Some(t) = manifest.training.as_object_mut() {
+        t.insert("ship_command".into(), super::command_line().into());
+    }
+    println!(
+        "shipped {}{} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
+        bpk.display(),
+        if manifest.ensemble.is_empty() {
+            String::new()
+        } else {
+            format!(" with {} (an ensemble)", manifest.ensemble.join(", "))
+        },
+        manifest.input_size,
+        if args.flip_tta { "on" } else { "off" },
+        reference.mean,
+        reference.median,
+        reference.min,
+        native.mean,
+        native.median,
+        native.min
+    );
+    manifest.validation = Some(reference);
+    manifest.validation_native = Some(native);
+    // Only the manifest changes now: the weights stay as written by `write_shipped`.
+    write_atomic(
+        &args.out.with_extension("json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )
+}
+
+/// Writes the weights and manifests of the shipped model (STEM) and its ensemble members
+/// (STEM-2, …) with the shipping settings; returns the first model's manifest.
+fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
+    let n = args.model.len();
     let members: Vec<String> = (2..=n).map(|k| format!("{stem}-{k}")).collect();
-    let mut manifest = None;
+    let mut first = None;
     for (i, path) in args.model.iter().enumerate() {
-        let mut m = crate::evaluate::read_manifest(path)?;
+        let mut m = read_manifest(path)?;
         if !m.ensemble.is_empty() {
             bail!(
                 "{} is a shipped ensemble: give its members' weights to --model one by one",
@@ -133,22 +194,21 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         }
         m.flip_tta = args.flip_tta;
         let history = stages(&m.training);
-        if history.len() > 1 {
-            if let Some(t) = m.training.as_object_mut() {
-                t.insert("stages".into(), history.into());
-            }
+        if history.len() > 1
+            && let Some(t) = m.training.as_object_mut()
+        {
+            t.insert("stages".into(), history.into());
         }
-        crate::evaluate::Sizes {
+        Sizes {
             input: input_size(args.input_size.as_deref(), i, n)?,
             tta: args.tta_sizes.clone(),
         }
         .apply(&mut m)?;
         let weights = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         if i == 0 {
-            m.set_ensemble(members.clone())
-                .map_err(anyhow::Error::msg)?;
+            m.set_ensemble(members.clone())?;
             write_model(&args.out, &weights, &m)?;
-            manifest = Some(m);
+            first = Some(m);
         } else {
             // A member's own figures were measured alone; the ensemble's go in the first manifest.
             m.validation = None;
@@ -156,11 +216,15 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             write_model(&args.out.with_file_name(&members[i - 1]), &weights, &m)?;
         }
     }
-    let mut manifest = manifest.context("no --model given")?;
-    // Members of an ensemble shipped here before and not part of this one: the web build would
-    // carry them along, and a reader of the folder would take them for part of this model.
+    first.context("no --model given")
+}
+
+/// Removes members of an ensemble shipped at this stem before and not part of this one (the
+/// `n` models shipped now): the web build would carry them along, and a reader of the folder
+/// would take them for part of this model.
+fn remove_stale_members(out: &Path, stem: &str, n: usize) -> Result<()> {
     for k in n + 1.. {
-        let stale = args.out.with_file_name(format!("{stem}-{k}"));
+        let stale = out.with_file_name(format!("{stem}-{k}"));
         let files: Vec<PathBuf> = ["bpk", "json"]
             .iter()
             .map(|e| stale.with_extension(e))
@@ -178,56 +242,5 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             );
         }
     }
-
-    // Measured on the shipped files, so the manifest's own setting is what gets applied.
-    println!(
-        "{:<28} {:>6} {:>14} {:>11}",
-        "case", "slices", "DSC reference", "DSC native"
-    );
-    let rows = eval(&EvalArgs {
-        models: vec![bpk.clone()],
-        data: args.data.clone(),
-        cases: Some(args.cases.clone()),
-        csv: None,
-        save_masks: None,
-        backend: args.backend,
-        sizes: Default::default(),
-        infer: InferOptions {
-            batch: 8,
-            flip_tta: false,
-        },
-    })?;
-    manifest.validation = Some(validation(&rows, "reference", |r| r.reference));
-    manifest.validation_native = Some(validation(&rows, "native", |r| r.native));
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    if let Some(t) = manifest.training.as_object_mut() {
-        t.insert("ship_command".into(), command.into());
-    }
-    // Only the manifest changes now: the weights stay as written above.
-    write_atomic(
-        &args.out.with_extension("json"),
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
-    let (r, n) = (
-        manifest.validation.as_ref().expect("set"),
-        manifest.validation_native.as_ref().expect("set"),
-    );
-    println!(
-        "shipped {}{} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
-        bpk.display(),
-        if manifest.ensemble.is_empty() {
-            String::new()
-        } else {
-            format!(" with {} (an ensemble)", manifest.ensemble.join(", "))
-        },
-        manifest.input_size,
-        if args.flip_tta { "on" } else { "off" },
-        r.mean,
-        r.median,
-        r.min,
-        n.mean,
-        n.median,
-        n.min
-    );
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! Text needs a TrueType font; plotters' `ab_glyph` backend takes one we load from the system
 //! (Debian: fonts-dejavu-core), which avoids font-kit's fontconfig build dependency.
 
-use crate::run::EpochRecord;
+use crate::training::checkpoint::EpochRecord;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use std::path::Path;

@@ -7,9 +7,11 @@
 //! float parameters). That is the usual approximation for checkpoints of one run; the averaged
 //! model is measured afterwards like any other (`train eval`, `train ship`).
 
+use crate::model_io::{read_manifest, write_model};
 use anyhow::{Context, Result, bail};
-use brainseg::manifest::{Manifest, Precision, load_model, weights_to_bytes};
+use brainseg::manifest::{Manifest, Precision};
 use brainseg::model::Model;
+use brainseg::model_io::{load_model, weights_to_bytes};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use std::path::{Path, PathBuf};
@@ -79,7 +81,7 @@ pub fn average(models: Vec<Model>) -> Model {
 
 fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
     if path.with_extension("json").exists() {
-        return crate::evaluate::read_manifest(path);
+        return read_manifest(path);
     }
     // Bare files are fit's checkpoints, which it always writes in f32, whatever precision the
     // given manifest records (model.json says f16): reading them as f16 would fail.
@@ -91,46 +93,49 @@ fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
     })
 }
 
+/// Loads the inputs, checking that they share one configuration: their manifests (first
+/// input's first) and models.
+fn load_inputs(args: &AverageArgs, device: &Device) -> Result<(Vec<Manifest>, Vec<Model>)> {
+    let fallback = args.manifest.as_deref().map(read_manifest).transpose()?;
+    let (mut manifests, mut models) = (Vec::<Manifest>::new(), Vec::new());
+    for path in &args.model {
+        let manifest = manifest_of(path, fallback.as_ref())?;
+        if let Some(f) = manifests.first()
+            && (f.model != manifest.model || f.input_size != manifest.input_size)
+        {
+            bail!(
+                "{} holds {:?} at {}², but {} holds {:?} at {}²: only models of one configuration can be averaged",
+                path.display(),
+                manifest.model,
+                manifest.input_size,
+                args.model[0].display(),
+                f.model,
+                f.input_size
+            );
+        }
+        let bytes =
+            std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
+        models.push(load_model(
+            &manifest,
+            bytes,
+            device,
+            &path.display().to_string(),
+        )?);
+        manifests.push(manifest);
+    }
+    Ok((manifests, models))
+}
+
 pub fn run(args: &AverageArgs) -> Result<()> {
     if args.model.len() < 2 {
         bail!("give at least two --model to average");
     }
     let device = crate::backend::device(crate::backend::Backend::Flex)?;
-    let fallback = args
-        .manifest
-        .as_deref()
-        .map(crate::evaluate::read_manifest)
-        .transpose()?;
-    let mut first: Option<Manifest> = None;
-    let mut models = Vec::new();
+    let (manifests, models) = load_inputs(args, &device)?;
     // How each input was trained, in input order: a soup of different runs (a shipped model and
     // its fine-tuning on a GPU) keeps the record of all of them, not of the first only.
-    let mut trainings = Vec::new();
-    for path in &args.model {
-        let manifest = manifest_of(path, fallback.as_ref())?;
-        if let Some(f) = &first {
-            if f.model != manifest.model || f.input_size != manifest.input_size {
-                bail!(
-                    "{} holds {:?} at {}², but {} holds {:?} at {}²: only models of one configuration can be averaged",
-                    path.display(),
-                    manifest.model,
-                    manifest.input_size,
-                    args.model[0].display(),
-                    f.model,
-                    f.input_size
-                );
-            }
-        }
-        let bytes =
-            std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
-        models.push(
-            load_model(&manifest, bytes, &device)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-        );
-        trainings.push(manifest.training.clone());
-        first.get_or_insert(manifest);
-    }
-    let base = first.expect("two or more models");
+    let trainings: Vec<serde_json::Value> = manifests.iter().map(|m| m.training.clone()).collect();
+    let base = manifests.into_iter().next().context("two or more models")?;
     let averaged = average(models);
     let manifest = Manifest {
         precision: Precision::F16,
@@ -140,14 +145,14 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         // An average is one model, whatever the first input shipped with.
         ensemble: Vec::new(),
         training: serde_json::json!({
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "command": super::command_line(),
             "averaged": args.model,
             "inputs_training": trainings,
         }),
         ..base
     };
-    let weights = weights_to_bytes(&averaged, manifest.precision).map_err(anyhow::Error::msg)?;
-    let bpk = crate::run::write_model(&args.out, &weights, &manifest)?;
+    let weights = weights_to_bytes(&averaged, manifest.precision)?;
+    let bpk = write_model(&args.out, &weights, &manifest)?;
     println!(
         "averaged {} models into {}",
         args.model.len(),
@@ -165,7 +170,7 @@ mod tests {
         let mut c = Collect(Vec::new());
         m.visit(&mut c);
         c.0.into_iter()
-            .map(|d| d.to_vec::<f32>().unwrap())
+            .map(|d| d.try_to_vec::<f32>().expect("f32 weights"))
             .collect()
     }
 

@@ -31,18 +31,8 @@ impl AugConfig {
     }
 }
 
-/// Samples an `out × out` window centred on `(cy, cx)` of a planar 3 × n × n image and its n × n
-/// mask, through a random scale/rotation/flip about the window centre. Outside the image the
-/// input is 0, as in the reference's constant-mode transforms.
-pub fn sample_window(
-    image: &[f32],
-    mask: &[u8],
-    n: usize,
-    out: usize,
-    (cy, cx): (f32, f32),
-    cfg: &AugConfig,
-    rng: &mut impl Rng,
-) -> (Vec<f32>, Vec<f32>) {
+/// Draws the window's scale factor, rotation (radians) and flip, in that order.
+fn draw_affine(cfg: &AugConfig, rng: &mut impl Rng) -> (f32, f32, bool) {
     let s = 1.0
         + if cfg.scale > 0.0 {
             rng.random_range(-cfg.scale..=cfg.scale)
@@ -55,6 +45,22 @@ pub fn sample_window(
         0.0
     };
     let flip = cfg.flip > 0.0 && rng.random::<f32>() < cfg.flip;
+    (s, a, flip)
+}
+
+/// Samples an `out × out` window centred on `(cy, cx)` of a planar 3 × n × n image and its n × n
+/// mask, through a random scale/rotation/flip about the window centre. Outside the image the
+/// input is 0, as in the reference's constant-mode transforms.
+pub fn sample_window(
+    image: &[f32],
+    mask: &[u8],
+    n: usize,
+    out: usize,
+    (cy, cx): (f32, f32),
+    cfg: &AugConfig,
+    rng: &mut impl Rng,
+) -> (Vec<f32>, Vec<f32>) {
+    let (s, a, flip) = draw_affine(cfg, rng);
     // Output pixel (oy, ox) → source: undo flip, scale and rotation about the window centre.
     let (sin, cos) = a.sin_cos();
     let half = (out as f32 - 1.0) / 2.0;

@@ -59,12 +59,12 @@ pub fn pack(args: &PackArgs) -> Result<()> {
     for list in &args.cases {
         wanted
             .get_or_insert_with(Vec::new)
-            .extend(crate::pipeline::read_case_list(list)?);
+            .extend(crate::cases::read_case_list(list)?);
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let (mut cases, mut slices, mut bytes) = (0usize, 0usize, 0u64);
-    for case in crate::pipeline::load_cases(&args.data, wanted)? {
+    for case in crate::cases::load_cases(&args.data, wanted)? {
         let dir = args.out.join(&case.id);
         std::fs::create_dir_all(&dir)?;
         for s in &case.slices {
@@ -151,9 +151,18 @@ fn unpack_slice(files: &PackedSlice) -> Result<(RgbImage, Option<Mask>)> {
     ))
 }
 
-pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
-    let mut done = (0usize, 0usize);
-    let mut failed = 0usize;
+#[derive(clap::Args)]
+pub struct UnpackArgs {
+    /// Pack folder written by `train pack`.
+    pack: PathBuf,
+    /// Data folder to write (kaggle_3m layout).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn unpack(args: &UnpackArgs) -> Result<()> {
+    let (pack, out) = (args.pack.as_path(), args.out.as_path());
+    let (mut cases, mut slices, mut failed) = (0usize, 0usize, 0usize);
     let mut case_dirs: Vec<PathBuf> = std::fs::read_dir(pack)
         .with_context(|| format!("reading {}", pack.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -166,61 +175,61 @@ pub fn unpack(pack: &Path, out: &Path) -> Result<()> {
             .and_then(|n| n.to_str())
             .unwrap_or_default()
             .to_string();
-        let mut slices: BTreeMap<String, PackedSlice> = BTreeMap::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            if let Some(stem) = name.strip_suffix("_mask.png") {
-                slices.entry(stem.to_string()).or_default().mask = Some(path);
-            } else if let Some((stem, rest)) = name.rsplit_once(".c") {
-                match rest.chars().next().and_then(|c| c.to_digit(10)) {
-                    Some(c @ 0..=2) => {
-                        slices.entry(stem.to_string()).or_default().channels[c as usize] =
-                            Some(path)
-                    }
-                    _ => eprintln!("warning: {}: not a pack file, skipped", path.display()),
-                }
-            } else {
-                eprintln!("warning: {}: not a pack file, skipped", path.display());
-            }
-        }
         let target = out.join(&case);
         std::fs::create_dir_all(&target)?;
-        for (stem, files) in &slices {
-            match unpack_slice(files) {
-                Ok((img, mask)) => {
-                    std::fs::write(
-                        target.join(format!("{stem}.tif")),
-                        encode_image(&img).map_err(anyhow::Error::msg)?,
-                    )?;
-                    if let Some(m) = mask {
-                        std::fs::write(
-                            target.join(format!("{stem}_mask.tif")),
-                            encode_mask(&m).map_err(anyhow::Error::msg)?,
-                        )?;
-                    }
-                    done.1 += 1;
-                }
+        for (stem, files) in &packed_slices(&dir)? {
+            match unpack_slice(files).and_then(|(img, mask)| write_slice(&target, stem, &img, mask))
+            {
+                Ok(()) => slices += 1,
                 Err(e) => {
                     eprintln!("warning: {case}/{stem}: {e:#}");
                     failed += 1;
                 }
             }
         }
-        done.0 += 1;
+        cases += 1;
     }
     println!(
-        "unpacked {} cases, {} slices into {} ({failed} slices failed)",
-        done.0,
-        done.1,
+        "unpacked {cases} cases, {slices} slices into {} ({failed} slices failed)",
         out.display()
     );
-    if done.1 == 0 {
+    if slices == 0 {
         bail!("{}: no slice could be unpacked", pack.display());
+    }
+    Ok(())
+}
+
+/// The files of a packed case folder, by slice stem; other files are warned about and skipped.
+fn packed_slices(dir: &Path) -> Result<BTreeMap<String, PackedSlice>> {
+    let mut slices: BTreeMap<String, PackedSlice> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(stem) = name.strip_suffix("_mask.png") {
+            slices.entry(stem.to_string()).or_default().mask = Some(path);
+        } else if let Some((stem, rest)) = name.rsplit_once(".c") {
+            match rest.chars().next().and_then(|c| c.to_digit(10)) {
+                Some(c @ 0..=2) => {
+                    slices.entry(stem.to_string()).or_default().channels[c as usize] = Some(path)
+                }
+                _ => eprintln!("warning: {}: not a pack file, skipped", path.display()),
+            }
+        } else {
+            eprintln!("warning: {}: not a pack file, skipped", path.display());
+        }
+    }
+    Ok(slices)
+}
+
+/// Writes one unpacked slice (and its mask) as the kaggle_3m layout's TIFFs.
+fn write_slice(dir: &Path, stem: &str, img: &RgbImage, mask: Option<Mask>) -> Result<()> {
+    std::fs::write(dir.join(format!("{stem}.tif")), encode_image(img)?)?;
+    if let Some(m) = mask {
+        std::fs::write(dir.join(format!("{stem}_mask.tif")), encode_mask(&m)?)?;
     }
     Ok(())
 }

@@ -1,0 +1,174 @@
+//! Weights (`.bpk`, burnpack) with their manifest (`.json`): serialising a model, and loading
+//! one model or a shipped ensemble from bytes. The trainer reads the bytes from files, the web
+//! app fetches them; both call [`load_ensemble`], so both load exactly the same way.
+
+use crate::manifest::{Manifest, ManifestError, Precision};
+use crate::model::{Model, ModelError};
+use burn::prelude::*;
+use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
+use std::future::Future;
+
+/// Why weights could not be written or a model could not be loaded. Variants that concern a
+/// file name it (`STEM.json`, `STEM.bpk`), as the reader was asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelIoError {
+    #[error("{file}: {message}")]
+    Read { file: String, message: String },
+    #[error("{file}: {source}")]
+    Manifest { file: String, source: ManifestError },
+    #[error("{file}: {source}")]
+    Model { file: String, source: ModelError },
+    #[error("{file}: cannot load weights: {message}")]
+    Weights { file: String, message: String },
+    #[error("{file}: weights do not match the manifest's model: {missing} tensors missing")]
+    Mismatch { file: String, missing: usize },
+    #[error("ensemble member {member:?} of {stem}: {source}")]
+    Member {
+        stem: String,
+        member: String,
+        source: Box<ModelIoError>,
+    },
+    #[error("cannot serialise weights: {0}")]
+    Serialise(String),
+}
+
+/// Serialises weights to burnpack bytes (half precision for convolutions when asked; BatchNorm
+/// stays f32 because its running variance underflows in f16).
+pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, ModelIoError> {
+    let mut store = BurnpackStore::from_bytes(None);
+    if precision == Precision::F16 {
+        store = store.with_to_adapter(HalfPrecisionAdapter::new());
+    }
+    let err = |e: &dyn std::fmt::Display| ModelIoError::Serialise(e.to_string());
+    model.save_into(&mut store).map_err(|e| err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| err(&e))?;
+    Ok(bytes.to_vec())
+}
+
+/// Builds the model a manifest describes and loads its weights from burnpack bytes; `file`
+/// names the weights in errors.
+pub fn load_model(
+    manifest: &Manifest,
+    weights: Vec<u8>,
+    device: &Device,
+    file: &str,
+) -> Result<Model, ModelIoError> {
+    let mut model = manifest
+        .model
+        .init(device)
+        .map_err(|source| ModelIoError::Model {
+            file: file.to_string(),
+            source,
+        })?;
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)));
+    if manifest.precision == Precision::F16 {
+        store = store.with_from_adapter(HalfPrecisionAdapter::new());
+    }
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| ModelIoError::Weights {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+    if !result.missing.is_empty() {
+        return Err(ModelIoError::Mismatch {
+            file: file.to_string(),
+            missing: result.missing.len(),
+        });
+    }
+    Ok(model)
+}
+
+/// Parses a manifest's bytes; `file` names it in errors.
+pub fn parse_manifest(bytes: &[u8], file: &str) -> Result<Manifest, ModelIoError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ModelIoError::Read {
+        file: file.to_string(),
+        message: format!("not UTF-8 text: {e}"),
+    })?;
+    Manifest::from_json(text).map_err(|source| ModelIoError::Manifest {
+        file: file.to_string(),
+        source,
+    })
+}
+
+/// Loads model `stem` (`STEM.json` + `STEM.bpk`) through `read`, which returns the bytes of
+/// the name it is given (a path natively, a URL in the browser).
+pub async fn load_one<F, Fut>(
+    stem: &str,
+    device: &Device,
+    read: &mut F,
+) -> Result<(Manifest, Model), ModelIoError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, String>>,
+{
+    let (json, bpk) = (format!("{stem}.json"), format!("{stem}.bpk"));
+    let fetch = |file: &str, r: Result<Vec<u8>, String>| {
+        r.map_err(|message| ModelIoError::Read {
+            file: file.to_string(),
+            message,
+        })
+    };
+    let manifest = parse_manifest(&fetch(&json, read(json.clone()).await)?, &json)?;
+    let weights = fetch(&bpk, read(bpk.clone()).await)?;
+    let model = load_model(&manifest, weights, device, &bpk)?;
+    Ok((manifest, model))
+}
+
+/// Loads model `stem` and, when its manifest names ensemble members (a shipped ensemble), those
+/// beside it (in the same folder or URL path): first model first. Members must be single
+/// models (one level deep).
+pub async fn load_ensemble<F, Fut>(
+    stem: &str,
+    device: &Device,
+    mut read: F,
+) -> Result<Vec<(Manifest, Model)>, ModelIoError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, String>>,
+{
+    let first = load_one(stem, device, &mut read).await?;
+    let mut all = Vec::with_capacity(1 + first.0.ensemble.len());
+    for member in first.0.ensemble.clone() {
+        let wrap = |source: ModelIoError| ModelIoError::Member {
+            stem: stem.to_string(),
+            member: member.clone(),
+            source: Box::new(source),
+        };
+        let member_stem = sibling(stem, &member);
+        let loaded = load_one(&member_stem, device, &mut read)
+            .await
+            .map_err(wrap)?;
+        loaded.0.check_member().map_err(|source| {
+            wrap(ModelIoError::Manifest {
+                file: format!("{member_stem}.json"),
+                source,
+            })
+        })?;
+        all.push(loaded);
+    }
+    all.insert(0, first);
+    Ok(all)
+}
+
+/// `member` in the folder of `stem` (`runs/a/model` + `model-2` → `runs/a/model-2`). Member
+/// names are plain file stems (the manifest checks), so they cannot leave that folder.
+pub fn sibling(stem: &str, member: &str) -> String {
+    match stem.rfind(['/', '\\']) {
+        Some(i) => format!("{}{member}", &stem[..=i]),
+        None => member.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sibling;
+
+    #[test]
+    fn members_resolve_in_the_folder_of_the_first_model() {
+        assert_eq!(sibling("models/default", "default-2"), "models/default-2");
+        assert_eq!(sibling("/a/b.c/model", "m"), "/a/b.c/m");
+        assert_eq!(sibling("C:\\runs\\x", "y"), "C:\\runs\\y");
+        assert_eq!(sibling("default", "default-2"), "default-2");
+    }
+}

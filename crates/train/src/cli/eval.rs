@@ -1,0 +1,62 @@
+//! `train eval`: score models on cases with masks, in both protocols; per-case table on the
+//! console, optionally as CSV (`brainseg::scores`) and the predicted masks as TIFFs.
+
+use super::InferArgs;
+use crate::atomic::write_atomic;
+use crate::evaluation::{EvalJob, eval, print_header, print_row};
+use anyhow::Result;
+use brainseg::metrics::Summary;
+use brainseg::scores::{ScoreRow, summaries, write_csv};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Weights (`.bpk`) with their manifest beside them (`.json`). Give it more than once
+    /// for an ensemble: the models' probabilities are averaged before thresholding. A shipped
+    /// ensemble (`train ship` with several models) brings its members.
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
+    #[arg(long)]
+    data: PathBuf,
+    /// Only these cases (one ID a line).
+    #[arg(long)]
+    cases: Option<PathBuf>,
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write predicted masks as DIR/<case>/<case>_<n>_mask.tif.
+    #[arg(long)]
+    save_masks: Option<PathBuf>,
+    #[command(flatten)]
+    infer: InferArgs,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    print_header();
+    let rows = eval(&EvalJob {
+        models: args.model.clone(),
+        data: args.data.clone(),
+        cases: args.cases.clone(),
+        save_masks: args.save_masks.clone(),
+        backend: args.infer.backend,
+        sizes: args.infer.sizes(),
+        infer: args.infer.options(),
+    })?;
+    print_summary(&rows);
+    if let Some(csv) = &args.csv {
+        write_atomic(csv, write_csv(&rows)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn print_summary(rows: &[ScoreRow]) {
+    let (r, n) = summaries(rows);
+    let pick = |s: &Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map(f);
+    print_row("mean", None, pick(&r, |s| s.mean), pick(&n, |s| s.mean));
+    print_row(
+        "median",
+        None,
+        pick(&r, |s| s.median),
+        pick(&n, |s| s.median),
+    );
+    print_row("min", None, pick(&r, |s| s.min), pick(&n, |s| s.min));
+}

@@ -1,0 +1,180 @@
+//! Running exported models over a data folder: per-case DSC in both protocols (`train eval`,
+//! `train ship`) and predicted masks written as `_mask.tif` files (`--save-masks`,
+//! `train predict`).
+
+use crate::backend::{self, Backend};
+use crate::cases::{load_cases, read_case_list};
+use crate::model_io::load_with_members;
+use anyhow::{Context, Result, anyhow, bail};
+use brainseg::eval::{native_dice, native_mask, reference_dice};
+use brainseg::export::case_mask_files;
+use brainseg::inference::{InferOptions, predict_ensemble};
+use brainseg::ingest::Case;
+use brainseg::manifest::Manifest;
+use brainseg::model::Model;
+use brainseg::preprocess::{PrepOptions, Prepared};
+use brainseg::scores::ScoreRow;
+use burn::prelude::Device;
+use std::path::{Path, PathBuf};
+
+/// Inference sides given on the command line (`--input-size`, `--tta-sizes`), overriding the
+/// manifest's.
+#[derive(Debug, Clone, Default)]
+pub struct Sizes {
+    pub input: Option<usize>,
+    pub tta: Option<Vec<usize>>,
+}
+
+impl Sizes {
+    pub fn apply(&self, manifest: &mut Manifest) -> Result<()> {
+        if let Some(n) = self.input {
+            manifest
+                .set_input_size(n)
+                .map_err(|e| anyhow!("--input-size {n}: {e}"))?;
+        }
+        if let Some(t) = &self.tta {
+            manifest
+                .set_tta_sizes(t.clone())
+                .map_err(|e| anyhow!("--tta-sizes: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the models of an ensemble (or one; a shipped ensemble brings its members), with the
+/// command line's `sizes` applied to each.
+pub fn load_all(
+    paths: &[PathBuf],
+    device: &Device,
+    sizes: &Sizes,
+) -> Result<Vec<(Manifest, Model)>> {
+    let mut models = Vec::new();
+    for p in paths {
+        models.extend(load_with_members(p, device)?);
+    }
+    for (manifest, _) in &mut models {
+        sizes.apply(manifest)?;
+    }
+    if models.is_empty() {
+        bail!("no --model given");
+    }
+    Ok(models)
+}
+
+/// Foreground probabilities of a case averaged over the models, on the first one's grid.
+fn probabilities(
+    models: &[(Manifest, Model)],
+    case: &Case,
+    prep: fn(usize) -> PrepOptions,
+    device: &Device,
+    infer: InferOptions,
+) -> Result<(Vec<f32>, Prepared)> {
+    let run = predict_ensemble(models, case, prep, device, infer, |_, _| async { true });
+    pollster::block_on(run)?.context("inference was cancelled")
+}
+
+/// Native-protocol prediction of a case on its original grid.
+pub fn predict_native(
+    models: &[(Manifest, Model)],
+    case: &Case,
+    device: &Device,
+    infer: InferOptions,
+) -> Result<Vec<u8>> {
+    let (probs, prep) = probabilities(models, case, PrepOptions::native, device, infer)?;
+    Ok(native_mask(&probs, &prep))
+}
+
+/// Writes a case's predicted masks as `DIR/<case>/<case>_<n>_mask.tif`.
+pub fn save_masks(dir: &Path, case: &Case, mask: &[u8]) -> Result<()> {
+    let out = dir.join(&case.id);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, bytes) in case_mask_files(case, mask)? {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// What to evaluate, and how.
+pub struct EvalJob {
+    /// One model, or several whose probabilities are averaged (an ensemble).
+    pub models: Vec<PathBuf>,
+    pub data: PathBuf,
+    pub cases: Option<PathBuf>,
+    pub save_masks: Option<PathBuf>,
+    pub backend: Backend,
+    /// Overrides the models' inference sides.
+    pub sizes: Sizes,
+    pub infer: InferOptions,
+}
+
+/// Scores one case in both protocols (saving its native masks when asked).
+fn score_case(
+    job: &EvalJob,
+    models: &[(Manifest, Model)],
+    case: &Case,
+    device: &Device,
+) -> Result<ScoreRow> {
+    let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
+    let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
+    let mask = predict_native(models, case, device, job.infer)?;
+    let native = native_dice(&mask, case).context("the case has no masks")?;
+    if let Some(dir) = &job.save_masks {
+        save_masks(dir, case, &mask)?;
+    }
+    Ok(ScoreRow {
+        case: case.id.clone(),
+        slices: Some(case.slices.len()),
+        dsc_reference: Some(reference),
+        dsc_native: Some(native),
+    })
+}
+
+/// Scores every case with masks (each printed as it is done); a case that fails is a warning.
+pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
+    let device = backend::device(job.backend)?;
+    let models = load_all(&job.models, &device, &job.sizes)?;
+    let wanted = job.cases.as_deref().map(read_case_list).transpose()?;
+    let mut rows = Vec::new();
+    for case in load_cases(&job.data, wanted)? {
+        if !case.has_masks() {
+            eprintln!(
+                "warning: case {}: skipped, not every slice has a usable mask",
+                case.id
+            );
+            continue;
+        }
+        match score_case(job, &models, &case, &device) {
+            Ok(r) => {
+                print_row(&r.case, r.slices, r.dsc_reference, r.dsc_native);
+                rows.push(r);
+            }
+            Err(e) => eprintln!("warning: case {}: {e:#}", case.id),
+        }
+    }
+    if rows.is_empty() {
+        bail!(
+            "no case with masks could be evaluated in {}",
+            job.data.display()
+        );
+    }
+    Ok(rows)
+}
+
+/// The console table's header, then one line a row (`print_row`).
+pub fn print_header() {
+    println!(
+        "{:<28} {:>6} {:>14} {:>11}",
+        "case", "slices", "DSC reference", "DSC native"
+    );
+}
+
+pub fn print_row(case: &str, slices: Option<usize>, reference: Option<f64>, native: Option<f64>) {
+    let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+    let slices = slices.map_or(String::new(), |s| s.to_string());
+    println!(
+        "{case:<28} {slices:>6} {:>14} {:>11}",
+        num(reference),
+        num(native)
+    );
+}

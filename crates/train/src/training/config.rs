@@ -1,0 +1,205 @@
+//! The configuration of a training run (`train fit`'s flags), saved as the run's `config.json`.
+
+use super::augment::AugConfig;
+use super::loss::Loss;
+use super::sampler::{BatchPlan, Sampler};
+use super::schedule::{LrSchedule, Schedule};
+use crate::backend::Backend;
+use anyhow::{Result, bail};
+use brainseg::model::{Arch, ModelConfig};
+use burn::optim::{AdamConfig, AdamWConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optim {
+    /// Adam without weight decay (the reference).
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
+/// Everything that defines a training run; saved as `config.json`.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
+pub struct FitConfig {
+    /// Data folder (kaggle_3m layout: case folders of slices and masks).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Run folder to create (or continue with --resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "unet")]
+    pub arch: Arch,
+    #[arg(long, value_enum, default_value = "dice")]
+    pub loss: Loss,
+    /// Base width f.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Down-sampling levels.
+    #[arg(long, default_value_t = 4)]
+    pub levels: usize,
+    /// Groups of the grouped convolutions (resnext-unet).
+    #[arg(long, default_value_t = 8)]
+    pub cardinality: usize,
+    /// Side N of the preprocessed slices.
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: Optim,
+    /// Weight decay (AdamW only).
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: Schedule,
+    /// Train on random crops of this side (validation always uses whole slices).
+    #[arg(long)]
+    pub crop: Option<usize>,
+    /// Probability that a crop is centred on lesion (when the slice has some).
+    #[arg(long, default_value_t = 0.5)]
+    pub crop_lesion_p: f32,
+    #[arg(long, value_enum, default_value = "lesion")]
+    pub sampler: Sampler,
+    /// Samples per epoch (default: the number of training slices).
+    #[arg(long)]
+    pub samples_per_epoch: Option<usize>,
+    #[arg(long, default_value_t = 0.05)]
+    pub aug_scale: f32,
+    #[arg(long, default_value_t = 15.0)]
+    pub aug_rotate: f32,
+    #[arg(long, default_value_t = 0.5)]
+    pub aug_flip: f32,
+    /// Add gamma and brightness/contrast augmentation.
+    #[arg(long)]
+    pub aug_intensity: bool,
+    /// Validation cases, one ID a line (default: ../shared/data/patients-val.txt when it exists).
+    #[arg(long)]
+    pub val_cases: Option<PathBuf>,
+    /// Restrict training to these cases (one ID a line).
+    #[arg(long)]
+    pub train_cases: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Slices per validation forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub val_batch: usize,
+    /// Stop before starting an epoch once this much training time has been spent (all sessions
+    /// of the run together).
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Start from these weights (a `.bpk` with its `.json` manifest beside it, e.g. an earlier
+    /// run's `best.bpk`) instead of a random initialisation: fine-tuning. The architecture must
+    /// match; the optimizer and schedule start afresh.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+    /// Keep every epoch's weights in checkpoints/ (not only the last), e.g. to average the
+    /// last epochs into one model with `train average`. The optimizer state is kept for the
+    /// last epoch only either way.
+    #[arg(long)]
+    #[serde(default)]
+    pub keep_checkpoints: bool,
+    /// Run the learning-rate schedule over the --max-minutes budget instead of over --epochs
+    /// (which then only caps the run): the schedule ends when the time does, whatever the
+    /// machine's speed; an epoch under way when the time is spent is cut short (then validated
+    /// and exported as usual). For runs on a machine of unknown speed with a fixed lease (the GPU).
+    #[arg(long, requires = "max_minutes")]
+    #[serde(default)]
+    pub schedule_by_time: bool,
+}
+
+impl FitConfig {
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig {
+            arch: self.arch,
+            width: self.width,
+            levels: self.levels,
+            cardinality: self.cardinality,
+        }
+    }
+
+    pub fn plan(&self) -> BatchPlan {
+        BatchPlan {
+            batch: self.batch,
+            crop: self.crop,
+            crop_lesion_p: self.crop_lesion_p,
+            sampler: self.sampler,
+            samples_per_epoch: self.samples_per_epoch,
+            aug: AugConfig {
+                scale: self.aug_scale,
+                rotate: self.aug_rotate,
+                flip: self.aug_flip,
+                intensity: self.aug_intensity,
+            },
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        let m = self.model_config();
+        m.validate()?;
+        let k = m.size_multiple();
+        if !self.size.is_multiple_of(k)
+            || self
+                .crop
+                .is_some_and(|c| !c.is_multiple_of(k) || c > self.size)
+        {
+            bail!(
+                "--size and --crop must be multiples of {k} (2^levels), and the crop at most the size"
+            );
+        }
+        if self.batch == 0 || self.epochs == 0 {
+            bail!("--batch and --epochs must be positive");
+        }
+        Ok(())
+    }
+
+    /// The seconds the schedule runs over with --schedule-by-time (None: it runs over the steps).
+    pub fn schedule_seconds(&self) -> Option<f64> {
+        self.max_minutes
+            .filter(|_| self.schedule_by_time)
+            .map(|max| max * 60.0)
+    }
+
+    pub fn lr_schedule(&self) -> LrSchedule {
+        LrSchedule {
+            lr: self.lr,
+            shape: self.schedule,
+            seconds: self.schedule_seconds(),
+        }
+    }
+
+    pub fn optimizer(&self) -> burn::optim::ModuleOptimizer {
+        match self.optimizer {
+            Optim::Adam => AdamConfig::new().with_epsilon(1e-8).init(),
+            Optim::Adamw => AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(self.weight_decay as f32)
+                .init(),
+        }
+    }
+
+    /// The validation list: --val-cases, or `patients-val.txt` of the shared data, looked up
+    /// beside the data folder's ancestors and the working directory.
+    pub fn val_cases_file(&self) -> Option<PathBuf> {
+        self.val_cases
+            .clone()
+            .or_else(|| default_val_cases(&self.data))
+    }
+}
+
+fn default_val_cases(data: &Path) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = data
+        .ancestors()
+        .map(|a| a.join("patients-val.txt"))
+        .collect();
+    candidates.push(PathBuf::from("../shared/data/patients-val.txt"));
+    candidates.into_iter().find(|p| p.is_file())
+}
