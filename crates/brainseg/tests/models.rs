@@ -493,3 +493,74 @@ fn an_ensemble_loads_through_one_reader_and_bad_files_are_named() {
     let e = load(&nested).unwrap_err().to_string();
     assert!(e.contains("cannot name members"), "{e}");
 }
+
+/// A deterministic, varied tensor of the given shape.
+fn field(dims: [usize; 4], device: &Device) -> Tensor<4> {
+    let n = dims.iter().product::<usize>();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    Tensor::from_data(TensorData::new(data, dims), device)
+}
+
+/// `upsample_to` (two matrix products, so every backend has its gradient) gives what burn's
+/// `interpolate` gives, values and gradients, for the ×2 and uneven resizes the FPN and the
+/// ResNeXt-U-Net make.
+#[test]
+fn upsampling_by_matrix_products_equals_burns_interpolate() {
+    use brainseg::model::{Resample, upsample_to};
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    let device = Device::flex().autodiff();
+    let cases = [
+        (
+            Resample::Bilinear,
+            InterpolateMode::Bilinear,
+            [5, 7],
+            [10, 14],
+        ),
+        (
+            Resample::Bilinear,
+            InterpolateMode::Bilinear,
+            [4, 4],
+            [9, 6],
+        ),
+        (
+            Resample::Nearest,
+            InterpolateMode::Nearest,
+            [5, 7],
+            [10, 14],
+        ),
+        (Resample::Nearest, InterpolateMode::Nearest, [3, 4], [7, 9]),
+    ];
+    for (mode, theirs, [h, w], [oh, ow]) in cases {
+        let x = field([2, 3, h, w], &device);
+        let (a, b) = (x.clone().require_grad(), x.require_grad());
+        let mine = upsample_to(a.clone(), oh, ow, mode);
+        let options = InterpolateOptions {
+            output_size: Some([oh, ow]),
+            align_corners: false,
+            ..InterpolateOptions::new(theirs)
+        };
+        let reference = interpolate(b.clone(), options);
+        assert_eq!(mine.dims(), [2, 3, oh, ow]);
+        let diff = |p: Tensor<4>, q: Tensor<4>| {
+            let p = p.into_data().try_to_vec::<f32>().unwrap();
+            let q = q.into_data().try_to_vec::<f32>().unwrap();
+            p.iter()
+                .zip(q)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max)
+        };
+        assert!(
+            diff(mine.clone(), reference.clone()) < 1e-5,
+            "{mode:?} {h}x{w} → {oh}x{ow}"
+        );
+        // The same upstream gradient through both: the same gradient at the input.
+        let weight = field([2, 3, oh, ow], &device);
+        let ga = (mine * weight.clone()).sum().backward();
+        let gb = (reference * weight).sum().backward();
+        let (ga, gb) = (a.grad(&ga).unwrap(), b.grad(&gb).unwrap());
+        assert!(diff(ga, gb) < 1e-4, "gradient {mode:?} {h}x{w} → {oh}x{ow}");
+    }
+}

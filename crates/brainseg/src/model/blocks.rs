@@ -4,8 +4,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 /// Convolution (no bias: BatchNorm follows) then BatchNorm. `groups` > 1 gives a grouped conv.
 #[derive(Module, Debug)]
@@ -99,13 +97,61 @@ impl ResNextBlock {
     }
 }
 
-/// Resizes feature maps to `[h, w]` (bilinear, half-pixel centres as in PyTorch's default).
-pub fn upsample_to(x: Tensor<4>, h: usize, w: usize, mode: InterpolateMode) -> Tensor<4> {
-    let align_corners = false;
-    let options = InterpolateOptions {
-        output_size: Some([h, w]),
-        align_corners,
-        ..InterpolateOptions::new(mode)
-    };
-    interpolate(x, options)
+/// How [`upsample_to`] resamples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// `src = floor(dst · in / out)` (PyTorch's `nearest`).
+    Nearest,
+    /// Bilinear with half-pixel centres (PyTorch's default, `align_corners=False`).
+    Bilinear,
+}
+
+/// Resizes feature maps `[B, C, H, W]` to `[B, C, h, w]`.
+///
+/// Written as two matrix products with fixed interpolation matrices (along the width, then the
+/// height) instead of burn's `interpolate`, because burn-cubecl 0.22.1 has no bilinear backward:
+/// the GPU backends panicked when an FPN or a ResNeXt-U-Net trained. A matrix product has a
+/// gradient on every backend and runs on the autotuned matmul kernels. Values equal
+/// `interpolate`'s (tests/models.rs), so weights trained before load and score the same.
+pub fn upsample_to(x: Tensor<4>, h: usize, w: usize, mode: Resample) -> Tensor<4> {
+    let [b, c, h_in, w_in] = x.dims();
+    if (h_in, w_in) == (h, w) {
+        return x;
+    }
+    let device = x.device();
+    let along_w = interpolation_matrix(w_in, w, mode, &device);
+    let along_h = interpolation_matrix(h_in, h, mode, &device);
+    let x = x
+        .reshape([b * c * h_in, w_in])
+        .matmul(along_w)
+        .reshape([b, c, h_in, w]);
+    x.swap_dims(2, 3)
+        .reshape([b * c * w, h_in])
+        .matmul(along_h)
+        .reshape([b, c, w, h])
+        .swap_dims(2, 3)
+}
+
+/// The `[n_in, n_out]` matrix whose column `o` holds the weights output `o` takes from each
+/// input position (the coordinate rule of burn-flex's and PyTorch's `interpolate`).
+fn interpolation_matrix(n_in: usize, n_out: usize, mode: Resample, device: &Device) -> Tensor<2> {
+    let mut m = vec![0.0f32; n_in * n_out];
+    let ratio = n_in as f64 / n_out as f64;
+    for o in 0..n_out {
+        match mode {
+            Resample::Nearest => {
+                let i = ((o as f64 * ratio).floor() as usize).min(n_in - 1);
+                m[i * n_out + o] = 1.0;
+            }
+            Resample::Bilinear => {
+                let src = (o as f64 + 0.5) * ratio - 0.5;
+                let i0 = (src.floor().max(0.0) as usize).min(n_in - 1);
+                let i1 = (i0 + 1).min(n_in - 1);
+                let l = (src - i0 as f64).clamp(0.0, 1.0) as f32;
+                m[i0 * n_out + o] += 1.0 - l;
+                m[i1 * n_out + o] += l;
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [n_in, n_out]), device)
 }

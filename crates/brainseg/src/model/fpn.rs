@@ -3,12 +3,11 @@
 //! segmentation head per level (conv3×3 → BN → ReLU) is upsampled to stride 2 and summed; a 1×1
 //! conv gives the logits, upsampled to the input size.
 
-use super::blocks::{ConvBn, UnetBlock, upsample_to};
+use super::blocks::{ConvBn, Resample, UnetBlock, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::InterpolateMode;
 
 #[derive(Module, Debug)]
 pub struct Fpn {
@@ -66,13 +65,13 @@ impl Fpn {
             let [_, _, fh, fw] = lateral.dims();
             let p = match top {
                 None => lateral,
-                Some(t) => lateral + upsample_to(t, fh, fw, InterpolateMode::Nearest),
+                Some(t) => lateral + upsample_to(t, fh, fw, Resample::Nearest),
             };
             let head = relu(self.heads[i].forward(p.clone()));
             let head = if (fh, fw) == (h2, w2) {
                 head
             } else {
-                upsample_to(head, h2, w2, InterpolateMode::Bilinear)
+                upsample_to(head, h2, w2, Resample::Bilinear)
             };
             sum = Some(match sum {
                 None => head,
@@ -81,6 +80,6 @@ impl Fpn {
             top = Some(p);
         }
         let logits = self.classifier.forward(sum.expect("at least one level"));
-        upsample_to(logits, h, w, InterpolateMode::Bilinear)
+        upsample_to(logits, h, w, Resample::Bilinear)
     }
 }

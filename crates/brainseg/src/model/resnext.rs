@@ -2,12 +2,11 @@
 //! with a light decoder (bilinear upsampling, concatenated skip, one conv3×3 per level).
 //! Trained from scratch: no pretrained weights can be fetched where it is trained.
 
-use super::blocks::{ConvBn, ResNextBlock, upsample_to};
+use super::blocks::{ConvBn, ResNextBlock, Resample, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::InterpolateMode;
 
 #[derive(Module, Debug)]
 pub struct ResNextUNet {
@@ -54,7 +53,7 @@ impl ResNextUNet {
         for i in (0..self.decoders.len()).rev() {
             let skip = skips.pop().expect("one skip per stage");
             let [_, _, h, w] = skip.dims();
-            let up = upsample_to(x, h, w, InterpolateMode::Bilinear);
+            let up = upsample_to(x, h, w, Resample::Bilinear);
             x = relu(self.decoders[i].forward(Tensor::cat(vec![up, skip], 1)));
         }
         self.head.forward(x)
