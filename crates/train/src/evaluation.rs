@@ -10,7 +10,7 @@ use brainseg::eval::{native_dice, native_mask, reference_dice};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
-use brainseg::manifest::Manifest;
+use brainseg::manifest::{Manifest, ManifestError};
 use brainseg::model::Model;
 use brainseg::preprocess::{PrepOptions, Prepared};
 use brainseg::scores::ScoreRow;
@@ -27,15 +27,19 @@ pub struct Sizes {
 
 impl Sizes {
     pub fn apply(&self, manifest: &mut Manifest) -> Result<()> {
+        // The core's errors name the manifest field ("input size 42: …", "tta_sizes: …"); here
+        // the flag is named instead, with the core's reason.
         if let Some(n) = self.input {
-            manifest
-                .set_input_size(n)
-                .map_err(|e| anyhow!("--input-size {n}: {e}"))?;
+            manifest.set_input_size(n).map_err(|e| match e {
+                ManifestError::InputSize { reason, .. } => anyhow!("--input-size {n}: {reason}"),
+                e => anyhow!("--input-size {n}: {e}"),
+            })?;
         }
         if let Some(t) = &self.tta {
-            manifest
-                .set_tta_sizes(t.clone())
-                .map_err(|e| anyhow!("--tta-sizes: {e}"))?;
+            manifest.set_tta_sizes(t.clone()).map_err(|e| match e {
+                ManifestError::TtaSizes(why) => anyhow!("--tta-sizes: {why}"),
+                e => anyhow!("--tta-sizes: {e}"),
+            })?;
         }
         Ok(())
     }
