@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web app into dist/ (release), then drops the wasm's debug-only sections (function
-# names: 6.5 MB) and re-pins the integrity hashes (scripts/strip-wasm.py). --optimize also runs
+# names: 6.5 MB), re-pins the integrity hashes (scripts/strip-wasm.py) and pins trunk's inline
+# loader script in the Content-Security-Policy (scripts/csp-pin.py). --optimize also runs
 # wasm-opt -Oz first (binaryen from npm; about 10 minutes on 2 cores, so the tests skip it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,4 +17,5 @@ if [ "${1:-}" = "--optimize" ]; then
   done
 fi
 python3 scripts/strip-wasm.py dist
+python3 scripts/csp-pin.py dist
 du -b dist/*.wasm web/models/*.bpk 2>/dev/null | awk '{ s += $1; print } END { printf "wasm + weights: %.2f MB\n", s / 1e6 }'

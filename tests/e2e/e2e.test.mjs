@@ -2,16 +2,22 @@
 // For each backend (WebGPU on SwiftShader, then ?backend=cpu): open the page, wait for the model,
 // give it real slices through the ordinary file input, wait for `done`, and check each case's DSC
 // against `train eval` (native protocol) on the same files; then once more on the CPU through the
-// folder picker. Writes a screenshot per run.
+// folder picker. Writes a screenshot per run. Every run also records the page's requests: all
+// must be same-origin GETs without a body (nothing leaves the browser), and no Content-Security-
+// Policy violation may occur. Then the page under bad input: a 500-file drop of hostile TIFFs,
+// non-TIFF files, masks without slices, duplicate slices and markup in names (each file gets a
+// visible message or is segmented), broken model files (a clear error naming the file), and
+// the CSP refusing a request to another origin.
 //
 // Environment: BRAINSEG_URL (served dist/), BRAINSEG_FILES (newline-separated .tif paths),
 // BRAINSEG_DIR (the folder they are in, for the folder picker),
 // BRAINSEG_EXPECTED (CSV from `train eval --csv`), BRAINSEG_OUT (folder for screenshots).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, copyFileSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
 
 const url = process.env.BRAINSEG_URL;
@@ -23,6 +29,35 @@ const expected = new Map(
     .split('\n').slice(1).filter(l => l && !l.startsWith('mean') && !l.startsWith('median'))
     .map(l => l.split(',')).map(f => [f[0], Number(f[3])]),
 );
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const origin = new URL(url).origin;
+
+// Records every request the page makes and every CSP violation; `check()` fails on any request
+// that carries data, is not a GET, or goes to another origin.
+async function watchTraffic(page) {
+  const requests = [];
+  page.on('request', r => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  await page.evaluateOnNewDocument(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation',
+      e => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return {
+    requests,
+    async check(label) {
+      assert.ok(requests.length > 0, `${label}: no request recorded`);
+      for (const r of requests) {
+        const local = r.url.startsWith('data:') || r.url.startsWith('blob:');
+        assert.ok(local || new URL(r.url).origin === origin, `${label}: request to another origin: ${r.url}`);
+        assert.equal(r.method, 'GET', `${label}: ${r.method} ${r.url}`);
+        assert.ok(!r.body, `${label}: request with a body: ${r.url}`);
+      }
+      assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], `${label}: CSP violations`);
+      console.log(`${label}: ${requests.length} requests, all same-origin GETs without a body`);
+    },
+  };
+}
 
 async function launch() {
   return puppeteer.launch({
@@ -54,6 +89,7 @@ async function segment(backend, label, feed) {
     page.on('pageerror', e => console.log(`[page ${label}] uncaught: ${e.message}`));
     page.on('error', e => console.log(`[page ${label}] crashed: ${e.message}`));
     await page.setViewport({ width: 1200, height: 1400 });
+    const traffic = await watchTraffic(page);
     const started = Date.now();
     await page.goto(`${url}/?backend=${backend}`);
     const ready = await waitState(page, ['ready', 'error'], 5 * 60 * 1000);
@@ -75,6 +111,7 @@ async function segment(backend, label, feed) {
       assert.ok(Math.abs(Number(dsc) - expected.get(c)) <= 1e-3, `${c}: page ${dsc}, train eval ${expected.get(c)}`);
     }
     await page.screenshot({ path: join(out, `screenshot-${label}.png`), fullPage: true });
+    await traffic.check(label);
     console.log(`${label}: page ready in ${loadMs} ms, ${files.length} files segmented in ${seconds.toFixed(1)} s; DSC ${JSON.stringify(rows)}`);
   } finally {
     await browser.close();
@@ -89,3 +126,138 @@ for (const backend of ['webgpu', 'cpu']) {
 // The folder picker (<input webkitdirectory>): the whole data folder at once, cases in subfolders.
 test('cpu, folder picker: DSC per case equals train eval', { timeout: 30 * 60 * 1000 }, () =>
   segment('cpu', 'cpu-folder', async page => (await page.$('#folder-input')).uploadFile(process.env.BRAINSEG_DIR)));
+
+// Opens the page on the CPU backend; `route(request)` may answer a request itself (return true).
+async function openPage(browser, label, route) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  page.on('dialog', d => { errors.push(`dialog: ${d.message()}`); d.dismiss(); });
+  if (route) {
+    await page.setRequestInterception(true);
+    page.on('request', r => { if (!route(r)) r.continue(); });
+  }
+  await page.setViewport({ width: 1200, height: 1400 });
+  await page.goto(`${url}/?backend=cpu`);
+  return { page, errors };
+}
+
+async function issueLines(page) {
+  return page.$$eval('.issues li', ls => ls.map(l => l.textContent));
+}
+
+// The drop: the sample case, every hostile TIFF of the fuzz seeds, non-TIFF files, a mask
+// without its slice, a slice given twice, markup in names, truncated TIFFs: 500 files.
+function hostileDrop() {
+  const dir = mkdtempSync(join(tmpdir(), 'brainseg-hostile-'));
+  const files = [];
+  const add = (name, bytes) => { writeFileSync(join(dir, name), bytes); files.push(join(dir, name)); };
+  const samples = join(repo, 'web/samples');
+  const sampleFiles = readdirSync(samples).filter(f => f.endsWith('.tif'));
+  for (const f of sampleFiles) { copyFileSync(join(samples, f), join(dir, f)); files.push(join(dir, f)); }
+  const slice = readFileSync(join(samples, sampleFiles.find(f => !f.includes('_mask'))));
+  const mask = readFileSync(join(samples, sampleFiles.find(f => f.includes('_mask'))));
+  const seeds = join(repo, 'fuzz/seeds/slice_tiff');
+  for (const f of readdirSync(seeds)) add(`HOSTILE-${f}_1.tif`, readFileSync(join(seeds, f)));
+  assert.ok(files.length - sampleFiles.length >= 15, `only ${files.length - sampleFiles.length} hostile TIFFs in ${seeds}`);
+  add('README.txt', 'not an image');
+  add('scores.csv', 'case,dsc\n');
+  add('ORPHAN_3_mask.tif', mask);
+  add('DUP_1.tif', slice);
+  add('DUP_01.tif', slice);
+  add('<img src=x onerror="window.__xss=1">_1.tif', slice.subarray(0, 300));
+  add('A&amp;<b>B_2.tif', 'not a TIFF at all');
+  for (let i = 0; files.length < 500; i++) {
+    if (i % 2) add(`notes-${i}.txt`, `note ${i}`);
+    else add(`TRUNC_${i}_1.tif`, slice.subarray(0, 100 + i));
+  }
+  return { files, sampleCase: sampleFiles[0].replace(/_\d+(_mask)?\.tif$/, '') };
+}
+
+test('cpu: a 500-file hostile drop names every bad file and segments the rest', { timeout: 15 * 60 * 1000 }, async () => {
+  const { files, sampleCase } = hostileDrop();
+  assert.equal(files.length, 500);
+  const browser = await launch();
+  try {
+    const { page, errors } = await openPage(browser, 'hostile');
+    assert.equal((await waitState(page, ['ready', 'error'], 5 * 60 * 1000)).state, 'ready');
+    await (await page.$('#file-input')).uploadFile(...files);
+    await page.waitForSelector('[data-case]', { timeout: 60 * 1000 });
+    const done = await waitState(page, ['done', 'error'], 10 * 60 * 1000);
+    assert.equal(done.state, 'done', done.text);
+    const cases = await page.$$eval('[data-case]', rs => rs.map(r => r.dataset.case));
+    const sample = await page.$eval(`[data-case="${sampleCase}"]`, r => r.dataset.dsc);
+    assert.ok(Number(sample) > 0.5, `sample case DSC ${sample}`);
+    const lines = await issueLines(page);
+    // Every file is either part of a segmented case or named in a message.
+    const unaccounted = files.map(f => basename(f)).filter(name =>
+      !cases.some(c => name.startsWith(`${c}_`)) && !lines.some(l => l.includes(name)));
+    assert.deepEqual(unaccounted, [], 'files without a message');
+    assert.ok(lines.some(l => l.includes('DUP_01.tif') || l.includes('DUP_1.tif')), 'duplicate slice not reported');
+    assert.ok(lines.some(l => l.includes('ORPHAN_3_mask.tif')), 'mask without slice not reported');
+    assert.equal(await page.evaluate(() => window.__xss), undefined, 'markup in a file name ran');
+    assert.equal(await page.$('img[src="x"]'), null, 'markup in a file name became an element');
+    await page.screenshot({ path: join(out, 'screenshot-hostile.png'), fullPage: true });
+    writeFileSync(join(out, 'hostile-messages.txt'), `${lines.join('\n')}\n`);
+    // Still usable: the sample case runs again.
+    await page.click('#sample');
+    await page.waitForFunction(() => document.querySelector('#status')?.dataset.state === 'running', { timeout: 60 * 1000 }).catch(() => {});
+    assert.equal((await waitState(page, ['done', 'error'], 5 * 60 * 1000)).state, 'done');
+    assert.deepEqual(errors, [], 'uncaught errors on the page');
+    console.log(`hostile drop: ${cases.length} cases segmented, ${lines.length} messages, ${files.length} files`);
+  } finally {
+    await browser.close();
+  }
+});
+
+// Broken model files, served in place of the shipped ones.
+const shipped = JSON.parse(readFileSync(join(repo, 'web/models/default.json'), 'utf8'));
+const brokenModels = [
+  ['truncated weights', 'default.bpk', bytes => bytes.subarray(0, 1000), 'default.bpk'],
+  ['garbage manifest', 'default.json', () => Buffer.from('{"version": 1, "model": '), 'default.json'],
+  ['manifest of another architecture', 'default.json',
+    () => Buffer.from(JSON.stringify({ ...shipped, model: { ...shipped.model, arch: 'resunet' } })), 'another architecture'],
+];
+for (const [what, file, corrupt, expected] of brokenModels) {
+  test(`cpu: ${what} give a clear error and the page still takes files`, { timeout: 5 * 60 * 1000 }, async () => {
+    const original = readFileSync(join(repo, 'web/models', file));
+    const browser = await launch();
+    try {
+      const { page, errors } = await openPage(browser, what, r => {
+        if (!r.url().endsWith(`/models/${file}`)) return false;
+        r.respond({ status: 200, contentType: 'application/octet-stream', body: corrupt(original) });
+        return true;
+      });
+      const state = await waitState(page, ['ready', 'error'], 5 * 60 * 1000);
+      assert.equal(state.state, 'error', `${what}: page got ready`);
+      assert.ok(state.text.includes(expected), `${what}: status says ${state.text}`);
+      const samples = join(repo, 'web/samples');
+      await (await page.$('#file-input')).uploadFile(...readdirSync(samples).filter(f => f.endsWith('.tif')).map(f => join(samples, f)));
+      await page.waitForSelector('[data-case]', { timeout: 60 * 1000 });
+      assert.deepEqual(errors, [], 'uncaught errors on the page');
+      console.log(`${what}: ${state.text}`);
+    } finally {
+      await browser.close();
+    }
+  });
+}
+
+test('the Content-Security-Policy refuses a request to another origin', { timeout: 5 * 60 * 1000 }, async () => {
+  const browser = await launch();
+  try {
+    const { page } = await openPage(browser, 'csp');
+    assert.equal((await waitState(page, ['ready', 'error'], 5 * 60 * 1000)).state, 'ready');
+    const outcome = await page.evaluate(async () => {
+      const seen = new Promise(resolve => document.addEventListener('securitypolicyviolation', e => resolve(e.violatedDirective), { once: true }));
+      try {
+        await fetch('http://127.0.0.2:9/upload', { method: 'POST', body: 'a slice' });
+        return 'sent';
+      } catch (e) {
+        return `refused (${await seen})`;
+      }
+    });
+    assert.equal(outcome, 'refused (connect-src)');
+  } finally {
+    await browser.close();
+  }
+});

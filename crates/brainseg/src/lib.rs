@@ -16,6 +16,7 @@
 //! | the per-case DSC table and its CSV | [`scores`] |
 //! | predicted masks as `_mask.tif` files | [`export`] |
 //! | synthetic cases for tests | [`synthetic`] |
+//! | every entry of user bytes, for fuzzing and its regression test | [`untrusted`] |
 
 pub mod eval;
 pub mod export;
@@ -32,3 +33,4 @@ pub mod resize;
 pub mod scores;
 pub mod synthetic;
 pub mod tiff_io;
+pub mod untrusted;

@@ -20,8 +20,16 @@ pub enum ModelIoError {
     Model { file: String, source: ModelError },
     #[error("{file}: cannot load weights: {message}")]
     Weights { file: String, message: String },
-    #[error("{file}: weights do not match the manifest's model: {missing} tensors missing")]
-    Mismatch { file: String, missing: usize },
+    #[error(
+        "{file}: weights do not match the manifest's model ({arch}): {missing} tensors missing, \
+         e.g. {example} (weights of another architecture or size?)"
+    )]
+    Mismatch {
+        file: String,
+        arch: String,
+        missing: usize,
+        example: String,
+    },
     #[error("ensemble member {member:?} of {stem}: {source}")]
     Member {
         stem: String,
@@ -64,17 +72,29 @@ pub fn load_model(
     if manifest.precision == Precision::F16 {
         store = store.with_from_adapter(HalfPrecisionAdapter::new());
     }
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| ModelIoError::Weights {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
-    if !result.missing.is_empty() {
-        return Err(ModelIoError::Mismatch {
-            file: file.to_string(),
-            missing: result.missing.len(),
-        });
+    let mismatch = |missing: usize, example: String| ModelIoError::Mismatch {
+        file: file.to_string(),
+        arch: manifest.model.arch.to_string(),
+        missing,
+        example,
+    };
+    let result = model.load_from(&mut store).map_err(|e| {
+        let message = e.to_string();
+        // burn lists every missing tensor (hundreds of names): say how many and name one.
+        match message.split_once("Missing tensors: [") {
+            Some((_, list)) => {
+                let names: Vec<&str> = list.split("(\"").skip(1).collect();
+                let first = names.first().and_then(|n| n.split('"').next());
+                mismatch(names.len(), first.unwrap_or("?").to_string())
+            }
+            None => ModelIoError::Weights {
+                file: file.to_string(),
+                message,
+            },
+        }
+    })?;
+    if let Some(first) = result.missing.first() {
+        return Err(mismatch(result.missing.len(), first.0.clone()));
     }
     Ok(model)
 }

@@ -10,6 +10,7 @@
 use std::io::Cursor;
 use tiff::ColorType;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
+use tiff::tags::Tag;
 
 /// Why a TIFF could not be decoded or encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +80,11 @@ pub fn unit_to_u8(v: f32) -> u8 {
 
 /// Largest side accepted: far above any MR slice, low enough that a forged header cannot make
 /// the decoder allocate gigabytes.
-const MAX_SIDE: u32 = 8192;
+pub const MAX_SIDE: u32 = 8192;
+
+/// Most bytes of decoded pixel data a slice may have (64 MiB: e.g. 4096² RGB at 8 bits, or
+/// 2896² RGBA at 16 bits). The `tiff` crate refuses a larger image before allocating it.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
 
 struct Raw {
     width: usize,
@@ -88,6 +93,8 @@ struct Raw {
     /// Samples scaled to [0, 1].
     values: Vec<f32>,
     bits: u8,
+    /// The file holds more than one image (only the first is read).
+    more_pages: bool,
 }
 
 fn decode_raw(bytes: &[u8]) -> Result<Raw, TiffError> {
@@ -98,42 +105,29 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, TiffError> {
         return Err(TiffError::NoByteOrderMark);
     }
     let mut limits = Limits::default();
-    limits.decoding_buffer_size = 64 << 20;
+    limits.decoding_buffer_size = MAX_DECODED_BYTES;
     let mut dec = Decoder::new(Cursor::new(bytes))
         .map_err(|e| TiffError::Unreadable(e.to_string()))?
         .with_limits(limits);
-    let (w, h) = dec
-        .dimensions()
-        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
-    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-        return Err(TiffError::UnsupportedSize {
-            width: w,
-            height: h,
-        });
-    }
-    let color = dec
-        .colortype()
-        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
-    let (samples, bits) = match color {
-        ColorType::Gray(b) => (1, b),
-        ColorType::GrayA(b) => (2, b),
-        ColorType::RGB(b) => (3, b),
-        ColorType::RGBA(b) => (4, b),
-        other => {
-            return Err(TiffError::UnsupportedColour(format!("{other:?}")));
-        }
-    };
+    let (width, height, samples, bits) = check_layout(&mut dec)?;
+    let more_pages = dec.more_images();
     let result = dec
         .read_image()
         .map_err(|e| TiffError::PixelData(e.to_string()))?;
     let values: Vec<f32> = match result {
         DecodingResult::U8(v) if bits == 8 => v.into_iter().map(|x| x as f32 / 255.0).collect(),
         DecodingResult::U16(v) if bits == 16 => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
-        _ => {
-            return Err(TiffError::SampleFormat(format!("{bits}-bit {color:?}")));
+        other => {
+            let kind = match other {
+                DecodingResult::I8(_) | DecodingResult::I16(_) => "signed integer",
+                DecodingResult::F32(_) | DecodingResult::F64(_) => "floating-point",
+                _ => "other",
+            };
+            return Err(TiffError::SampleFormat(format!(
+                "{bits}-bit {kind} samples"
+            )));
         }
     };
-    let (width, height) = (w as usize, h as usize);
     if values.len() != width * height * samples {
         return Err(TiffError::SampleCount {
             got: values.len(),
@@ -149,8 +143,62 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, TiffError> {
         samples,
         values,
         bits,
+        more_pages,
     })
 }
+
+/// Checks the first image's header before any pixel is read: size, colour type, bits and
+/// sample format. Returns (width, height, samples per pixel, bits per sample).
+fn check_layout(dec: &mut Decoder<Cursor<&[u8]>>) -> Result<(usize, usize, usize, u8), TiffError> {
+    let (w, h) = dec
+        .dimensions()
+        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
+        return Err(TiffError::UnsupportedSize {
+            width: w,
+            height: h,
+        });
+    }
+    let color = dec
+        .colortype()
+        .map_err(|e| TiffError::BadHeader(e.to_string()))?;
+    let (samples, bits) = match color {
+        ColorType::Gray(b) => (1, b),
+        // Gray + one extra sample (alpha): the `tiff` crate calls it Multiband unless the
+        // extra sample is marked as associated alpha.
+        ColorType::GrayA(b)
+        | ColorType::Multiband {
+            bit_depth: b,
+            num_samples: 2,
+        } => (2, b),
+        ColorType::RGB(b) => (3, b),
+        ColorType::RGBA(b) => (4, b),
+        other => {
+            return Err(TiffError::UnsupportedColour(format!("{other:?}")));
+        }
+    };
+    // SampleFormat 1 (or absent) is unsigned integer; 2 signed, 3 floating point. It may be
+    // given once or once per sample.
+    let formats = dec
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(|e| TiffError::BadHeader(e.to_string()))?
+        .unwrap_or_default();
+    let format = formats.iter().copied().find(|&f| f != 1).unwrap_or(1);
+    if !matches!(bits, 8 | 16) || format != 1 {
+        let kind = match format {
+            1 => "unsigned integer",
+            2 => "signed integer",
+            3 => "floating-point",
+            _ => "unknown-format",
+        };
+        return Err(TiffError::SampleFormat(format!(
+            "{bits}-bit {kind} samples"
+        )));
+    }
+    Ok((w as usize, h as usize, samples, bits))
+}
+
+const MORE_PAGES: &str = "multi-page TIFF: only the first page is used";
 
 /// Decodes an image slice. Returns the image and warnings (conversions that were made).
 pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), TiffError> {
@@ -158,6 +206,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<(RgbImage, Vec<String>), TiffError> 
     let mut warnings = Vec::new();
     if raw.bits == 16 {
         warnings.push("16-bit image rescaled to [0, 1] by value/65535".to_string());
+    }
+    if raw.more_pages {
+        warnings.push(MORE_PAGES.to_string());
     }
     let n = raw.width * raw.height;
     let mut data = Vec::with_capacity(n * 3);
@@ -193,6 +244,9 @@ pub fn decode_mask(bytes: &[u8]) -> Result<(Mask, Vec<String>), TiffError> {
     let mut warnings = Vec::new();
     if raw.samples > 2 {
         warnings.push("colour mask: using its first channel".to_string());
+    }
+    if raw.more_pages {
+        warnings.push(MORE_PAGES.to_string());
     }
     let data = raw
         .values

@@ -1,88 +1,12 @@
 //! The `train` binary end to end on synthetic cases (and on lgg-mini when it is present).
 
-use brainseg::ingest::Case;
+mod common;
+
 use brainseg::synthetic::synthetic_case;
-use brainseg::tiff_io::encode_image;
+use common::{run_ok, synthetic_data, temp_dir, tiny_fit, train, write_case};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-fn train() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_train"))
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("train runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainseg-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_case(root: &Path, case: &Case, masks: bool) {
-    brainseg::synthetic::write_case(root, case, masks, |img| encode_image(img).unwrap()).unwrap();
-}
-
-/// Four synthetic cases (three to train on, one to validate) and the validation list.
-fn synthetic_data() -> &'static (PathBuf, PathBuf) {
-    static DATA: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let root = temp_dir("data");
-        let data = root.join("kaggle_3m");
-        for i in 0..4 {
-            write_case(
-                &data,
-                &synthetic_case(&format!("SYN_{i}"), 12, 48, 40, 100 + i),
-                true,
-            );
-        }
-        let val = root.join("val.txt");
-        std::fs::write(&val, "# validation\nSYN_3\n").unwrap();
-        (data, val)
-    })
-}
-
-fn tiny_fit(out: &Path, epochs: usize, extra: &[&str]) -> Command {
-    let (data, val) = synthetic_data();
-    let mut cmd = train();
-    cmd.arg("fit");
-    // Defaults that `extra` may replace (clap refuses a flag given twice).
-    let defaults = [
-        ("--arch", "unet"),
-        ("--width", "8"),
-        ("--levels", "2"),
-        ("--size", "32"),
-        ("--batch", "4"),
-        ("--lr", "3e-3"),
-        ("--schedule", "cosine"),
-        ("--aug-scale", "0"),
-        ("--aug-rotate", "0"),
-    ];
-    for (flag, value) in defaults {
-        if !extra.contains(&flag) {
-            cmd.args([flag, value]);
-        }
-    }
-    cmd.args(["--epochs", &epochs.to_string()])
-        .arg("--data")
-        .arg(data)
-        .arg("--val-cases")
-        .arg(val)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
-    cmd
-}
 
 /// One small model trained once and shared by the tests that need a model.
 fn trained() -> &'static PathBuf {

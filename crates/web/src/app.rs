@@ -53,7 +53,7 @@ pub enum Msg {
     Loaded(Result<(Rc<Engine>, BackendKind, Option<String>, f64), String>),
     PickModel(String),
     Files(Vec<(String, web_sys::File)>),
-    Read(Vec<InputFile>, Vec<FileIssue>),
+    Read(dom::ReadFiles),
     Sample,
     Progress(usize, usize, usize),
     CaseDone(usize, Result<Option<CaseResult>, String>),
@@ -354,26 +354,29 @@ impl Component for App {
                 }
             }
             Msg::Files(files) => {
-                ctx.link().send_future(async move {
-                    let (files, errors) = dom::read_files(files).await;
-                    Msg::Read(files, errors)
-                });
+                ctx.link()
+                    .send_future(async move { Msg::Read(dom::read_files(files).await) });
                 return false;
             }
-            Msg::Read(files, errors) => {
-                if files.is_empty() && errors.is_empty() {
+            Msg::Read(read) => {
+                if read.files.is_empty() && read.errors.is_empty() {
                     self.issues.push(FileIssue {
                         file: "(drop)".into(),
                         message: "no .tif files in what was given".into(),
                     });
                 }
-                self.add_files(files, errors);
+                self.warnings.extend(read.skipped);
+                self.add_files(read.files, read.errors);
                 self.pump(ctx);
             }
             Msg::Sample => {
                 ctx.link().send_future(async {
                     match fetch_sample().await {
-                        Ok(files) => Msg::Read(files, Vec::new()),
+                        Ok(files) => Msg::Read(dom::ReadFiles {
+                            files,
+                            errors: Vec::new(),
+                            skipped: Vec::new(),
+                        }),
                         Err(e) => Msg::Error(e),
                     }
                 });
@@ -590,6 +593,9 @@ impl Component for App {
                 </section>
                 if !self.issues.is_empty() || !self.warnings.is_empty() {
                     <section class="issues">
+                        <p class="issues-count">{ format!(
+                            "{} file(s) not used, {} warning(s)", self.issues.len(), self.warnings.len()
+                        ) }</p>
                         <ul>
                             { for self.issues.iter().map(|i| html! { <li class="error">{ i.to_string() }</li> }) }
                             { for self.warnings.iter().map(|i| html! { <li class="warning">{ i.to_string() }</li> }) }

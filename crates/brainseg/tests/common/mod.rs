@@ -2,6 +2,8 @@
 //! `lgg-mini` sample when this checkout sits beside `shared/`.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use brainseg::ingest::Case;
 use brainseg::tiff_io::{Mask, RgbImage};
 use std::io::Cursor;

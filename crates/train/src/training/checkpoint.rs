@@ -50,6 +50,13 @@ impl RunState {
     }
 }
 
+/// The epoch of a checkpoint file name (`epoch-0012.bpk`, `epoch-0012.optim.bpk`).
+fn checkpoint_epoch(name: &str) -> Option<usize> {
+    let rest = name.strip_prefix("epoch-")?;
+    let digits = rest.split('.').next()?;
+    digits.parse().ok()
+}
+
 pub struct RunDir {
     pub root: PathBuf,
 }
@@ -134,6 +141,49 @@ impl RunDir {
             let _ = std::fs::remove_file(self.path(&f));
         }
         Ok(())
+    }
+
+    /// Removes what a killed run can leave behind: temporary files of interrupted writes and
+    /// checkpoints the state does not name (epochs cut short, and with `keep_all` off, the
+    /// epoch before the last when the kill came before its removal).
+    pub fn remove_leftovers(&self, state: &RunState, keep_all: bool) -> Result<()> {
+        let named = [&state.checkpoint, &state.optimizer];
+        for dir in [self.root.clone(), self.path("checkpoints")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry?.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                let in_checkpoints = dir != self.root;
+                let epoch = checkpoint_epoch(name);
+                let stale = name.starts_with(".tmp-")
+                    || (in_checkpoints
+                        && epoch.is_some_and(|e| {
+                            let kept = named
+                                .iter()
+                                .any(|n| n.as_deref() == Some(&format!("checkpoints/{name}")));
+                            let old_weights = keep_all && !name.ends_with(".optim.bpk");
+                            !kept && (e > state.epochs_done || !old_weights)
+                        }));
+                if stale {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("removing {}", path.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The epoch whose weights the export `name` (`best`, `model`) holds, from its manifest.
+    pub fn exports_epoch(&self, name: &str) -> Option<usize> {
+        let text = std::fs::read_to_string(self.path(&format!("{name}.json"))).ok()?;
+        let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+        manifest["training"]["epoch"]
+            .as_u64()
+            .and_then(|e| usize::try_from(e).ok())
     }
 
     /// `metrics.csv`: one row per epoch, per-case DSC columns in validation order.

@@ -158,6 +158,9 @@ impl FitConfig {
         if self.batch == 0 || self.epochs == 0 {
             bail!("--batch and --epochs must be positive");
         }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be a positive number, not {}", self.lr);
+        }
         Ok(())
     }
 

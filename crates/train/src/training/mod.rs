@@ -54,6 +54,9 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     let device = base.clone().autodiff();
     let data = data::load(&cfg)?;
     let (mut model, mut optim) = start(&cfg, &run, &state, &device)?;
+    if resume {
+        recover(&run, &cfg, &state, &model.valid(), &command)?;
+    }
     let plan = cfg.plan();
     let steps_per_epoch = data.train.epoch_len(&plan).div_ceil(cfg.batch);
     for epoch in state.epochs_done + 1..=cfg.epochs {
@@ -77,17 +80,28 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         let record = validate_epoch(&valid, &data.val, &cfg, &base, epoch, &stats, started)?;
         let improved = state.best_epoch.is_none() || record.val_mean > state.best_mean;
         if improved {
-            export_best(&run, &cfg, &record, &valid, &command)?;
             state.best_epoch = Some(epoch);
             state.best_mean = record.val_mean;
         }
+        // The checkpoint and the state naming it (and the best epoch) first, the exports
+        // after: a run killed in between is repaired by `recover` when it resumes.
         run.save_epoch(
             &mut state,
             record.clone(),
             &valid,
             &optim,
             cfg.keep_checkpoints,
-        )?;
+        )
+        .with_context(|| {
+            format!(
+                "saving epoch {epoch} (the run folder still holds epoch {}: free space, then \
+                 continue with --resume)",
+                epoch - 1
+            )
+        })?;
+        if improved {
+            export_best(&run, &cfg, &record, &valid, &command)?;
+        }
         run.write_metrics(&state.history)?;
         if let Err(e) = crate::plot::draw_run(&run.path("curves.png"), &state.history) {
             eprintln!("warning: curves.png not drawn: {e}");
@@ -104,6 +118,40 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     Ok(())
 }
 
+/// Puts a resumed run folder back in order after a run was killed: removes half-written
+/// temporary files and checkpoints no state names, writes the exports of the best epoch when
+/// the kill came between its checkpoint and its exports, and rewrites `metrics.csv` and the
+/// curves from the state (a kill can come before they are updated).
+fn recover(
+    run: &RunDir,
+    cfg: &FitConfig,
+    state: &RunState,
+    model: &Model,
+    command: &str,
+) -> Result<()> {
+    run.remove_leftovers(state, cfg.keep_checkpoints)?;
+    let Some(best) = state.best_epoch else {
+        return Ok(());
+    };
+    if run.exports_epoch("best") != Some(best) || run.exports_epoch("model") != Some(best) {
+        match state.history.last().filter(|r| r.epoch == best) {
+            Some(record) => {
+                eprintln!("writing the exports of epoch {best}, cut short when the run stopped");
+                export_best(run, cfg, record, model, command)?;
+            }
+            None => eprintln!(
+                "warning: best.bpk/model.bpk are not those of the best epoch {best}, whose \
+                 weights are no longer kept"
+            ),
+        }
+    }
+    run.write_metrics(&state.history)?;
+    if let Err(e) = crate::plot::draw_run(&run.path("curves.png"), &state.history) {
+        eprintln!("warning: curves.png not drawn: {e}");
+    }
+    Ok(())
+}
+
 /// Validates the epoch's model and makes its record.
 fn validate_epoch(
     valid: &Model,
@@ -115,6 +163,12 @@ fn validate_epoch(
     started: Instant,
 ) -> Result<EpochRecord> {
     let (val_loss, cases) = validate::validate(valid, val, cfg.loss, device, cfg.val_batch)?;
+    if !val_loss.is_finite() {
+        bail!(
+            "validation loss became {val_loss} after epoch {epoch}: the weights are no longer \
+             finite; nothing of this epoch was saved (lower --lr)"
+        );
+    }
     let sum = summarize(&cases.iter().map(|c| c.dsc).collect::<Vec<_>>())
         .context("no validation case was scored")?;
     Ok(EpochRecord {
