@@ -564,3 +564,61 @@ fn upsampling_by_matrix_products_equals_burns_interpolate() {
         assert!(diff(ga, gb) < 1e-4, "gradient {mode:?} {h}x{w} → {oh}x{ow}");
     }
 }
+
+/// `upconv2x2` (a matrix product and a pixel shuffle) gives what burn's `ConvTranspose2d` gives
+/// for the U-Net's 2×2, stride-2 up-sampling: values, and the gradients of the input, the weight
+/// and the bias; with and without a bias.
+#[test]
+fn upconv_by_a_matrix_product_equals_burns_transposed_convolution() {
+    use brainseg::model::{upconv2x2, upsample_2x};
+    use burn::nn::conv::ConvTranspose2dConfig;
+    let device = Device::flex().autodiff();
+    let diff = |p: Tensor<4>, q: Tensor<4>| {
+        let p = p.into_data().try_to_vec::<f32>().unwrap();
+        let q = q.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(p.len(), q.len());
+        p.iter()
+            .zip(q)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    };
+    for bias in [true, false] {
+        let conv = ConvTranspose2dConfig::new([6, 3], [2, 2])
+            .with_stride([2, 2])
+            .with_bias(bias)
+            .init(&device);
+        let x = field([2, 6, 5, 7], &device);
+        let (a, b) = (x.clone().require_grad(), x.require_grad());
+        let mine = upconv2x2(&conv, a.clone());
+        let reference = conv.forward(b.clone());
+        assert_eq!(mine.dims(), [2, 3, 10, 14]);
+        assert!(
+            diff(mine.clone(), reference.clone()) < 1e-5,
+            "values, bias {bias}"
+        );
+        let upstream = field([2, 3, 10, 14], &device);
+        let ga = (mine * upstream.clone()).sum().backward();
+        let gb = (reference * upstream).sum().backward();
+        let input = diff(a.grad(&ga).unwrap(), b.grad(&gb).unwrap());
+        let weight = diff(
+            conv.weight.grad(&ga).unwrap(),
+            conv.weight.grad(&gb).unwrap(),
+        );
+        assert!(
+            input < 1e-4 && weight < 1e-4,
+            "input {input}, weight {weight}"
+        );
+        if let Some(bias) = &conv.bias {
+            let (p, q) = (bias.grad(&ga).unwrap(), bias.grad(&gb).unwrap());
+            let d = diff(p.reshape([1, 1, 1, 3]), q.reshape([1, 1, 1, 3]));
+            assert!(d < 1e-4, "bias gradient {d}");
+        }
+        // The model's switch: the matrix product while training, burn's kernel otherwise.
+        assert!(conv.weight.val().is_require_grad());
+        let inference = conv.valid();
+        assert!(!inference.weight.val().is_require_grad());
+        let x = field([2, 6, 5, 7], &Device::flex());
+        let d = diff(upsample_2x(&inference, x.clone()), upconv2x2(&inference, x));
+        assert!(d < 1e-5, "inference path {d}");
+    }
+}

@@ -1,6 +1,6 @@
 //! Building blocks shared by the architectures.
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -154,4 +154,42 @@ fn interpolation_matrix(n_in: usize, n_out: usize, mode: Resample, device: &Devi
         }
     }
     Tensor::from_data(TensorData::new(m, [n_in, n_out]), device)
+}
+
+/// The U-Net's 2×2, stride-2 up-sampling. While training (the weight needs a gradient) it runs
+/// as [`upconv2x2`], whose backward avoids burn's slow default (see there), otherwise as burn's
+/// transposed convolution, which inferred 13–18 % faster on flex and lavapipe. Measured so far
+/// (docs/benchmarks.md): training 9 % faster on lavapipe, no difference beyond the noise on
+/// flex; the H200, where the issue of slow backward kernels is largest, is still to measure.
+/// Both paths give the same values and gradients (tests/models.rs).
+pub fn upsample_2x(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    if conv.weight.val().is_require_grad() {
+        upconv2x2(conv, x)
+    } else {
+        conv.forward(x)
+    }
+}
+
+/// A 2×2, stride-2 transposed convolution as one matrix product and a pixel shuffle:
+/// `[B·H·W, Cin] × [Cin, Cout·4]`, each input pixel's row giving its 2×2 output block. burn
+/// 0.22.1's default backward of `conv_transpose2d` computes the weight gradient as a forward
+/// convolution with an activation-sized kernel, which only the direct kernel runs on the cubecl
+/// backends; a matrix product has autotuned kernels and a cheap gradient everywhere. The
+/// layer's parameters are used as they are (weight `[Cin, Cout, 2, 2]`, bias `[Cout]`), so
+/// saved weights load unchanged; values equal `conv.forward`'s (tests/models.rs).
+pub fn upconv2x2(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+    let [b, cin, h, w] = x.dims();
+    let weight = conv.weight.val();
+    let [wcin, cout, kh, kw] = weight.dims();
+    debug_assert_eq!((wcin, kh, kw), (cin, 2, 2), "upconv2x2 needs a 2×2 kernel");
+    let rows = x.permute([0, 2, 3, 1]).reshape([b * h * w, cin]);
+    let blocks = rows.matmul(weight.reshape([cin, cout * 4]));
+    let y = blocks
+        .reshape([b, h, w, cout, 2, 2])
+        .permute([0, 3, 1, 4, 2, 5])
+        .reshape([b, cout, h * 2, w * 2]);
+    match &conv.bias {
+        Some(bias) => y + bias.val().reshape([1, cout, 1, 1]),
+        None => y,
+    }
 }

@@ -6,7 +6,7 @@ mod fpn;
 mod resnext;
 mod unet;
 
-pub use blocks::{Resample, upsample_to};
+pub use blocks::{Resample, upconv2x2, upsample_2x, upsample_to};
 pub use flops::ConvLayer;
 pub use fpn::Fpn;
 pub use resnext::ResNextUNet;

@@ -1,7 +1,7 @@
 //! `unet` (the reference U-Net of brain-segmentation-pytorch) and `resunet` (the same with
 //! residual blocks).
 
-use super::blocks::UnetBlock;
+use super::blocks::{UnetBlock, upsample_2x};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -68,7 +68,7 @@ impl UNet {
         }
         x = self.bottleneck.forward(x);
         for i in (0..self.decoders.len()).rev() {
-            let up = self.upconvs[i].forward(x);
+            let up = upsample_2x(&self.upconvs[i], x);
             x = self.decoders[i].forward(Tensor::cat(
                 vec![up, skips.pop().expect("one skip per level")],
                 1,
