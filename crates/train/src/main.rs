@@ -10,6 +10,7 @@
 //! | `backend.rs` | `--backend` → a burn device |
 //! | `atomic.rs` | atomic file writes |
 //! | `plot.rs` | `curves.png` |
+//! | `profile.rs` | `train bench --profile`: a training step's time per operation |
 
 mod atomic;
 mod backend;
@@ -18,6 +19,7 @@ mod cli;
 mod evaluation;
 mod model_io;
 mod plot;
+mod profile;
 mod training;
 
 use clap::Parser;

@@ -883,3 +883,44 @@ fn scale_tta_averages_other_sides_and_ships() {
         );
     }
 }
+
+#[test]
+fn bench_profiles_the_operations_of_a_unet_training_step() {
+    let text = run_ok(train().args([
+        "bench",
+        "--arch",
+        "unet",
+        "--width",
+        "4",
+        "--size",
+        "32",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--profile",
+    ]));
+    assert!(text.contains("train") && text.contains("img/s"), "{text}");
+    for op in [
+        "3x3 convolution, forward",
+        "3x3 convolution, input gradient",
+        "3x3 convolution, weight gradient",
+        "batch norm + ReLU",
+        "max pooling",
+        "transposed convolution (burn)",
+        "transposed convolution (matrix product)",
+        "whole training step",
+    ] {
+        let row = text
+            .lines()
+            .find(|l| l.contains(op))
+            .unwrap_or_else(|| panic!("{op}: {text}"));
+        let ms: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert!(ms >= 0.0 && ms.is_finite(), "{row}");
+    }
+    let other = train()
+        .args(["bench", "--arch", "fpn", "--profile"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&other.stderr).contains("--profile covers the U-Net"));
+}

@@ -3,7 +3,7 @@
 
 use crate::backend::{self, Backend};
 use crate::training::loss::Loss;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use brainseg::model::{Arch, ModelConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -25,9 +25,16 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
+    /// Also time each operation of the U-Net's training step alone (src/profile.rs) and print
+    /// its share of the step.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
+    if a.profile && a.arch != Arch::Unet {
+        bail!("--profile covers the U-Net (--arch unet), not {}", a.arch);
+    }
     let base = backend::device(a.backend)?;
     let device = base.clone().autodiff();
     let cfg = ModelConfig::new(a.arch, a.width);
@@ -72,5 +79,40 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         n / train_secs,
         n / infer_secs
     );
+    if a.profile {
+        print_profile(a, &device, train_secs / a.steps as f64);
+    }
     Ok(())
+}
+
+/// The per-operation table (Markdown), with each operation's share of a whole training step.
+fn print_profile(a: &BenchArgs, device: &Device, step: f64) {
+    let levels = ModelConfig::new(a.arch, a.width).levels;
+    let rows = crate::profile::unet_step(a.width, levels, a.size, a.batch, a.steps, device);
+    println!("\n| operation (summed over the U-Net's layers) | ms per step | share of the step |");
+    println!("| --- | ---: | ---: |");
+    let share = |s: f64| format!("{:.0} %", 100.0 * s / step);
+    for r in &rows {
+        println!(
+            "| {} | {:.1} | {} |",
+            r.op,
+            r.seconds * 1e3,
+            share(r.seconds)
+        );
+    }
+    // The transposed convolution is listed both ways; the model trains with the matrix product.
+    let counted: f64 = rows
+        .iter()
+        .filter(|r| !r.op.contains("(burn)"))
+        .map(|r| r.seconds)
+        .sum();
+    println!(
+        "| whole training step (forward, loss, backward, Adam) | {:.1} | 100 % |",
+        step * 1e3
+    );
+    println!(
+        "| rest: loss, concatenations, Adam, copies (step minus the rows above) | {:.1} | {} |",
+        (step - counted) * 1e3,
+        share(step - counted)
+    );
 }

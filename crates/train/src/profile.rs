@@ -1,0 +1,193 @@
+//! `train bench --profile`: where a U-Net training step spends its time, operation by
+//! operation, on the chosen backend. Each operation runs alone on random tensors of every shape
+//! the U-Net gives it (one warm-up run per shape, so autotuning is not timed), and its time is
+//! summed over the layers: 3×3 convolution forward, its input gradient, its weight gradient
+//! (each gradient alone: only that tensor is tracked), batch norm + ReLU forward and backward,
+//! max pooling, the transposed convolution (burn's kernel and the matrix product), the
+//! optimizer step, and the whole step for comparison. A read-back of a reduction ends every
+//! timed run, so GPU work is counted where it happens.
+
+use burn::nn::BatchNormConfig;
+use burn::nn::conv::ConvTranspose2dConfig;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use std::time::Instant;
+
+/// One 3×3 convolution of the U-Net: batch, in and out channels, side.
+#[derive(Debug, Clone, Copy)]
+struct Conv {
+    cin: usize,
+    cout: usize,
+    side: usize,
+}
+
+/// The 3×3 convolutions, the transposed convolutions (in channels, out channels, input side)
+/// and the pooled maps (channels, side) of a U-Net of `width` and `levels` at `size`.
+fn unet_layers(width: usize, levels: usize, size: usize) -> (Vec<Conv>, Vec<Conv>, Vec<Conv>) {
+    let w = |i: usize| width << i;
+    let s = |i: usize| size >> i;
+    let (mut convs, mut ups, mut pools) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..levels {
+        let cin = if i == 0 { 3 } else { w(i - 1) };
+        convs.push(Conv {
+            cin,
+            cout: w(i),
+            side: s(i),
+        });
+        convs.push(Conv {
+            cin: w(i),
+            cout: w(i),
+            side: s(i),
+        });
+        pools.push(Conv {
+            cin: w(i),
+            cout: w(i),
+            side: s(i),
+        });
+        // Decoder: the concatenation in, then the block's second convolution.
+        convs.push(Conv {
+            cin: 2 * w(i),
+            cout: w(i),
+            side: s(i),
+        });
+        convs.push(Conv {
+            cin: w(i),
+            cout: w(i),
+            side: s(i),
+        });
+        ups.push(Conv {
+            cin: w(i + 1),
+            cout: w(i),
+            side: s(i + 1),
+        });
+    }
+    convs.push(Conv {
+        cin: w(levels - 1),
+        cout: w(levels),
+        side: s(levels),
+    });
+    convs.push(Conv {
+        cin: w(levels),
+        cout: w(levels),
+        side: s(levels),
+    });
+    (convs, ups, pools)
+}
+
+/// Seconds per run of `f` (mean of `reps` after one warm-up); `f` returns a tensor to read back.
+fn time<const D: usize>(reps: usize, mut f: impl FnMut() -> Tensor<D>) -> f64 {
+    let _ = f().sum().into_scalar::<f32>();
+    let t = Instant::now();
+    for _ in 0..reps {
+        let _ = f().sum().into_scalar::<f32>();
+    }
+    t.elapsed().as_secs_f64() / reps as f64
+}
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+/// One row of the profile: an operation and its seconds per training step.
+pub struct Row {
+    pub op: &'static str,
+    pub seconds: f64,
+}
+
+/// Profiles the operations of one training step of a U-Net (`device` must be an autodiff one).
+pub fn unet_step(
+    width: usize,
+    levels: usize,
+    size: usize,
+    batch: usize,
+    reps: usize,
+    device: &Device,
+) -> Vec<Row> {
+    let (convs, ups, pools) = unet_layers(width, levels, size);
+    let opts = || ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let (mut fwd, mut input_grad, mut weight_grad, mut norm) = (0.0, 0.0, 0.0, 0.0);
+    for c in &convs {
+        let x = random([batch, c.cin, c.side, c.side], device);
+        let k = random([c.cout, c.cin, 3, 3], device);
+        let f = time(reps, || conv2d(x.clone(), k.clone(), None, opts()));
+        let xg = x.clone().require_grad();
+        let gi = time(reps, || {
+            let g = conv2d(xg.clone(), k.clone(), None, opts()).sum().backward();
+            xg.grad(&g).expect("input gradient")
+        });
+        let kg = k.clone().require_grad();
+        let gw = time(reps, || {
+            let g = conv2d(x.clone(), kg.clone(), None, opts()).sum().backward();
+            kg.grad(&g).expect("weight gradient")
+        });
+        fwd += f;
+        input_grad += (gi - f).max(0.0);
+        weight_grad += (gw - f).max(0.0);
+        let bn = BatchNormConfig::new(c.cout).init(device);
+        let y = random([batch, c.cout, c.side, c.side], device).require_grad();
+        norm += time(reps, || {
+            let g = relu(bn.forward(y.clone())).sum().backward();
+            y.grad(&g).expect("norm gradient")
+        });
+    }
+    let (mut up_burn, mut up_matmul) = (0.0, 0.0);
+    for u in &ups {
+        let conv = ConvTranspose2dConfig::new([u.cin, u.cout], [2, 2])
+            .with_stride([2, 2])
+            .init(device);
+        let x = random([batch, u.cin, u.side, u.side], device).require_grad();
+        up_burn += time(reps, || {
+            let g = conv.forward(x.clone()).sum().backward();
+            x.grad(&g).expect("input gradient")
+        });
+        up_matmul += time(reps, || {
+            let g = brainseg::model::upconv2x2(&conv, x.clone())
+                .sum()
+                .backward();
+            x.grad(&g).expect("input gradient")
+        });
+    }
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    let mut pooling = 0.0;
+    for p in &pools {
+        let x = random([batch, p.cin, p.side, p.side], device).require_grad();
+        pooling += time(reps, || {
+            let g = pool.forward(x.clone()).sum().backward();
+            x.grad(&g).expect("pool gradient")
+        });
+    }
+    vec![
+        Row {
+            op: "3x3 convolution, forward",
+            seconds: fwd,
+        },
+        Row {
+            op: "3x3 convolution, input gradient",
+            seconds: input_grad,
+        },
+        Row {
+            op: "3x3 convolution, weight gradient",
+            seconds: weight_grad,
+        },
+        Row {
+            op: "batch norm + ReLU, forward and backward",
+            seconds: norm,
+        },
+        Row {
+            op: "max pooling, forward and backward",
+            seconds: pooling,
+        },
+        Row {
+            op: "2x2 transposed convolution (burn), forward and backward",
+            seconds: up_burn,
+        },
+        Row {
+            op: "2x2 transposed convolution (matrix product), forward and backward",
+            seconds: up_matmul,
+        },
+    ]
+}
