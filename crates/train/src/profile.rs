@@ -30,51 +30,20 @@ struct Conv {
 fn unet_layers(width: usize, levels: usize, size: usize) -> (Vec<Conv>, Vec<Conv>, Vec<Conv>) {
     let w = |i: usize| width << i;
     let s = |i: usize| size >> i;
+    let c = |cin: usize, cout: usize, side: usize| Conv { cin, cout, side };
     let (mut convs, mut ups, mut pools) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..levels {
         let cin = if i == 0 { 3 } else { w(i - 1) };
-        convs.push(Conv {
-            cin,
-            cout: w(i),
-            side: s(i),
-        });
-        convs.push(Conv {
-            cin: w(i),
-            cout: w(i),
-            side: s(i),
-        });
-        pools.push(Conv {
-            cin: w(i),
-            cout: w(i),
-            side: s(i),
-        });
-        // Decoder: the concatenation in, then the block's second convolution.
-        convs.push(Conv {
-            cin: 2 * w(i),
-            cout: w(i),
-            side: s(i),
-        });
-        convs.push(Conv {
-            cin: w(i),
-            cout: w(i),
-            side: s(i),
-        });
-        ups.push(Conv {
-            cin: w(i + 1),
-            cout: w(i),
-            side: s(i + 1),
-        });
+        // Encoder block; decoder block (the concatenation in, then its second convolution).
+        convs.extend([c(cin, w(i), s(i)), c(w(i), w(i), s(i))]);
+        convs.extend([c(2 * w(i), w(i), s(i)), c(w(i), w(i), s(i))]);
+        pools.push(c(w(i), w(i), s(i)));
+        ups.push(c(w(i + 1), w(i), s(i + 1)));
     }
-    convs.push(Conv {
-        cin: w(levels - 1),
-        cout: w(levels),
-        side: s(levels),
-    });
-    convs.push(Conv {
-        cin: w(levels),
-        cout: w(levels),
-        side: s(levels),
-    });
+    convs.extend([
+        c(w(levels - 1), w(levels), s(levels)),
+        c(w(levels), w(levels), s(levels)),
+    ]);
     (convs, ups, pools)
 }
 
