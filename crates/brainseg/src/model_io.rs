@@ -68,33 +68,26 @@ pub fn load_model(
             file: file.to_string(),
             source,
         })?;
-    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)));
+    // Missing tensors come back in the result (not as burn's error listing every one), so the
+    // error can say how many and name one.
+    let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)))
+        .allow_partial(true);
     if manifest.precision == Precision::F16 {
         store = store.with_from_adapter(HalfPrecisionAdapter::new());
     }
-    let mismatch = |missing: usize, example: String| ModelIoError::Mismatch {
-        file: file.to_string(),
-        arch: manifest.model.arch.to_string(),
-        missing,
-        example,
-    };
-    let result = model.load_from(&mut store).map_err(|e| {
-        let message = e.to_string();
-        // burn lists every missing tensor (hundreds of names): say how many and name one.
-        match message.split_once("Missing tensors: [") {
-            Some((_, list)) => {
-                let names: Vec<&str> = list.split("(\"").skip(1).collect();
-                let first = names.first().and_then(|n| n.split('"').next());
-                mismatch(names.len(), first.unwrap_or("?").to_string())
-            }
-            None => ModelIoError::Weights {
-                file: file.to_string(),
-                message,
-            },
-        }
-    })?;
-    if let Some(first) = result.missing.first() {
-        return Err(mismatch(result.missing.len(), first.0.clone()));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| ModelIoError::Weights {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+    if let Some((first, _)) = result.missing.first() {
+        return Err(ModelIoError::Mismatch {
+            file: file.to_string(),
+            arch: manifest.model.arch.to_string(),
+            missing: result.missing.len(),
+            example: first.clone(),
+        });
     }
     Ok(model)
 }

@@ -117,14 +117,10 @@ fn decode_raw(bytes: &[u8]) -> Result<Raw, TiffError> {
     let values: Vec<f32> = match result {
         DecodingResult::U8(v) if bits == 8 => v.into_iter().map(|x| x as f32 / 255.0).collect(),
         DecodingResult::U16(v) if bits == 16 => v.into_iter().map(|x| x as f32 / 65535.0).collect(),
-        other => {
-            let kind = match other {
-                DecodingResult::I8(_) | DecodingResult::I16(_) => "signed integer",
-                DecodingResult::F32(_) | DecodingResult::F64(_) => "floating-point",
-                _ => "other",
-            };
+        // check_layout admitted only 8- and 16-bit unsigned samples.
+        _ => {
             return Err(TiffError::SampleFormat(format!(
-                "{bits}-bit {kind} samples"
+                "{bits}-bit samples decoded as another type"
             )));
         }
     };

@@ -3,9 +3,10 @@
 //! the U-Net gives it (one warm-up run per shape, so autotuning is not timed), and its time is
 //! summed over the layers: 3×3 convolution forward, its input gradient, its weight gradient
 //! (each gradient alone: only that tensor is tracked), batch norm + ReLU forward and backward,
-//! max pooling, the transposed convolution (burn's kernel and the matrix product), the
-//! optimizer step, and the whole step for comparison. A read-back of a reduction ends every
-//! timed run, so GPU work is counted where it happens.
+//! max pooling, and the transposed convolution (burn's kernel and the matrix product). `train
+//! bench` prints them beside its whole step; what the rows leave (loss, concatenations, Adam,
+//! copies) is the difference. A read-back of a reduction ends every timed run, so GPU work is
+//! counted where it happens.
 
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
@@ -17,7 +18,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use std::time::Instant;
 
-/// One 3×3 convolution of the U-Net: batch, in and out channels, side.
+/// A layer of the U-Net: in and out channels, side of its input.
 #[derive(Debug, Clone, Copy)]
 struct Conv {
     cin: usize,
@@ -65,6 +66,9 @@ fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
 pub struct Row {
     pub op: &'static str,
     pub seconds: f64,
+    /// Part of the model's training step (the transposed convolution is timed both ways; the
+    /// model trains with the matrix product).
+    pub in_step: bool,
 }
 
 /// Profiles the operations of one training step of a U-Net (`device` must be an autodiff one).
@@ -129,34 +133,26 @@ pub fn unet_step(
             x.grad(&g).expect("pool gradient")
         });
     }
+    let row = |op, seconds, in_step| Row {
+        op,
+        seconds,
+        in_step,
+    };
     vec![
-        Row {
-            op: "3x3 convolution, forward",
-            seconds: fwd,
-        },
-        Row {
-            op: "3x3 convolution, input gradient",
-            seconds: input_grad,
-        },
-        Row {
-            op: "3x3 convolution, weight gradient",
-            seconds: weight_grad,
-        },
-        Row {
-            op: "batch norm + ReLU, forward and backward",
-            seconds: norm,
-        },
-        Row {
-            op: "max pooling, forward and backward",
-            seconds: pooling,
-        },
-        Row {
-            op: "2x2 transposed convolution (burn), forward and backward",
-            seconds: up_burn,
-        },
-        Row {
-            op: "2x2 transposed convolution (matrix product), forward and backward",
-            seconds: up_matmul,
-        },
+        row("3x3 convolution, forward", fwd, true),
+        row("3x3 convolution, input gradient", input_grad, true),
+        row("3x3 convolution, weight gradient", weight_grad, true),
+        row("batch norm + ReLU, forward and backward", norm, true),
+        row("max pooling, forward and backward", pooling, true),
+        row(
+            "2x2 transposed convolution (burn), forward and backward",
+            up_burn,
+            false,
+        ),
+        row(
+            "2x2 transposed convolution (matrix product), forward and backward",
+            up_matmul,
+            true,
+        ),
     ]
 }

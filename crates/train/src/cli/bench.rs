@@ -80,14 +80,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         n / infer_secs
     );
     if a.profile {
-        print_profile(a, &device, train_secs / a.steps as f64);
+        print_profile(a, cfg.levels, &device, train_secs / a.steps as f64);
     }
     Ok(())
 }
 
 /// The per-operation table (Markdown), with each operation's share of a whole training step.
-fn print_profile(a: &BenchArgs, device: &Device, step: f64) {
-    let levels = ModelConfig::new(a.arch, a.width).levels;
+fn print_profile(a: &BenchArgs, levels: usize, device: &Device, step: f64) {
     let rows = crate::profile::unet_step(a.width, levels, a.size, a.batch, a.steps, device);
     println!("\n| operation (summed over the U-Net's layers) | ms per step | share of the step |");
     println!("| --- | ---: | ---: |");
@@ -100,12 +99,7 @@ fn print_profile(a: &BenchArgs, device: &Device, step: f64) {
             share(r.seconds)
         );
     }
-    // The transposed convolution is listed both ways; the model trains with the matrix product.
-    let counted: f64 = rows
-        .iter()
-        .filter(|r| !r.op.contains("(burn)"))
-        .map(|r| r.seconds)
-        .sum();
+    let counted: f64 = rows.iter().filter(|r| r.in_step).map(|r| r.seconds).sum();
     println!(
         "| whole training step (forward, loss, backward, Adam) | {:.1} | 100 % |",
         step * 1e3

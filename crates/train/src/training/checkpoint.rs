@@ -57,6 +57,20 @@ fn checkpoint_epoch(name: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// A checkpoint file (`checkpoints/NAME`) the state does not name: from an epoch cut short, or
+/// an earlier epoch's, except earlier weights kept by `keep_all` (`--keep-checkpoints`).
+fn stale_checkpoint(name: &str, state: &RunState, keep_all: bool) -> bool {
+    let Some(epoch) = checkpoint_epoch(name) else {
+        return false;
+    };
+    let path = format!("checkpoints/{name}");
+    let named = [&state.checkpoint, &state.optimizer]
+        .iter()
+        .any(|n| n.as_deref() == Some(path.as_str()));
+    let kept_weights = keep_all && !name.ends_with(".optim.bpk") && epoch <= state.epochs_done;
+    !named && !kept_weights
+}
+
 pub struct RunDir {
     pub root: PathBuf,
 }
@@ -147,8 +161,7 @@ impl RunDir {
     /// checkpoints the state does not name (epochs cut short, and with `keep_all` off, the
     /// epoch before the last when the kill came before its removal).
     pub fn remove_leftovers(&self, state: &RunState, keep_all: bool) -> Result<()> {
-        let named = [&state.checkpoint, &state.optimizer];
-        for dir in [self.root.clone(), self.path("checkpoints")] {
+        for (dir, checkpoints) in [(self.root.clone(), false), (self.path("checkpoints"), true)] {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -157,17 +170,8 @@ impl RunDir {
                 let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                let in_checkpoints = dir != self.root;
-                let epoch = checkpoint_epoch(name);
                 let stale = name.starts_with(".tmp-")
-                    || (in_checkpoints
-                        && epoch.is_some_and(|e| {
-                            let kept = named
-                                .iter()
-                                .any(|n| n.as_deref() == Some(&format!("checkpoints/{name}")));
-                            let old_weights = keep_all && !name.ends_with(".optim.bpk");
-                            !kept && (e > state.epochs_done || !old_weights)
-                        }));
+                    || (checkpoints && stale_checkpoint(name, state, keep_all));
                 if stale {
                     std::fs::remove_file(&path)
                         .with_context(|| format!("removing {}", path.display()))?;
