@@ -4,8 +4,9 @@
 #      (wasm32), so style and lint regressions fail CI like a failing test;
 #   1. native: core + trainer unit and integration tests (cargo test), real-data checks included
 #      when ../shared/data/lgg-mini exists;
-#   2. wasm: the core crate's tests compiled to wasm32 and run by wasm-bindgen-test-runner (Node);
-#   3. browser: the built web app in headless Chromium (WebGPU on SwiftShader, then ?backend=cpu),
+#   2. wasm: the core crate's tests and the web crate's unit tests compiled to wasm32 and run by
+#      wasm-bindgen-test-runner (Node);
+#   3. browser: the built web app in headless Chromium (tests/e2e/e2e.test.mjs says what runs),
 #      fed lgg-mini through its file input, DSC compared with `train eval`.
 # Run scripts/setup.sh --web first on a new machine (.ci/run does).
 set -euo pipefail
@@ -22,7 +23,7 @@ cargo clippy --target wasm32-unknown-unknown -p brainseg-web --all-targets -- -D
 step "native tests"
 cargo test --workspace --exclude brainseg-web 2>&1
 
-step "wasm tests (core in wasm32, Node)"
+step "wasm tests (core and web crate in wasm32, Node)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --release --target wasm32-unknown-unknown -p brainseg-web 2>&1
 

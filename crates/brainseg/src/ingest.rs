@@ -42,7 +42,7 @@ impl InputFile {
 }
 
 /// A problem with one file (an error: the file was not used) or a warning (it was converted).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileIssue {
     pub file: String,
     pub message: String,
@@ -63,7 +63,7 @@ pub struct CaseFiles {
 }
 
 /// One loaded slice.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Slice {
     pub number: u32,
     pub file: String,
@@ -71,8 +71,9 @@ pub struct Slice {
     pub mask: Option<Mask>,
 }
 
-/// One case: its slices in numeric order, all of the same size.
-#[derive(Debug, Clone)]
+/// One case: its slices in numeric order, all of the same size. (Serializable: the web app's
+/// worker hands cases it decoded to the page.)
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     pub id: String,
     pub slices: Vec<Slice>,

@@ -44,7 +44,7 @@ pub enum TiffError {
 }
 
 /// A decoded slice: height × width × 3 channels, interleaved, values in [0, 1].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RgbImage {
     pub width: usize,
     pub height: usize,
@@ -52,7 +52,7 @@ pub struct RgbImage {
 }
 
 /// A binary mask, height × width, values 0 or 1.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mask {
     pub width: usize,
     pub height: usize,

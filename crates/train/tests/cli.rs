@@ -43,8 +43,8 @@ fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
     let m = manifest(&run.join("model.json"));
     assert_eq!(m["precision"], "f16");
     assert_eq!(m["model"]["arch"], "unet");
-    // flex's threaded reductions make runs differ slightly: 0.89-0.93 seen for this
-    // configuration; an untrained model scores about 0.
+    // Runs of this configuration differ slightly (a CI run scored 0.890 where the bound was
+    // 0.9); an untrained model scores about 0.
     let best = m["validation"]["mean"].as_f64().unwrap();
     assert!(best > 0.8, "validation DSC only {best}");
     assert_eq!(m["validation"]["cases"][0]["case"], "SYN_3");

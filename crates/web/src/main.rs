@@ -1,11 +1,7 @@
-//! brainseg web app: yew, compiled to wasm by trunk (see index.html and trunk.toml).
-
-mod app;
-mod dom;
-mod engine;
-mod export;
-mod render;
+//! The page: yew, compiled to wasm by trunk (see index.html and trunk.toml). The model runs in
+//! the worker (`src/bin/brainseg-worker.rs`).
 
 fn main() {
-    yew::Renderer::<app::App>::new().render();
+    brainseg_web::run_static_constructors();
+    yew::Renderer::<brainseg_web::ui::App>::new().render();
 }

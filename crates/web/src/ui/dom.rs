@@ -1,54 +1,11 @@
-//! Browser plumbing: reading dropped or picked files (folders included), downloads, URL
-//! parameters.
+//! Browser plumbing of the page: listing dropped or picked files (folders included; the worker
+//! reads them), downloads, URL parameters.
 
-use brainseg::ingest::{FileIssue, InputFile};
-use brainseg::naming::is_tiff_name;
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, FileSystemDirectoryEntry, FileSystemEntry, FileSystemFileEntry};
-
-pub async fn read_file(file: &File) -> Result<Vec<u8>, String> {
-    let buf = JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|e| format!("{}: cannot read ({e:?})", file.name()))?;
-    Ok(Uint8Array::new(&buf).to_vec())
-}
-
-/// What reading a drop gave: the `.tif` files, the files that could not be read, and the
-/// other files, skipped (a dropped folder holds READMEs and CSVs) but named, so that nothing
-/// given is ignored without a word.
-pub struct ReadFiles {
-    pub files: Vec<InputFile>,
-    pub errors: Vec<FileIssue>,
-    pub skipped: Vec<FileIssue>,
-}
-
-pub async fn read_files(files: Vec<(String, File)>) -> ReadFiles {
-    let mut out = ReadFiles {
-        files: Vec::new(),
-        errors: Vec::new(),
-        skipped: Vec::new(),
-    };
-    for (name, f) in files {
-        if !is_tiff_name(&name) {
-            out.skipped.push(FileIssue {
-                file: name,
-                message: "not a .tif file: skipped".into(),
-            });
-            continue;
-        }
-        match read_file(&f).await {
-            Ok(bytes) => out.files.push(InputFile::from_bytes(name, bytes)),
-            Err(message) => out.errors.push(FileIssue {
-                file: name,
-                message,
-            }),
-        }
-    }
-    out
-}
 
 pub fn file_list(list: &web_sys::FileList) -> Vec<(String, File)> {
     (0..list.length())

@@ -1,0 +1,247 @@
+//! What the page (UI thread) and its worker say to each other. Every message is one of the two
+//! enums below, serialized with postcard into one byte buffer that is transferred (moved, not
+//! copied) to the other side; dropped files travel beside it as `File` handles, which the
+//! browser passes without copying their bytes (see `transport`).
+
+use brainseg::ingest::{Case, FileIssue, Slice};
+use brainseg::tiff_io::{Mask, RgbImage, unit_to_u8};
+use serde::{Deserialize, Serialize};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendKind {
+    WebGpu,
+    Cpu,
+}
+
+impl BackendKind {
+    /// The value of `?backend=` and of the page's `data-backend`.
+    pub fn attr(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "webgpu",
+            BackendKind::Cpu => "cpu",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "WebGPU",
+            BackendKind::Cpu => "CPU (wasm)",
+        }
+    }
+    /// Parses `?backend=`.
+    pub fn from_attr(s: &str) -> Result<Self, String> {
+        match s {
+            "webgpu" => Ok(BackendKind::WebGpu),
+            "cpu" => Ok(BackendKind::Cpu),
+            other => Err(format!("unknown ?backend={other} (use webgpu or cpu)")),
+        }
+    }
+}
+
+/// Page → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToWorker {
+    /// Load shipped model `name` (`BASE/models/NAME.json` + `.bpk`); `forced` comes from
+    /// `?backend=`. Cases already given run again with it. `base` is the page's folder URL: the
+    /// worker's own address is a blob: URL, against which no relative URL resolves.
+    Load {
+        name: String,
+        forced: Option<BackendKind>,
+        base: String,
+    },
+    /// Files dropped or picked: their names (paths inside a dropped folder), in the order of the
+    /// `File` handles sent beside this message.
+    Files { names: Vec<String> },
+    /// Fetch and segment the sample case shipped in `BASE/samples/`.
+    Sample { base: String },
+    /// Stop the running case at the next slice and drop the queued ones.
+    Cancel,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseResult {
+    /// Predicted mask on the original grid (slices × height × width), post-processed.
+    pub mask: Vec<u8>,
+    /// Native-protocol DSC, when the case has masks.
+    pub dsc: Option<f64>,
+    pub slice_dsc: Vec<f64>,
+    pub millis: f64,
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done(CaseResult),
+    Cancelled,
+    Failed(String),
+}
+
+/// A loaded model and where it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loaded {
+    pub backend: BackendKind,
+    /// The GPU adapter WebGPU offered ("google swiftshader (SwiftShader Device)", say), when
+    /// there was one.
+    pub adapter: Option<String>,
+    /// Why this backend: forced by `?backend=`, or what the adapter check found.
+    pub reason: String,
+    /// Model download and set-up time.
+    pub millis: f64,
+    /// The ensemble's manifests (first model first) as JSON: a manifest carries free-form
+    /// training records that postcard, a format without field names, cannot hold.
+    pub manifests: Vec<String>,
+}
+
+/// Worker → page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromWorker {
+    /// The worker's wasm is running and takes messages.
+    Ready,
+    Loaded(Result<Loaded, String>),
+    /// A case read from given files, queued as job `job`; its slices come along for display.
+    Case {
+        job: u32,
+        case: CaseView,
+    },
+    /// What a drop could not use (errors) or converted (warnings), each naming its file.
+    Issues {
+        errors: Vec<FileIssue>,
+        warnings: Vec<FileIssue>,
+    },
+    /// `done` of `total` work units of job `job`, at `ms_per_slice` so far.
+    Progress {
+        job: u32,
+        done: usize,
+        total: usize,
+        ms_per_slice: f64,
+    },
+    Finished {
+        job: u32,
+        outcome: Outcome,
+    },
+    /// Something failed outside any case (the sample download, say).
+    Error(String),
+}
+
+/// A case as the page needs it: the slices at 8 bits a channel (the data set's own depth), a
+/// quarter of the decoded floats' bytes, so that the page's thread decodes a 20-slice case in a
+/// few milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseView {
+    pub id: String,
+    pub slices: Vec<SliceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceView {
+    pub number: u32,
+    pub file: String,
+    pub width: usize,
+    pub height: usize,
+    /// Interleaved RGB, 8 bits.
+    pub rgb: Vec<u8>,
+    pub mask: Option<Mask>,
+}
+
+impl CaseView {
+    pub fn new(case: &Case) -> Self {
+        let slices = case
+            .slices
+            .iter()
+            .map(|s| SliceView {
+                number: s.number,
+                file: s.file.clone(),
+                width: s.image.width,
+                height: s.image.height,
+                rgb: s.image.data.iter().map(|&v| unit_to_u8(v)).collect(),
+                mask: s.mask.clone(),
+            })
+            .collect();
+        Self {
+            id: case.id.clone(),
+            slices,
+        }
+    }
+
+    /// The core's case again (intensities back in [0, 1]), for drawing and mask export.
+    pub fn into_case(self) -> Case {
+        let slices = self
+            .slices
+            .into_iter()
+            .map(|s| Slice {
+                number: s.number,
+                file: s.file,
+                image: RgbImage {
+                    width: s.width,
+                    height: s.height,
+                    data: s.rgb.iter().map(|&v| f32::from(v) / 255.0).collect(),
+                },
+                mask: s.mask,
+            })
+            .collect();
+        Case {
+            id: self.id,
+            slices,
+        }
+    }
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(msg).map_err(|e| format!("cannot encode a message: {e}"))
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| format!("cannot decode a message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brainseg::synthetic::synthetic_case;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn messages_survive_encoding() {
+        let case = synthetic_case("SYN_1", 3, 16, 12, 7);
+        let view = CaseView::new(&case);
+        let back = view.clone().into_case();
+        assert_eq!(back.id, case.id);
+        assert_eq!(back.slices.len(), 3);
+        for (a, b) in back.slices.iter().zip(&case.slices) {
+            assert_eq!((a.number, &a.file, &a.mask), (b.number, &b.file, &b.mask));
+            let worst = a
+                .image
+                .data
+                .iter()
+                .zip(&b.image.data)
+                .map(|(x, y)| (x - y).abs());
+            assert!(worst.fold(0.0, f32::max) <= 0.5 / 255.0 + 1e-6);
+        }
+        let msgs = vec![
+            FromWorker::Ready,
+            FromWorker::Case { job: 3, case: view },
+            FromWorker::Finished {
+                job: 3,
+                outcome: Outcome::Done(CaseResult {
+                    mask: vec![0, 1, 1],
+                    dsc: Some(0.5),
+                    slice_dsc: vec![0.25],
+                    millis: 12.5,
+                }),
+            },
+            FromWorker::Loaded(Err("no model".into())),
+        ];
+        for m in msgs {
+            let back: FromWorker = decode(&encode(&m).unwrap()).unwrap();
+            assert_eq!(back, m);
+        }
+        let load = ToWorker::Load {
+            name: "default".into(),
+            forced: Some(BackendKind::Cpu),
+            base: "http://127.0.0.1:8080/".into(),
+        };
+        assert_eq!(decode::<ToWorker>(&encode(&load).unwrap()).unwrap(), load);
+        assert!(decode::<ToWorker>(&[200, 1, 2]).is_err());
+    }
+}

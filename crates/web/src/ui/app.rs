@@ -1,0 +1,465 @@
+//! The page's component: its state, the messages that change it, and the layout. The model
+//! runs in the worker (`client`); the views are in `model_panel`, `case_table` and `viewer`.
+//!
+//! Machine-readable state for automated tests: `#status[data-state]` (loading, ready, running,
+//! done, error), `[data-backend]` (webgpu or cpu), and one `[data-case]` row per case with
+//! `data-dsc` (4 decimals) when its masks were given.
+
+use super::client::WorkerClient;
+use super::render::{self, Channels, OverlayStyle};
+use super::{case_table, dom, export, model_panel, viewer};
+use crate::protocol::{BackendKind, FromWorker, Loaded, ToWorker};
+use crate::state::CaseTable;
+use brainseg::ingest::FileIssue;
+use brainseg::manifest::Manifest;
+use js_sys::Array;
+use wasm_bindgen::{Clamped, JsCast};
+use web_sys::{DragEvent, HtmlCanvasElement, HtmlInputElement, KeyboardEvent};
+use yew::prelude::*;
+
+/// A shipped model as listed in `models/index.json` (`[{"name": "default"}, …]`), with the
+/// label the picker shows, made from its manifest (`models/NAME.json`), never written by hand.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    #[serde(skip)]
+    pub label: String,
+}
+
+/// The loaded model as the page shows it.
+pub struct ModelView {
+    pub loaded: Loaded,
+    pub manifests: Vec<Manifest>,
+}
+
+pub enum Msg {
+    Listed(Result<Vec<ModelEntry>, String>),
+    Worker(Result<FromWorker, String>),
+    PickModel(String),
+    Files(Vec<(String, web_sys::File)>),
+    Sample,
+    Cancel,
+    Select(usize),
+    Slice(usize),
+    Key(KeyboardEvent),
+    Channels(Channels),
+    Style(OverlayStyle),
+    Opacity(f32),
+    SortDsc,
+    DownloadSlice,
+    DownloadZip,
+    DownloadCsv,
+}
+
+pub struct App {
+    pub(super) models: Vec<ModelEntry>,
+    pub(super) model_name: Option<String>,
+    pub(super) model: Option<ModelView>,
+    pub(super) fatal: Option<String>,
+    pub(super) loading: bool,
+    pub(super) table: CaseTable,
+    pub(super) issues: Vec<FileIssue>,
+    pub(super) warnings: Vec<FileIssue>,
+    pub(super) channels: Channels,
+    pub(super) style: OverlayStyle,
+    pub(super) opacity: f32,
+    pub(super) canvas: NodeRef,
+    file_input: NodeRef,
+    worker: Option<WorkerClient>,
+    /// Messages held until the worker says it is ready (before that it would drop them).
+    outbox: Option<Vec<(ToWorker, Option<Array>)>>,
+    base: String,
+}
+
+fn forced_backend() -> Result<Option<BackendKind>, String> {
+    match dom::query_param("backend").as_deref() {
+        None | Some("") => Ok(None),
+        Some(other) => BackendKind::from_attr(other).map(Some),
+    }
+}
+
+/// The page's folder URL (what relative URLs resolve against).
+fn page_base() -> String {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .and_then(|b| web_sys::Url::new_with_base("./", &b).ok())
+        .map(|u| u.href())
+        .unwrap_or_default()
+}
+
+async fn list_models() -> Result<Vec<ModelEntry>, String> {
+    let text = crate::net::fetch_text("models/index.json").await?;
+    let mut list: Vec<ModelEntry> =
+        serde_json::from_str(&text).map_err(|e| format!("models/index.json: {e}"))?;
+    if list.is_empty() {
+        return Err("no model yet: models/index.json lists none".into());
+    }
+    // With several models, each picker label comes from its manifest. (The worker fetches the
+    // manifest of the model it loads; one shipped model needs no label.)
+    if list.len() > 1 {
+        for m in &mut list {
+            // A manifest that cannot be read leaves the name; loading that model says why.
+            let url = format!("models/{}.json", m.name);
+            m.label = match crate::net::fetch_text(&url)
+                .await
+                .map(|t| Manifest::from_json(&t))
+            {
+                Ok(Ok(manifest)) => format!("{} — {}", m.name, model_panel::summary(&[manifest])),
+                _ => m.name.clone(),
+            };
+        }
+    }
+    Ok(list)
+}
+
+impl App {
+    fn post(&mut self, msg: ToWorker, files: Option<Array>) {
+        if let Some(outbox) = &mut self.outbox {
+            outbox.push((msg, files));
+            return;
+        }
+        let sent = match &self.worker {
+            Some(w) => w.send(&msg, files.as_ref()),
+            None => Err("the worker is not running".into()),
+        };
+        if let Err(e) = sent {
+            self.fatal = Some(e);
+        }
+    }
+
+    fn load_model(&mut self, name: String) {
+        self.loading = true;
+        self.model = None;
+        self.model_name = Some(name.clone());
+        match forced_backend() {
+            Ok(forced) => {
+                let base = self.base.clone();
+                self.post(ToWorker::Load { name, forced, base }, None);
+            }
+            Err(e) => {
+                self.loading = false;
+                self.fatal = Some(e);
+            }
+        }
+    }
+
+    pub(super) fn state(&self) -> &'static str {
+        if self.fatal.is_some() {
+            "error"
+        } else if self.loading {
+            "loading"
+        } else if self.table.busy() {
+            "running"
+        } else if !self.table.entries.is_empty() {
+            "done"
+        } else {
+            "ready"
+        }
+    }
+
+    fn on_worker_message(&mut self, msg: FromWorker) {
+        match msg {
+            FromWorker::Ready => {
+                for (m, files) in self.outbox.take().unwrap_or_default() {
+                    self.post(m, files);
+                }
+            }
+            FromWorker::Loaded(Ok(loaded)) => {
+                self.loading = false;
+                let manifests: Result<Vec<Manifest>, _> = loaded
+                    .manifests
+                    .iter()
+                    .map(|m| Manifest::from_json(m))
+                    .collect();
+                match manifests {
+                    Ok(manifests) => {
+                        self.model = Some(ModelView { loaded, manifests });
+                        self.table.requeue();
+                    }
+                    Err(e) => self.fatal = Some(e.to_string()),
+                }
+            }
+            FromWorker::Loaded(Err(e)) => {
+                self.loading = false;
+                self.fatal = Some(e);
+            }
+            FromWorker::Case { job, case } => self.table.add(job, case.into_case()),
+            FromWorker::Issues { errors, warnings } => {
+                self.issues.extend(errors);
+                self.warnings.extend(warnings);
+            }
+            FromWorker::Progress {
+                job,
+                done,
+                total,
+                ms_per_slice,
+            } => self.table.progress(job, done, total, ms_per_slice),
+            FromWorker::Finished { job, outcome } => self.table.finish(job, outcome),
+            FromWorker::Error(e) => self.issues.push(FileIssue {
+                file: "(worker)".into(),
+                message: e,
+            }),
+        }
+    }
+
+    fn download_issue(&mut self, r: Result<(), String>) {
+        if let Err(message) = r {
+            self.issues.push(FileIssue {
+                file: "(download)".into(),
+                message,
+            });
+        }
+    }
+
+    fn download(&mut self, whole_case: bool) {
+        let Some(entry) = self.table.current() else {
+            return;
+        };
+        let Some(result) = &entry.result else { return };
+        let r = if whole_case {
+            export::case_zip(&entry.case, &result.mask).and_then(|bytes| {
+                dom::download(
+                    &format!("{}_masks.zip", entry.case.id),
+                    &bytes,
+                    "application/zip",
+                )
+            })
+        } else {
+            export::slice_mask_tiff(&entry.case, &result.mask, entry.slice)
+                .and_then(|(name, bytes)| dom::download(&name, &bytes, "image/tiff"))
+        };
+        self.download_issue(r);
+    }
+
+    fn draw(&self) {
+        let Some(canvas) = self.canvas.cast::<HtmlCanvasElement>() else {
+            return;
+        };
+        let Some(entry) = self.table.current() else {
+            return;
+        };
+        let case = &entry.case;
+        let k = entry.slice.min(case.slices.len() - 1);
+        let slice = &case.slices[k];
+        let (w, h) = (slice.image.width, slice.image.height);
+        let plane = w * h;
+        let pred = entry
+            .result
+            .as_ref()
+            .and_then(|r| r.mask.get(k * plane..(k + 1) * plane));
+        let truth = slice.mask.as_ref().map(|m| m.data.as_slice());
+        let pixels = render::compose(
+            &slice.image,
+            pred,
+            truth,
+            self.channels,
+            self.style,
+            self.opacity,
+        );
+        canvas.set_width(w as u32);
+        canvas.set_height(h as u32);
+        let Ok(Some(ctx2d)) = canvas.get_context("2d") else {
+            return;
+        };
+        let ctx2d: web_sys::CanvasRenderingContext2d = ctx2d.unchecked_into();
+        if let Ok(img) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(&pixels),
+            w as u32,
+            h as u32,
+        ) {
+            let _ = ctx2d.put_image_data(&img, 0.0, 0.0);
+        }
+    }
+}
+
+impl Component for App {
+    type Message = Msg;
+    type Properties = ();
+
+    fn create(ctx: &Context<Self>) -> Self {
+        ctx.link()
+            .send_future(async { Msg::Listed(list_models().await) });
+        let (worker, fatal) = match WorkerClient::spawn(ctx.link().callback(Msg::Worker)) {
+            Ok(w) => (Some(w), None),
+            Err(e) => (None, Some(e)),
+        };
+        Self {
+            models: Vec::new(),
+            model_name: None,
+            model: None,
+            fatal,
+            loading: true,
+            table: CaseTable::default(),
+            issues: Vec::new(),
+            warnings: Vec::new(),
+            channels: Channels::Flair,
+            style: OverlayStyle::Fill,
+            opacity: 0.45,
+            canvas: NodeRef::default(),
+            file_input: NodeRef::default(),
+            worker,
+            outbox: Some(Vec::new()),
+            base: page_base(),
+        }
+    }
+
+    fn update(&mut self, _ctx: &Context<Self>, msg: Msg) -> bool {
+        match msg {
+            Msg::Listed(Ok(models)) => {
+                let first = models[0].name.clone();
+                self.models = models;
+                self.load_model(first);
+            }
+            Msg::Listed(Err(e)) => {
+                self.loading = false;
+                self.fatal = Some(e);
+            }
+            Msg::Worker(Ok(m)) => self.on_worker_message(m),
+            Msg::Worker(Err(e)) => {
+                self.loading = false;
+                self.fatal = Some(e);
+            }
+            Msg::PickModel(name) => {
+                if !self.table.busy() && self.model_name.as_deref() != Some(&name) {
+                    self.load_model(name);
+                }
+            }
+            Msg::Files(files) => {
+                let (names, handles): (Vec<String>, Vec<web_sys::File>) = files.into_iter().unzip();
+                if names.is_empty() {
+                    self.issues.push(FileIssue {
+                        file: "(drop)".into(),
+                        message: "no .tif files in what was given".into(),
+                    });
+                    return true;
+                }
+                let handles: Array = handles.into_iter().collect();
+                self.post(ToWorker::Files { names }, Some(handles));
+            }
+            Msg::Sample => {
+                let base = self.base.clone();
+                self.post(ToWorker::Sample { base }, None);
+            }
+            Msg::Cancel => self.post(ToWorker::Cancel, None),
+            Msg::Select(i) => self.table.select(i),
+            Msg::Slice(k) => self.table.show_slice(k),
+            Msg::Key(e) => {
+                let delta = match e.key().as_str() {
+                    "ArrowLeft" | "ArrowDown" => -1,
+                    "ArrowRight" | "ArrowUp" => 1,
+                    _ => return false,
+                };
+                e.prevent_default();
+                self.table.step_slice(delta);
+            }
+            Msg::Channels(ch) => self.channels = ch,
+            Msg::Style(s) => self.style = s,
+            Msg::Opacity(o) => self.opacity = o,
+            Msg::SortDsc => self.table.sort = self.table.sort.next(),
+            Msg::DownloadSlice => self.download(false),
+            Msg::DownloadZip => self.download(true),
+            Msg::DownloadCsv => {
+                let r = export::dsc_csv(&self.table.score_rows()).and_then(|text| {
+                    dom::download("brainseg_dsc.csv", text.as_bytes(), "text/csv")
+                });
+                self.download_issue(r);
+            }
+        }
+        true
+    }
+
+    fn rendered(&mut self, _ctx: &Context<Self>, _first: bool) {
+        self.draw();
+    }
+
+    fn view(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let state = self.state();
+        let on_input = {
+            let input = self.file_input.clone();
+            link.callback(move |_: Event| {
+                let files = input
+                    .cast::<HtmlInputElement>()
+                    .and_then(|i| i.files())
+                    .map(|l| dom::file_list(&l))
+                    .unwrap_or_default();
+                Msg::Files(files)
+            })
+        };
+        let on_folder = link.callback(|e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            Msg::Files(
+                input
+                    .files()
+                    .map(|l| dom::file_list(&l))
+                    .unwrap_or_default(),
+            )
+        });
+        let on_drop = {
+            let link = link.clone();
+            Callback::from(move |e: DragEvent| {
+                e.prevent_default();
+                let Some(dt) = e.data_transfer() else { return };
+                let items = dt.items();
+                let entries: Vec<web_sys::FileSystemEntry> = (0..items.length())
+                    .filter_map(|i| items.get(i))
+                    .filter_map(|it| it.webkit_get_as_entry().ok().flatten())
+                    .collect();
+                if entries.is_empty() {
+                    let files = dt.files().map(|l| dom::file_list(&l)).unwrap_or_default();
+                    link.send_message(Msg::Files(files));
+                } else {
+                    link.send_future(async move { Msg::Files(dom::walk_entries(entries).await) });
+                }
+            })
+        };
+
+        html! {
+            <main>
+                <header>
+                    <h1>{ "brainseg" }</h1>
+                    <p class="tagline">{ "Brain-MRI FLAIR-abnormality segmentation, in your browser. Nothing is uploaded." }</p>
+                </header>
+                { model_panel::view(self, link) }
+                <section class="drop" ondragover={Callback::from(|e: DragEvent| e.prevent_default())} ondrop={on_drop}>
+                    <p>{ "Drop .tif slices, their _mask.tif files, or whole case folders here, or:" }</p>
+                    <input id="file-input" type="file" multiple=true accept=".tif,.tiff" ref={self.file_input.clone()} onchange={on_input} />
+                    <label class="button">{ "Choose a folder" }
+                        <input id="folder-input" type="file" webkitdirectory=true onchange={on_folder} hidden=true />
+                    </label>
+                    <button id="sample" onclick={link.callback(|_| Msg::Sample)}>{ "Try a sample case" }</button>
+                    if state == "running" { <button id="cancel" onclick={link.callback(|_| Msg::Cancel)}>{ "Cancel" }</button> }
+                </section>
+                if !self.issues.is_empty() || !self.warnings.is_empty() {
+                    <section class="issues">
+                        <p class="issues-count">{ format!(
+                            "{} file(s) not used, {} warning(s)", self.issues.len(), self.warnings.len()
+                        ) }</p>
+                        <ul>
+                            { for self.issues.iter().map(|i| html! { <li class="error">{ i.to_string() }</li> }) }
+                            { for self.warnings.iter().map(|i| html! { <li class="warning">{ i.to_string() }</li> }) }
+                        </ul>
+                    </section>
+                }
+                if !self.table.entries.is_empty() {
+                    <section class="results">
+                        { case_table::view(&self.table, link) }
+                        { viewer::view(self, link) }
+                    </section>
+                }
+                <footer>
+                    { "Sample slices: LGG Segmentation Dataset (TCGA-LGG, The Cancer Imaging Archive), masks by M. Buda et al.: " }
+                    <cite>{ "Buda, Saha, Mazurowski, “Association of genomic subtypes of lower-grade gliomas with shape features automatically extracted by a deep learning algorithm”, Computers in Biology and Medicine 109 (2019)." }</cite>
+                    { " Research use only — not a medical device." }
+                </footer>
+            </main>
+        }
+    }
+}
+
+/// The value of the `<select>` that fired a change event.
+pub(super) fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<web_sys::HtmlSelectElement>()
+        .value()
+}

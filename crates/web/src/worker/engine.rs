@@ -1,0 +1,86 @@
+//! The model in the worker: device set-up for the chosen backend, model download, and per-case
+//! inference with the core crate's preprocessing, post-processing and metrics.
+
+use crate::net::fetch_bytes;
+use crate::now_ms;
+use crate::protocol::{BackendKind, CaseResult};
+use brainseg::eval::{native_dice, native_mask, per_slice_dice};
+use brainseg::inference::{InferOptions, predict_ensemble};
+use brainseg::ingest::Case;
+use brainseg::manifest::Manifest;
+use brainseg::model::Model;
+use brainseg::model_io::load_ensemble;
+use brainseg::preprocess::PrepOptions;
+use burn::prelude::Device;
+
+/// A loaded model (an ensemble: its models, first one first) and the device it runs on.
+pub struct Engine {
+    pub device: Device,
+    pub models: Vec<(Manifest, Model)>,
+}
+
+pub async fn init_device(backend: BackendKind) -> Result<Device, String> {
+    match backend {
+        BackendKind::Cpu => Ok(Device::flex()),
+        BackendKind::WebGpu => Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|e| format!("WebGPU initialisation failed: {e:?}")),
+    }
+}
+
+/// Loads shipped model `name` (`BASE/models/NAME.json` and `.bpk`) and, when its manifest names
+/// ensemble members, theirs from the same folder: first model first. The same loader as the
+/// trainer's (`brainseg::model_io`), here reading over HTTP.
+pub async fn load(
+    base: &str,
+    name: &str,
+    device: &Device,
+) -> Result<Vec<(Manifest, Model)>, String> {
+    let read = |url: String| async move { fetch_bytes(&url).await };
+    // Errors name files as the page's folder sees them (`models/default.bpk`).
+    load_ensemble(&format!("{base}models/{name}"), device, read)
+        .await
+        .map_err(|e| e.to_string().replace(base, ""))
+}
+
+/// Runs a case: native preprocessing, inference (awaiting `progress` between slices; it
+/// returns false to cancel), mapping back, largest component, DSC. `Ok(None)`: cancelled.
+pub async fn run_case<F: std::future::Future<Output = bool>>(
+    engine: &Engine,
+    case: &Case,
+    progress: impl FnMut(usize, usize) -> F,
+) -> Result<Option<CaseResult>, String> {
+    let start = now_ms();
+    // Each model's manifest says its TTA; one model is an ensemble of one.
+    let opts = InferOptions {
+        batch: 1,
+        flip_tta: false,
+    };
+    let Some((probs, prep)) = predict_ensemble(
+        &engine.models,
+        case,
+        PrepOptions::native,
+        &engine.device,
+        opts,
+        progress,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let mask = native_mask(&probs, &prep);
+    let dsc = native_dice(&mask, case);
+    let plane = case.height() * case.width();
+    let slice_dsc = case
+        .mask_volume()
+        .map(|t| per_slice_dice(&mask, &t, plane))
+        .unwrap_or_default();
+    Ok(Some(CaseResult {
+        mask,
+        dsc,
+        slice_dsc,
+        millis: now_ms() - start,
+    }))
+}
