@@ -253,7 +253,7 @@ function hostileDrop() {
     if (i % 2) add(`notes-${i}.txt`, `note ${i}`);
     else add(`TRUNC_${i}_1.tif`, slice.subarray(0, 100 + i));
   }
-  return { files, sampleCase: sampleFiles[0].replace(/_\d+(_mask)?\.tif$/, '') };
+  return { files, sampleCase: caseOf(sampleFiles[0]) };
 }
 
 test('cpu: a 500-file hostile drop names every bad file and segments the rest', { timeout: 15 * 60 * 1000 }, async () => {

@@ -144,17 +144,16 @@ impl CaseTable {
     pub fn rows(&self) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..self.entries.len()).collect();
         let key = |i: &usize| self.entries[*i].dsc();
-        match self.sort {
-            Sort::Input => {}
-            Sort::DscDescending => idx.sort_by(|a, b| match (key(a), key(b)) {
-                (Some(x), Some(y)) => y.total_cmp(&x),
-                (x, y) => y.is_some().cmp(&x.is_some()),
-            }),
-            Sort::DscAscending => idx.sort_by(|a, b| match (key(a), key(b)) {
-                (Some(x), Some(y)) => x.total_cmp(&y),
-                (x, y) => y.is_some().cmp(&x.is_some()),
-            }),
-        }
+        let descending = match self.sort {
+            Sort::Input => return idx,
+            Sort::DscDescending => true,
+            Sort::DscAscending => false,
+        };
+        idx.sort_by(|a, b| match (key(a), key(b)) {
+            (Some(x), Some(y)) if descending => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (x, y) => y.is_some().cmp(&x.is_some()),
+        });
         idx
     }
 

@@ -78,16 +78,6 @@ fn forced_backend() -> Result<Option<BackendKind>, String> {
     }
 }
 
-/// The page's folder URL (what relative URLs resolve against).
-fn page_base() -> String {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .and_then(|b| web_sys::Url::new_with_base("./", &b).ok())
-        .map(|u| u.href())
-        .unwrap_or_default()
-}
-
 async fn list_models() -> Result<Vec<ModelEntry>, String> {
     let text = crate::net::fetch_text("models/index.json").await?;
     let mut list: Vec<ModelEntry> =
@@ -300,7 +290,7 @@ impl Component for App {
             file_input: NodeRef::default(),
             worker,
             outbox: Some(Vec::new()),
-            base: page_base(),
+            base: dom::page_url("./").unwrap_or_default(),
         }
     }
 

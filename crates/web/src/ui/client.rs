@@ -1,5 +1,6 @@
 //! The page's side of the worker: starts it and carries `protocol` messages both ways.
 
+use super::dom::page_url;
 use crate::protocol::{FromWorker, ToWorker};
 use crate::transport::{receive, send};
 use js_sys::Array;
@@ -14,17 +15,6 @@ pub struct WorkerClient {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
-/// `name` resolved against the page's address (the app may be served from a sub-folder).
-fn beside_page(name: &str) -> Result<String, String> {
-    let base = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .ok_or("no document")?;
-    web_sys::Url::new_with_base(name, &base)
-        .map(|u| u.href())
-        .map_err(|e| format!("{name}: {e:?}"))
-}
-
 impl WorkerClient {
     /// Starts the worker program (trunk's `brainseg-worker.js` + `_bg.wasm`); `on_message`
     /// gets each of its messages, or why one could not be read or the worker failed.
@@ -32,9 +22,9 @@ impl WorkerClient {
         // The worker starts from a blob: script that loads the program: a worker made from a
         // blob: URL runs under the page's Content-Security-Policy (only its own origin), one
         // made from a plain URL under that file's headers, which a static host leaves empty.
-        let js = serde_json::to_string(&beside_page("brainseg-worker.js")?)
-            .map_err(|e| e.to_string())?;
-        let wasm = serde_json::to_string(&beside_page("brainseg-worker_bg.wasm")?)
+        let js =
+            serde_json::to_string(&page_url("brainseg-worker.js")?).map_err(|e| e.to_string())?;
+        let wasm = serde_json::to_string(&page_url("brainseg-worker_bg.wasm")?)
             .map_err(|e| e.to_string())?;
         let src = format!("importScripts({js});\nwasm_bindgen({{ module_or_path: {wasm} }});\n");
         let opts = web_sys::BlobPropertyBag::new();

@@ -99,3 +99,15 @@ pub fn query_param(name: &str) -> Option<String> {
         .ok()?
         .get(name)
 }
+
+/// `name` resolved against the page's address (the app may be served from a sub-folder);
+/// `page_url("./")` is the page's folder.
+pub fn page_url(name: &str) -> Result<String, String> {
+    let base = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .ok_or("no document")?;
+    web_sys::Url::new_with_base(name, &base)
+        .map(|u| u.href())
+        .map_err(|e| format!("{name}: {e:?}"))
+}

@@ -52,16 +52,20 @@ pub async fn read_files(names: Vec<String>, files: &Array) -> ReadFiles {
     out
 }
 
-/// The sample case: `BASE/samples/index.json` lists its files.
+/// The sample case: `BASE/samples/index.json` lists its files. Errors name files as the page's
+/// folder sees them (`samples/…`), as the model's do.
 pub async fn fetch_sample(base: &str) -> Result<Vec<InputFile>, String> {
-    let names: Vec<String> =
-        serde_json::from_str(&fetch_text(&format!("{base}samples/index.json")).await?)
-            .map_err(|e| format!("samples/index.json: {e}"))?;
-    let mut files = Vec::new();
-    for n in names {
-        let url = format!("{base}samples/{n}");
-        let bytes = fetch_bytes(&url).await.map_err(|e| format!("{url}: {e}"))?;
-        files.push(InputFile::from_bytes(n, bytes));
-    }
-    Ok(files)
+    let fetch = async {
+        let names: Vec<String> =
+            serde_json::from_str(&fetch_text(&format!("{base}samples/index.json")).await?)
+                .map_err(|e| format!("samples/index.json: {e}"))?;
+        let mut files = Vec::new();
+        for n in names {
+            let url = format!("{base}samples/{n}");
+            let bytes = fetch_bytes(&url).await.map_err(|e| format!("{url}: {e}"))?;
+            files.push(InputFile::from_bytes(n, bytes));
+        }
+        Ok(files)
+    };
+    fetch.await.map_err(|e: String| e.replace(base, ""))
 }

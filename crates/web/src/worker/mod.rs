@@ -164,27 +164,22 @@ fn add(state: &Shared, read: ReadFiles) {
     warnings.extend(got.warnings);
     post(&FromWorker::Issues { errors, warnings });
     for case in got.cases {
-        let job = {
-            let mut s = state.borrow_mut();
-            let job = s.next_job;
-            s.next_job += 1;
-            // A case given again replaces the earlier one (and runs again).
-            let id = case.id.clone();
-            let old: Vec<u32> = s
-                .cases
-                .iter()
-                .filter(|(_, c)| c.id == id)
-                .map(|(j, _)| *j)
-                .collect();
-            s.cases.retain(|(_, c)| c.id != id);
-            s.queue.retain(|j| !old.contains(j));
-            job
-        };
+        let mut s = state.borrow_mut();
+        let job = s.next_job;
+        s.next_job += 1;
+        // A case given again replaces the earlier one (and runs again).
+        let old: Vec<u32> = s
+            .cases
+            .iter()
+            .filter(|(_, c)| c.id == case.id)
+            .map(|(j, _)| *j)
+            .collect();
+        s.cases.retain(|(j, _)| !old.contains(j));
+        s.queue.retain(|j| !old.contains(j));
         post(&FromWorker::Case {
             job,
             case: CaseView::new(&case),
         });
-        let mut s = state.borrow_mut();
         s.cases.push((job, Rc::new(case)));
         s.queue.push_back(job);
     }
