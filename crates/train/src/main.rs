@@ -16,6 +16,7 @@ mod atomic;
 mod backend;
 mod cases;
 mod cli;
+mod crossval;
 mod evaluation;
 mod model_io;
 mod plot;

@@ -926,3 +926,97 @@ fn bench_profiles_the_operations_of_a_unet_training_step() {
         .unwrap();
     assert!(String::from_utf8_lossy(&other.stderr).contains("--profile covers the U-Net"));
 }
+
+/// `train folds` keeps the given cases together in fold 0; `train cv` trains a model per fold,
+/// scores every case with the model that did not see it (`oof.csv`, `cv.md`), and a second call
+/// finds everything done instead of training again.
+#[test]
+fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
+    let (data, _) = synthetic_data();
+    let dir = temp_dir("cv");
+    let (cases, together, folds) = (
+        dir.join("cases.txt"),
+        dir.join("together.txt"),
+        dir.join("folds.csv"),
+    );
+    std::fs::write(&cases, "SYN_0\nSYN_1\nSYN_2\nSYN_3\n").unwrap();
+    std::fs::write(&together, "SYN_3\n").unwrap();
+    let text = run_ok(
+        train()
+            .args(["folds", "--k", "2", "--cases"])
+            .arg(&cases)
+            .arg("--together")
+            .arg(&together)
+            .arg("--out")
+            .arg(&folds),
+    );
+    assert!(
+        text.contains("fold 0: 2 cases") && text.contains("fold 1: 2 cases"),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(&folds).unwrap();
+    assert!(csv.lines().any(|l| l == "SYN_3,0"), "{csv}");
+    let out = dir.join("cv");
+    let cv = |extra: &[&str]| {
+        let mut cmd = train();
+        cmd.arg("cv")
+            .arg("--folds")
+            .arg(&folds)
+            .arg("--beside")
+            .arg(&together)
+            .arg("--data")
+            .arg(data)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--width", "8", "--levels", "2", "--size", "32", "--batch", "4",
+            ])
+            .args([
+                "--lr",
+                "3e-3",
+                "--epochs",
+                "2",
+                "--aug-scale",
+                "0",
+                "--aug-rotate",
+                "0",
+            ])
+            .args(extra);
+        cmd
+    };
+    let text = run_ok(&mut cv(&[]));
+    assert!(text.contains("== fold 1 of 2 =="), "{text}");
+    let rows: Vec<_> = eval_rows(&out.join("oof.csv"))
+        .into_iter()
+        .filter(|r| r.0.starts_with("SYN_"))
+        .collect();
+    let mut scored: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    scored.sort();
+    assert_eq!(scored, ["SYN_0", "SYN_1", "SYN_2", "SYN_3"]);
+    for r in &rows {
+        assert!(
+            (0.0..=1.0).contains(&r.1) && (0.0..=1.0).contains(&r.2),
+            "{r:?}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("cv.md")).unwrap();
+    assert!(md.contains("| all, out of fold | reference |"), "{md}");
+    assert!(
+        md.contains("together.txt (reported, not selected on)"),
+        "{md}"
+    );
+    assert!(out.join("fold-0/last.bpk").is_file() && out.join("fold-1/metrics.csv").is_file());
+    let held_out = std::fs::read_to_string(out.join("lists/fold-0-held-out.txt")).unwrap();
+    assert!(held_out.contains("SYN_3"), "{held_out}");
+    // Again: both folds are complete and scored; nothing is trained.
+    let again = run_ok(&mut cv(&[]));
+    assert!(
+        again.matches("scores up to date").count() == 2 && !again.contains("epoch   1/2"),
+        "{again}"
+    );
+    let refused = cv(&["--val-cases", together.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--folds"));
+}

@@ -3,6 +3,7 @@
 
 mod average;
 mod bench;
+mod cv;
 mod data_check;
 mod eval;
 mod fit;
@@ -53,6 +54,11 @@ enum Command {
     Report(report::ReportArgs),
     /// Training and inference images/s on random slices.
     Bench(bench::BenchArgs),
+    /// Assign cases to k folds for cross-validation (a `case,fold` file).
+    Folds(cv::FoldsArgs),
+    /// k-fold cross-validation: train a model per fold, score each on the cases it never saw,
+    /// report the out-of-fold DSC of every case (resumable).
+    Cv(cv::CvArgs),
 }
 
 impl Cli {
@@ -68,6 +74,8 @@ impl Cli {
             Command::Unpack(a) => pack::unpack(&a),
             Command::Report(a) => report::run(&a),
             Command::Bench(a) => bench::run(&a),
+            Command::Folds(a) => cv::folds(&a),
+            Command::Cv(a) => cv::run(a),
         }
     }
 }

@@ -1,0 +1,84 @@
+//! `train folds` (assign cases to k folds, kept in a file) and `train cv` (one training run per
+//! fold, each scored on the cases it never saw; the out-of-fold table). The work is in
+//! `crossval.rs`.
+
+use crate::atomic::write_atomic;
+use crate::cases::read_case_list;
+use crate::crossval::{CvJob, Folds, Select};
+use crate::training::FitConfig;
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct FoldsArgs {
+    /// The cases to split (one ID a line), e.g. shared/data/patients-dev.txt.
+    #[arg(long)]
+    cases: PathBuf,
+    /// Cases kept together in fold 0 (e.g. the reference validation cases, patients-val.txt).
+    #[arg(long)]
+    together: Option<PathBuf>,
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The folds file to write (`case,fold` CSV).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn folds(a: &FoldsArgs) -> Result<()> {
+    let cases = read_case_list(&a.cases)?;
+    let together = a
+        .together
+        .as_deref()
+        .map(read_case_list)
+        .transpose()?
+        .unwrap_or_default();
+    let folds = Folds::assign(&cases, &together, a.k, a.seed)?;
+    write_atomic(&a.out, folds.to_csv()?.as_bytes())?;
+    for (fold, cases) in &folds.0 {
+        println!("fold {fold}: {} cases", cases.len());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct CvArgs {
+    /// The folds file (`train folds`).
+    #[arg(long)]
+    folds: PathBuf,
+    /// Train and score only these folds (comma-separated; default all): the out-of-fold table
+    /// then covers the folds scored so far.
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<usize>>,
+    /// Which weights of each fold's run are scored on its held-out cases.
+    #[arg(long, value_enum, default_value = "last")]
+    select: Select,
+    /// Cases whose out-of-fold DSC is also reported on its own (default: the reference
+    /// validation cases, patients-val.txt, when found).
+    #[arg(long)]
+    beside: Option<PathBuf>,
+    /// The training recipe of every fold; --out is the CV folder. Each fold's training and
+    /// held-out cases come from the folds file (no --val-cases/--train-cases).
+    #[command(flatten)]
+    fit: FitConfig,
+}
+
+pub fn run(a: CvArgs) -> Result<()> {
+    if a.fit.val_cases.is_some() || a.fit.train_cases.is_some() {
+        bail!("train cv takes each fold's cases from --folds: drop --val-cases/--train-cases");
+    }
+    let beside = a
+        .beside
+        .clone()
+        .or_else(|| a.fit.val_cases_file())
+        .map(|p| read_case_list(&p).map(|cases| (p, cases)))
+        .transpose()?;
+    crate::crossval::run(&CvJob {
+        folds: Folds::read(&a.folds)?,
+        only: a.only,
+        select: a.select,
+        fit: a.fit,
+        beside,
+    })
+}

@@ -1,0 +1,357 @@
+//! Patient-level k-fold cross-validation (`train folds`, `train cv`): a fixed assignment of cases
+//! to folds in a file, one training run per fold on the other folds' cases, each fold model
+//! scored on the cases it never saw, and the out-of-fold table over all of them. Selection of
+//! recipes, checkpoints and thresholds rests on that table, not on one fixed validation set.
+//!
+//! A CV folder holds `folds.csv` (a copy of the assignment), `lists/fold-K-{train,held-out}.txt`,
+//! one run folder per fold (`fold-K/`, an ordinary `train fit` run, resumable), each fold's
+//! scores (`fold-K/scores.csv`), and the out-of-fold results: `oof.csv` (every case, both
+//! protocols) and `cv.md` (per-fold and overall summaries, the worst cases).
+
+use crate::atomic::write_atomic;
+use crate::evaluation::{EvalJob, Sizes, eval};
+use crate::training::checkpoint::RunDir;
+use crate::training::{self, FitConfig};
+use anyhow::{Context, Result, bail};
+use brainseg::inference::InferOptions;
+use brainseg::manifest::{Manifest, Precision};
+use brainseg::metrics::{Summary, summarize};
+use brainseg::scores::{ScoreRow, read_csv, write_csv};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// One line of a folds file (`case,fold`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoldOf {
+    pub case: String,
+    pub fold: usize,
+}
+
+/// Cases by fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folds(pub BTreeMap<usize, Vec<String>>);
+
+impl Folds {
+    /// Assigns `cases` to `k` folds: `together` (e.g. the 10 reference validation cases, so the
+    /// reference comparison keeps one fold model that never saw them) all in fold 0, the rest
+    /// shuffled with `seed` and dealt to the smallest fold each time.
+    pub fn assign(cases: &[String], together: &[String], k: usize, seed: u64) -> Result<Folds> {
+        let unique: BTreeSet<&String> = cases.iter().collect();
+        if unique.len() != cases.len() {
+            bail!("a case is listed twice");
+        }
+        if k < 2 || k > cases.len() {
+            bail!(
+                "{k} folds for {} cases: need 2 to {}",
+                cases.len(),
+                cases.len()
+            );
+        }
+        if let Some(c) = together.iter().find(|c| !unique.contains(c)) {
+            bail!("{c} is to be kept in fold 0 but is not among the cases");
+        }
+        let mut folds: BTreeMap<usize, Vec<String>> = (0..k).map(|f| (f, Vec::new())).collect();
+        folds.insert(0, together.to_vec());
+        let mut rest: Vec<String> = cases
+            .iter()
+            .filter(|c| !together.contains(c))
+            .cloned()
+            .collect();
+        rest.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+        for case in rest {
+            let smallest = (0..k).min_by_key(|f| folds[f].len()).unwrap_or(0);
+            folds.entry(smallest).or_default().push(case);
+        }
+        for cases in folds.values_mut() {
+            cases.sort();
+        }
+        Ok(Folds(folds))
+    }
+
+    pub fn to_csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for (fold, cases) in &self.0 {
+            for case in cases {
+                w.serialize(FoldOf {
+                    case: case.clone(),
+                    fold: *fold,
+                })?;
+            }
+        }
+        Ok(String::from_utf8(w.into_inner()?)?)
+    }
+
+    /// Reads a folds file; a case in two folds, a fold without cases or fewer than 2 folds is
+    /// an error naming the file.
+    pub fn read(path: &Path) -> Result<Folds> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut folds: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for (i, row) in csv::Reader::from_reader(text.as_bytes())
+            .deserialize::<FoldOf>()
+            .enumerate()
+        {
+            let row = row.with_context(|| format!("{}: row {}", path.display(), i + 1))?;
+            if !seen.insert(row.case.clone()) {
+                bail!("{}: case {} is in two folds", path.display(), row.case);
+            }
+            folds.entry(row.fold).or_default().push(row.case);
+        }
+        let k = folds.len();
+        if k < 2 || folds.keys().copied().ne(0..k) {
+            bail!(
+                "{}: folds must be numbered 0 to k-1 with k ≥ 2 (found {:?})",
+                path.display(),
+                folds.keys().collect::<Vec<_>>()
+            );
+        }
+        Ok(Folds(folds))
+    }
+
+    /// The cases outside fold `k`.
+    fn others(&self, k: usize) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(f, _)| **f != k)
+            .flat_map(|(_, c)| c.iter().cloned())
+            .collect()
+    }
+}
+
+/// Which weights of a fold's run are scored on its held-out fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Select {
+    /// The last epoch's: nothing is chosen on the held-out cases (the honest estimate).
+    Last,
+    /// The epoch with the best DSC on the held-out cases themselves (optimistic).
+    Best,
+}
+
+/// What `train cv` runs.
+pub struct CvJob {
+    pub folds: Folds,
+    /// Only these folds (all when `None`).
+    pub only: Option<Vec<usize>>,
+    pub select: Select,
+    /// The training recipe; its `out` is the CV folder.
+    pub fit: FitConfig,
+    /// Cases whose out-of-fold DSC is also reported on its own (the reference validation cases).
+    pub beside: Option<(PathBuf, Vec<String>)>,
+}
+
+/// Trains (or continues) and scores every fold asked for, then writes the out-of-fold table of
+/// every fold scored so far.
+pub fn run(job: &CvJob) -> Result<()> {
+    let out = &job.fit.out;
+    std::fs::create_dir_all(out.join("lists"))
+        .with_context(|| format!("creating {}", out.join("lists").display()))?;
+    write_atomic(&out.join("folds.csv"), job.folds.to_csv()?.as_bytes())?;
+    let k = job.folds.0.len();
+    if let Some(bad) = job.only.iter().flatten().find(|f| **f >= k) {
+        bail!("--only {bad}: the folds file has folds 0 to {}", k - 1);
+    }
+    for fold in 0..k {
+        if job.only.as_ref().is_some_and(|o| !o.contains(&fold)) {
+            continue;
+        }
+        eprintln!("== fold {fold} of {k} ==");
+        run_fold(job, fold)?;
+    }
+    summarize_folds(job)
+}
+
+fn write_list(path: &Path, cases: &[String]) -> Result<()> {
+    write_atomic(path, format!("{}\n", cases.join("\n")).as_bytes())
+}
+
+/// Trains fold `fold` (resuming a run started before; skipped when it is complete) and scores
+/// its held-out cases into `fold-K/scores.csv`.
+fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
+    let out = &job.fit.out;
+    let held_out = out.join(format!("lists/fold-{fold}-held-out.txt"));
+    let train = out.join(format!("lists/fold-{fold}-train.txt"));
+    write_list(&held_out, &job.folds.0[&fold])?;
+    write_list(&train, &job.folds.others(fold))?;
+    let dir = out.join(format!("fold-{fold}"));
+    let run = RunDir::create(&dir)?;
+    let state = run.load_state()?;
+    let complete = state.as_ref().is_some_and(|s| {
+        s.epochs_done >= job.fit.epochs
+            || job
+                .fit
+                .max_minutes
+                .is_some_and(|m| s.seconds_spent() >= m * 60.0)
+    });
+    if !complete {
+        let cfg = FitConfig {
+            out: dir.clone(),
+            val_cases: Some(held_out.clone()),
+            train_cases: Some(train),
+            ..job.fit.clone()
+        };
+        training::run(cfg, state.is_some())?;
+    }
+    let weights = fold_weights(job, &run)?;
+    let scores = dir.join("scores.csv");
+    if is_newer(&scores, &weights) {
+        eprintln!("fold {fold}: scores up to date ({})", scores.display());
+        return Ok(());
+    }
+    let rows = eval(&EvalJob {
+        models: vec![weights],
+        data: job.fit.data.clone(),
+        cases: Some(held_out),
+        save_masks: None,
+        backend: job.fit.backend,
+        sizes: Sizes::default(),
+        infer: InferOptions {
+            batch: job.fit.val_batch,
+            flip_tta: false,
+        },
+    })?;
+    write_atomic(&scores, write_csv(&rows)?.as_bytes())
+}
+
+/// The weights a fold is scored with: `best.bpk`, or the last epoch's checkpoint copied to
+/// `last.bpk` with a manifest of the run's model (checkpoints carry none).
+fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
+    match job.select {
+        Select::Best => Ok(run.path("best.bpk")),
+        Select::Last => {
+            let state = run.load_state()?.context("the fold's run has no state")?;
+            let ckpt = state
+                .checkpoint
+                .context("the fold's run has no checkpoint")?;
+            let last = run.path("last.bpk");
+            if !is_newer(&last, &run.path(&ckpt)) {
+                std::fs::copy(run.path(&ckpt), &last)
+                    .with_context(|| format!("copying {ckpt} to {}", last.display()))?;
+            }
+            let manifest = Manifest::new(job.fit.model_config(), job.fit.size, Precision::F32);
+            write_atomic(
+                &run.path("last.json"),
+                serde_json::to_string_pretty(&manifest)?.as_bytes(),
+            )?;
+            Ok(last)
+        }
+    }
+}
+
+/// Whether `a` exists and was written after `b`.
+fn is_newer(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a >= b)
+}
+
+/// A summary line: mean, median and worst (with its case) of one protocol.
+fn describe(rows: &[(usize, ScoreRow)], pick: fn(&ScoreRow) -> Option<f64>) -> String {
+    let values: Vec<f64> = rows.iter().filter_map(|(_, r)| pick(r)).collect();
+    let worst = rows
+        .iter()
+        .filter_map(|(_, r)| pick(r).map(|v| (v, &r.case)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    match (summarize(&values), worst) {
+        (
+            Some(Summary {
+                mean,
+                median,
+                count,
+                ..
+            }),
+            Some((min, case)),
+        ) => format!("{mean:.4} | {median:.4} | {min:.4} ({case}) | {count}"),
+        _ => "– | – | – | 0".into(),
+    }
+}
+
+/// Reads every fold's scores and writes `oof.csv` and `cv.md`; prints the summary.
+fn summarize_folds(job: &CvJob) -> Result<()> {
+    let out = &job.fit.out;
+    let mut rows: Vec<(usize, ScoreRow)> = Vec::new();
+    for fold in job.folds.0.keys() {
+        let path = out.join(format!("fold-{fold}/scores.csv"));
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let scores = read_csv(&text).with_context(|| format!("reading {}", path.display()))?;
+            rows.extend(scores.into_iter().map(|r| (*fold, r)));
+        }
+    }
+    let total: usize = job.folds.0.values().map(Vec::len).sum();
+    let all: Vec<ScoreRow> = rows.iter().map(|(_, r)| r.clone()).collect();
+    write_atomic(&out.join("oof.csv"), write_csv(&all)?.as_bytes())?;
+    let mut md = format!(
+        "# Cross-validation: {}\n\n{} folds; {} of {} cases scored out of fold; weights scored: {}.\n\n",
+        out.display(),
+        job.folds.0.len(),
+        rows.len(),
+        total,
+        match job.select {
+            Select::Last => "each fold run's last epoch (nothing chosen on its held-out cases)",
+            Select::Best => "each fold run's best epoch on its own held-out cases (optimistic)",
+        }
+    );
+    md.push_str("| cases | protocol | mean | median | worst | n |\n| --- | --- | ---: | ---: | --- | ---: |\n");
+    let mut groups: Vec<(String, Vec<(usize, ScoreRow)>)> =
+        vec![("all, out of fold".into(), rows.clone())];
+    for fold in job.folds.0.keys() {
+        let of_fold = rows.iter().filter(|(f, _)| f == fold).cloned().collect();
+        groups.push((format!("fold {fold}"), of_fold));
+    }
+    if let Some((list, cases)) = &job.beside {
+        let beside = rows
+            .iter()
+            .filter(|(_, r)| cases.contains(&r.case))
+            .cloned()
+            .collect();
+        groups.push((
+            format!("{} (reported, not selected on)", list.display()),
+            beside,
+        ));
+    }
+    for (name, group) in &groups {
+        for (protocol, pick) in [
+            (
+                "reference",
+                (|r: &ScoreRow| r.dsc_reference) as fn(&ScoreRow) -> Option<f64>,
+            ),
+            ("native", |r: &ScoreRow| r.dsc_native),
+        ] {
+            md.push_str(&format!(
+                "| {name} | {protocol} | {} |\n",
+                describe(group, pick)
+            ));
+        }
+    }
+    md.push_str("\n| case | fold | slices | DSC reference | DSC native |\n| --- | ---: | ---: | ---: | ---: |\n");
+    let mut sorted = rows.clone();
+    sorted.sort_by(|a, b| {
+        let key = |r: &ScoreRow| r.dsc_reference.unwrap_or(f64::INFINITY);
+        key(&a.1).total_cmp(&key(&b.1))
+    });
+    let cell = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.4}"));
+    for (fold, r) in &sorted {
+        md.push_str(&format!(
+            "| {} | {fold} | {} | {} | {} |\n",
+            r.case,
+            r.slices.map_or("–".into(), |s| s.to_string()),
+            cell(r.dsc_reference),
+            cell(r.dsc_native)
+        ));
+    }
+    write_atomic(&out.join("cv.md"), md.as_bytes())?;
+    let head: String = md
+        .lines()
+        .take(6 + 2 * groups.len())
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!(
+        "{head}\n\nper case (worst first): {}",
+        out.join("cv.md").display()
+    );
+    Ok(())
+}
