@@ -19,6 +19,8 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --exclude brainseg-web --all-targets -- -D warnings 2>&1
 cargo clippy --target wasm32-unknown-unknown -p brainseg-web --all-targets -- -D warnings 2>&1
+# The page as index.html builds it: no features, no burn (a cheap check: burn is not in it).
+cargo clippy --target wasm32-unknown-unknown -p brainseg-web --no-default-features --bin brainseg-web -- -D warnings 2>&1
 
 step "native tests"
 cargo test --workspace --exclude brainseg-web 2>&1

@@ -2,7 +2,7 @@
 # What a web-app wasm holds: twiggy's function sizes summed by the first path segment of each
 # name (≈ the crate), largest first. Reads the wasm cargo wrote before wasm-bindgen (names kept),
 # so run scripts/build-web.sh first. Installs twiggy if needed.
-#   bash scripts/analysis/wasm-size.sh [brainseg-web|brainseg-worker] [ROWS]
+#   bash scripts/analysis/wasm-size.sh [brainseg-web|brainseg-worker|brainseg-worker-cpu] [ROWS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 source "$root/scripts/env.sh"

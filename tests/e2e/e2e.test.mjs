@@ -34,11 +34,10 @@ const expected = new Map(
 );
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const origin = new URL(url).origin;
 
 // Records every request the page makes and every CSP violation; `check()` fails on any request
-// that carries data, is not a GET, or goes to another origin.
-async function watchTraffic(page) {
+// that carries data, is not a GET, or goes to another origin than `origin` (the page's).
+async function watchTraffic(page, origin) {
   const requests = [];
   page.on('request', r => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
   await page.evaluateOnNewDocument(() => {
@@ -89,17 +88,23 @@ async function waitState(page, states, timeout) {
 // The main thread's longest task may last this long while cases run (ms).
 const LONGEST_TASK_MS = 200;
 
-// Opens the page with `query`, checks it picked `backend`, hands it the slices with
+// The worker program of each backend (the page starts one; a visit downloads only that one).
+const workerProgram = { webgpu: 'brainseg-worker', cpu: 'brainseg-worker-cpu' };
+
+// Opens the page with `query` (served by a server that logs what it sends), checks it picked
+// `backend` and downloaded that backend's worker program and no other, hands it the slices with
 // `feed(page)`, waits for `done` and checks the DSC of every case in `cases` against train eval.
 async function segment({ query, backend, label, feed, cases = [...expected.keys()] }) {
   const browser = await launch();
+  const served = await serveChangedCopy(() => {});
+  const url = served.url;
   try {
     const page = await browser.newPage();
     page.on('console', m => { if (m.type() === 'error') console.log(`[page ${label}] ${m.text()}`); });
     page.on('pageerror', e => console.log(`[page ${label}] uncaught: ${e.message}`));
     page.on('error', e => console.log(`[page ${label}] crashed: ${e.message}`));
     await page.setViewport({ width: 1200, height: 1400 });
-    const traffic = await watchTraffic(page);
+    const traffic = await watchTraffic(page, new URL(url).origin);
     const started = Date.now();
     await page.goto(`${url}/${query}`);
     const ready = await waitState(page, ['ready', 'error'], 5 * 60 * 1000);
@@ -126,9 +131,16 @@ async function segment({ query, backend, label, feed, cases = [...expected.keys(
     await traffic.check(label);
     console.log(`${label}: ${picked.text} [adapter: ${picked.adapter}]; page ready in ${loadMs} ms, ${rows.length} case(s) segmented in ${seconds.toFixed(1)} s; longest main-thread task ${longest.toFixed(0)} ms; DSC ${JSON.stringify(rows)}`);
     console.log(`${label}: long tasks ${JSON.stringify((await page.evaluate(() => window.__longTasks)).map(Math.round))}`);
+    // trunk names the page's files with a content hash (brainseg-web-<hash>_bg.wasm).
+    const wasm = served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{16}_bg/, '_bg'));
+    const bytes = served.sent.reduce((n, s) => n + s.bytes, 0);
+    console.log(`${label}: the server sent ${served.sent.length} files, ${(bytes / 1e6).toFixed(2)} MB (uncompressed); wasm: ${wasm.join(', ')}`);
+    assert.deepEqual(wasm.sort(), ['brainseg-web_bg.wasm', `${workerProgram[backend]}_bg.wasm`].sort(),
+      `${label}: the page and the ${backend} worker, nothing else`);
     assert.ok(longest <= LONGEST_TASK_MS, `${label}: the main thread was blocked for ${longest.toFixed(0)} ms`);
   } finally {
     await browser.close();
+    served.close();
   }
 }
 
@@ -167,13 +179,15 @@ async function openPage(browser, label, base = url) {
   return { page, errors };
 }
 
-// Serves a copy of dist/ changed by `change(dir)` on another loopback port. (Not puppeteer's
-// request interception: the worker's requests do not reliably pass through it.)
+// Serves a copy of dist/ changed by `change(dir)` on another loopback port; `sent` lists each
+// file sent (path, bytes). (Not puppeteer's request interception: the worker's requests do not
+// reliably pass through it.)
 async function serveChangedCopy(change) {
   const dir = mkdtempSync(join(tmpdir(), 'brainseg-dist-'));
   cpSync(join(repo, 'dist'), dir, { recursive: true });
   change(dir);
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+  const sent = [];
   const server = createServer((req, res) => {
     let path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path.endsWith('/')) path += 'index.html';
@@ -181,13 +195,14 @@ async function serveChangedCopy(change) {
       const body = readFileSync(join(dir, normalize(path)));
       res.writeHead(200, { 'content-type': types[extname(path)] || 'application/octet-stream' });
       res.end(body);
+      sent.push({ path, bytes: body.length });
     } catch {
       res.writeHead(404);
       res.end();
     }
   });
   await new Promise(resolve => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+  return { url: `http://127.0.0.1:${server.address().port}`, sent, close: () => server.close() };
 }
 
 async function issueLines(page) {

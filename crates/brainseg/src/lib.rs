@@ -6,7 +6,8 @@
 //! | TIFF decoding and encoding | [`tiff_io`] |
 //! | grouping files into cases, loading them | [`ingest`] |
 //! | the reference preprocessing and its inverse | [`preprocess`], [`resize`] |
-//! | the architectures | [`model`] |
+//! | what a model is: architecture, width, levels | [`model_config`] |
+//! | the architectures (burn) | [`model`] |
 //! | `model.json` and its validation | [`manifest`] |
 //! | `.bpk` weights + manifest: save, load a model or an ensemble | [`model_io`] |
 //! | running a model over a case (TTA, ensembles) | [`inference`] |
@@ -17,14 +18,22 @@
 //! | predicted masks as `_mask.tif` files | [`export`] |
 //! | synthetic cases for tests | [`synthetic`] |
 //! | every entry of user bytes, for fuzzing and its regression test | [`untrusted`] |
+//!
+//! burn is behind the `model` feature (on by default): [`model`], [`model_io`], [`inference`]
+//! and [`untrusted`] need it. The web app's page is built without it — it shows manifests, cases
+//! and masks but runs no model (its worker does) — so its wasm carries none of burn.
 
 pub mod eval;
 pub mod export;
+#[cfg(feature = "model")]
 pub mod inference;
 pub mod ingest;
 pub mod manifest;
 pub mod metrics;
+#[cfg(feature = "model")]
 pub mod model;
+pub mod model_config;
+#[cfg(feature = "model")]
 pub mod model_io;
 pub mod naming;
 pub mod postprocess;
@@ -33,4 +42,5 @@ pub mod resize;
 pub mod scores;
 pub mod synthetic;
 pub mod tiff_io;
+#[cfg(feature = "model")]
 pub mod untrusted;

@@ -1,7 +1,7 @@
 //! `model.json`: what the exported weights are and how well they did. The trainer writes it,
 //! the web app and `train eval` read it.
 
-use crate::model::{ModelConfig, ModelError};
+use crate::model_config::{ModelConfig, ModelError};
 use serde::{Deserialize, Serialize};
 
 /// Largest input side a manifest may ask for: 4× the data set's 256² slices. A larger side

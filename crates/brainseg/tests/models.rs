@@ -622,3 +622,46 @@ fn upconv_by_a_matrix_product_equals_burns_transposed_convolution() {
         assert!(d < 1e-5, "inference path {d}");
     }
 }
+
+/// `conv_im2col` (shifted copies and one matrix product) gives burn's `conv2d` for 'same'
+/// 1×1 and 3×3 convolutions: values, and the gradients of the input and the weight.
+#[test]
+fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
+    use brainseg::model::conv_im2col;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let device = Device::flex().autodiff();
+    let max_diff = |p: Tensor<4>, q: Tensor<4>| {
+        let p = p.into_data().try_to_vec::<f32>().unwrap();
+        let q = q.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(p.len(), q.len());
+        p.iter()
+            .zip(q)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    };
+    for k in [1, 3] {
+        let x = field([2, 5, 6, 7], &device);
+        let weight = field([4, 5, k, k], &device);
+        let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+        let (wa, wb) = (weight.clone().require_grad(), weight.require_grad());
+        let p = k / 2;
+        let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+        let mine = conv_im2col(xa.clone(), wa.clone());
+        let reference = conv2d(xb.clone(), wb.clone(), None, options);
+        assert_eq!(mine.dims(), [2, 4, 6, 7]);
+        assert!(
+            max_diff(mine.clone(), reference.clone()) < 1e-4,
+            "values, k {k}"
+        );
+        let upstream = field([2, 4, 6, 7], &device);
+        let ga = (mine * upstream.clone()).sum().backward();
+        let gb = (reference * upstream).sum().backward();
+        let input = max_diff(xa.grad(&ga).unwrap(), xb.grad(&gb).unwrap());
+        let weight = max_diff(wa.grad(&ga).unwrap(), wb.grad(&gb).unwrap());
+        assert!(
+            input < 1e-4 && weight < 1e-3,
+            "k {k}: input {input}, weight {weight}"
+        );
+    }
+}

@@ -3,14 +3,19 @@
 //! the U-Net gives it (one warm-up run per shape, so autotuning is not timed), and its time is
 //! summed over the layers: 3×3 convolution forward, its input gradient, its weight gradient
 //! (each gradient alone: only that tensor is tracked), batch norm + ReLU forward and backward,
-//! max pooling, and the transposed convolution (burn's kernel and the matrix product). `train
-//! bench` prints them beside its whole step; what the rows leave (loss, concatenations, Adam,
-//! copies) is the difference. A read-back of a reduction ends every timed run, so GPU work is
+//! max pooling, and the transposed convolution (burn's kernel and the matrix product); the 3×3
+//! convolution is also timed as im2col + a matrix product (`conv_im2col`, not in the step); then
+//! the skip concatenations, the Dice loss and one Adam update of the whole model. `train bench`
+//! prints them beside its whole step; what the rows leave (copies, the head, launches) is the
+//! difference. A read-back of a reduction ends every timed run, so GPU work is
 //! counted where it happens.
 
+use crate::training::loss::Loss;
+use brainseg::model::{Arch, ModelConfig};
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
@@ -83,6 +88,7 @@ pub fn unet_step(
     let (convs, ups, pools) = unet_layers(width, levels, size);
     let opts = || ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let (mut fwd, mut input_grad, mut weight_grad, mut norm) = (0.0, 0.0, 0.0, 0.0);
+    let (mut im2col_fwd, mut im2col_input, mut im2col_weight) = (0.0, 0.0, 0.0);
     for c in &convs {
         let x = random([batch, c.cin, c.side, c.side], device);
         let k = random([c.cout, c.cin, 3, 3], device);
@@ -100,6 +106,19 @@ pub fn unet_step(
         fwd += f;
         input_grad += (gi - f).max(0.0);
         weight_grad += (gw - f).max(0.0);
+        let im2col = |x: Tensor<4>, k: Tensor<4>| brainseg::model::conv_im2col(x, k);
+        let f = time(reps, || im2col(x.clone(), k.clone()));
+        let gi = time(reps, || {
+            let g = im2col(xg.clone(), k.clone()).sum().backward();
+            xg.grad(&g).expect("input gradient")
+        });
+        let gw = time(reps, || {
+            let g = im2col(x.clone(), kg.clone()).sum().backward();
+            kg.grad(&g).expect("weight gradient")
+        });
+        im2col_fwd += f;
+        im2col_input += (gi - f).max(0.0);
+        im2col_weight += (gw - f).max(0.0);
         let bn = BatchNormConfig::new(c.cout).init(device);
         let y = random([batch, c.cout, c.side, c.side], device).require_grad();
         norm += time(reps, || {
@@ -133,6 +152,25 @@ pub fn unet_step(
             x.grad(&g).expect("pool gradient")
         });
     }
+    let mut concat = 0.0;
+    for p in &pools {
+        // Each decoder joins its up-sampled map and the skip: two maps of the encoder's shape.
+        let a = random([batch, p.cin, p.side, p.side], device).require_grad();
+        let b = random([batch, p.cin, p.side, p.side], device).require_grad();
+        concat += time(reps, || {
+            let g = Tensor::cat(vec![a.clone(), b.clone()], 1).sum().backward();
+            a.grad(&g).expect("concatenation gradient")
+        });
+    }
+    let logits = random([batch, 1, size, size], device).require_grad();
+    let target = Tensor::<4>::random([batch, 1, size, size], Distribution::Bernoulli(0.1), device);
+    let loss = time(reps, || {
+        let g = Loss::Dice
+            .compute(logits.clone(), target.clone())
+            .backward();
+        logits.grad(&g).expect("loss gradient")
+    });
+    let adam = adam_step(width, levels, size, batch, reps, device);
     let row = |op, seconds, in_step| Row {
         op,
         seconds,
@@ -142,6 +180,21 @@ pub fn unet_step(
         row("3x3 convolution, forward", fwd, true),
         row("3x3 convolution, input gradient", input_grad, true),
         row("3x3 convolution, weight gradient", weight_grad, true),
+        row(
+            "3x3 convolution as im2col + matrix product, forward",
+            im2col_fwd,
+            false,
+        ),
+        row(
+            "3x3 convolution as im2col + matrix product, input gradient",
+            im2col_input,
+            false,
+        ),
+        row(
+            "3x3 convolution as im2col + matrix product, weight gradient",
+            im2col_weight,
+            false,
+        ),
         row("batch norm + ReLU, forward and backward", norm, true),
         row("max pooling, forward and backward", pooling, true),
         row(
@@ -154,5 +207,39 @@ pub fn unet_step(
             up_matmul,
             true,
         ),
+        row("skip concatenations, forward and backward", concat, true),
+        row("Dice loss, forward and backward", loss, true),
+        row("Adam update of every parameter", adam, true),
     ]
+}
+
+/// Seconds of one Adam update of a U-Net's parameters (the gradients computed untimed).
+fn adam_step(
+    width: usize,
+    levels: usize,
+    size: usize,
+    batch: usize,
+    reps: usize,
+    device: &Device,
+) -> f64 {
+    let cfg = ModelConfig {
+        levels,
+        ..ModelConfig::new(Arch::Unet, width)
+    };
+    let mut model = cfg.init(device).expect("a valid U-Net");
+    let mut optim = AdamConfig::new().init();
+    let x = random([batch, 3, size, size], device);
+    let mut total = 0.0;
+    for r in 0..=reps {
+        let grads = GradientsParams::from_grads(model.forward(x.clone()).sum().backward(), &model);
+        device.sync().expect("device sync");
+        let t = Instant::now();
+        model = optim.step(1e-4, model, grads);
+        // Waits for the update's kernels (GPU backends).
+        device.sync().expect("device sync");
+        if r > 0 {
+            total += t.elapsed().as_secs_f64();
+        }
+    }
+    total / reps as f64
 }

@@ -911,6 +911,10 @@ fn bench_profiles_the_operations_of_a_unet_training_step() {
         "max pooling",
         "transposed convolution (burn)",
         "transposed convolution (matrix product)",
+        "im2col + matrix product, weight gradient",
+        "skip concatenations",
+        "Dice loss",
+        "Adam update",
         "whole training step",
     ] {
         let row = text

@@ -2,12 +2,16 @@
 //! the page (`src/main.rs`: yew components in `ui`) and the worker that owns the model
 //! (`src/bin/brainseg-worker.rs`: `worker`). They talk through `protocol`'s typed messages, carried by
 //! `transport`. `state` is the page's case table, kept free of the DOM so it can be tested.
+//! The `worker` feature (default) brings the model and burn; index.html builds the page without
+//! it.
 
+pub mod backend;
 pub mod net;
 pub mod protocol;
 pub mod state;
 pub mod transport;
 pub mod ui;
+#[cfg(feature = "worker")]
 pub mod worker;
 
 /// Runs the static constructors once; each program calls it first thing in `main`.

@@ -3,6 +3,7 @@
 //! copied) to the other side; dropped files travel beside it as `File` handles, which the
 //! browser passes without copying their bytes (see `transport`).
 
+use crate::backend::Choice;
 use brainseg::ingest::{Case, FileIssue, Slice};
 use brainseg::tiff_io::{Mask, RgbImage, unit_to_u8};
 use serde::{Deserialize, Serialize};
@@ -41,12 +42,13 @@ impl BackendKind {
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Load shipped model `name` (`BASE/models/NAME.json` + `.bpk`); `forced` comes from
-    /// `?backend=`. Cases already given run again with it. `base` is the page's folder URL: the
-    /// worker's own address is a blob: URL, against which no relative URL resolves.
+    /// Load shipped model `name` (`BASE/models/NAME.json` + `.bpk`) on the backend the page
+    /// chose (the one this worker program was started for). Cases already given run again with
+    /// it. `base` is the page's folder URL: the worker's own address is a blob: URL, against
+    /// which no relative URL resolves.
     Load {
         name: String,
-        forced: Option<BackendKind>,
+        choice: Choice,
         base: String,
     },
     /// Files dropped or picked: their names (paths inside a dropped folder), in the order of the
@@ -80,12 +82,8 @@ pub enum Outcome {
 /// A loaded model and where it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Loaded {
-    pub backend: BackendKind,
-    /// The GPU adapter WebGPU offered ("google swiftshader (SwiftShader Device)", say), when
-    /// there was one.
-    pub adapter: Option<String>,
-    /// Why this backend: forced by `?backend=`, or what the adapter check found.
-    pub reason: String,
+    /// Where the model runs, and why there.
+    pub choice: Choice,
     /// Model download and set-up time.
     pub millis: f64,
     /// The ensemble's manifests (first model first) as JSON: a manifest carries free-form
@@ -238,7 +236,11 @@ mod tests {
         }
         let load = ToWorker::Load {
             name: "default".into(),
-            forced: Some(BackendKind::Cpu),
+            choice: Choice {
+                backend: BackendKind::Cpu,
+                adapter: Some("google swiftshader".into()),
+                reason: "chosen by ?backend=cpu".into(),
+            },
             base: "http://127.0.0.1:8080/".into(),
         };
         assert_eq!(decode::<ToWorker>(&encode(&load).unwrap()).unwrap(), load);

@@ -97,6 +97,38 @@ impl ResNextBlock {
     }
 }
 
+/// A k×k, stride-1, zero-padded ("same") convolution without groups as im2col and one matrix
+/// product: the k² shifted copies of the padded input stacked into `[Cin·k², B·H·W]`, multiplied
+/// by the weight as `[Cout, Cin·k²]`. Its gradients are matrix products too (the weight's one
+/// product over `B·H·W`), where burn 0.22.1's default weight gradient is a convolution whose
+/// kernel is the size of the activation (slow on flex). Measured against burn's `conv2d` in
+/// `train bench --profile`; values and gradients equal burn's (tests/models.rs).
+pub fn conv_im2col(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    let [b, cin, h, w] = x.dims();
+    let [cout, wcin, k, k2] = weight.dims();
+    debug_assert_eq!(
+        (wcin, k2, k % 2),
+        (cin, k, 1),
+        "square odd kernel, no groups"
+    );
+    let p = k / 2;
+    let xp = x
+        .pad((p, p, p, p), burn::tensor::ops::PadMode::Constant(0.0))
+        .swap_dims(0, 1);
+    let taps: Vec<Tensor<4>> = (0..k * k)
+        .map(|t| {
+            let (dy, dx) = (t / k, t % k);
+            xp.clone().slice([0..cin, 0..b, dy..dy + h, dx..dx + w])
+        })
+        .collect();
+    let cols = Tensor::stack::<5>(taps, 1).reshape([cin * k * k, b * h * w]);
+    weight
+        .reshape([cout, cin * k * k])
+        .matmul(cols)
+        .reshape([cout, b, h, w])
+        .swap_dims(0, 1)
+}
+
 /// How [`upsample_to`] resamples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resample {

@@ -105,7 +105,7 @@ fn print_profile(a: &BenchArgs, levels: usize, device: &Device, step: f64) {
         step * 1e3
     );
     println!(
-        "| rest: loss, concatenations, Adam, copies (step minus the rows above) | {:.1} | {} |",
+        "| rest: copies, the head, launches (step minus the rows above) | {:.1} | {} |",
         (step - counted) * 1e3,
         share(step - counted)
     );

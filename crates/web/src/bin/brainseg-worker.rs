@@ -1,5 +1,6 @@
-//! The worker program: trunk builds it as `brainseg-worker.js` + `_bg.wasm` (index.html), and
-//! the page starts it (`ui::client`).
+//! The WebGPU worker program (`brainseg-worker.js` + `_bg.wasm`, with the CPU path too), which
+//! the page starts when the browser offers a hardware GPU adapter or `?backend=webgpu` asks for
+//! it (`backend::decide`; `ui::client` starts it).
 
 fn main() {
     brainseg_web::run_static_constructors();

@@ -1,5 +1,6 @@
 //! The page's component: its state, the messages that change it, and the layout. The model
-//! runs in the worker (`client`); the views are in `model_panel`, `case_table` and `viewer`.
+//! runs in a worker (`client`), the one of the backend `backend::decide` picks at start; the
+//! views are in `model_panel`, `case_table` and `viewer`.
 //!
 //! Machine-readable state for automated tests: `#status[data-state]` (loading, ready, running,
 //! done, error), `[data-backend]` (webgpu or cpu), and one `[data-case]` row per case with
@@ -8,6 +9,7 @@
 use super::client::WorkerClient;
 use super::render::{self, Channels, OverlayStyle};
 use super::{case_table, dom, export, model_panel, viewer};
+use crate::backend::{self, Choice};
 use crate::protocol::{BackendKind, FromWorker, Loaded, ToWorker};
 use crate::state::CaseTable;
 use brainseg::ingest::FileIssue;
@@ -34,6 +36,8 @@ pub struct ModelView {
 
 pub enum Msg {
     Listed(Result<Vec<ModelEntry>, String>),
+    /// The backend, decided from `?backend=` and the adapter before any worker starts.
+    Decided(Result<Choice, String>),
     Worker(Result<FromWorker, String>),
     PickModel(String),
     Files(Vec<(String, web_sys::File)>),
@@ -65,6 +69,8 @@ pub struct App {
     pub(super) opacity: f32,
     pub(super) canvas: NodeRef,
     file_input: NodeRef,
+    /// The backend and its worker, once decided (`Msg::Decided`).
+    choice: Option<Choice>,
     worker: Option<WorkerClient>,
     /// Messages held until the worker says it is ready (before that it would drop them).
     outbox: Option<Vec<(ToWorker, Option<Array>)>>,
@@ -118,14 +124,27 @@ impl App {
         }
     }
 
+    /// Loads model `name` in the worker; before the backend is decided, `Msg::Decided` does.
     fn load_model(&mut self, name: String) {
         self.loading = true;
         self.model = None;
         self.model_name = Some(name.clone());
-        match forced_backend() {
-            Ok(forced) => {
-                let base = self.base.clone();
-                self.post(ToWorker::Load { name, forced, base }, None);
+        if let Some(choice) = self.choice.clone() {
+            let base = self.base.clone();
+            self.post(ToWorker::Load { name, choice, base }, None);
+        }
+    }
+
+    /// Starts the worker program of the chosen backend, then loads the model picked so far.
+    fn start_worker(&mut self, ctx: &Context<Self>, choice: Choice) {
+        let program = choice.backend.worker_program();
+        match WorkerClient::spawn(program, ctx.link().callback(Msg::Worker)) {
+            Ok(worker) => {
+                self.worker = Some(worker);
+                self.choice = Some(choice);
+                if let Some(name) = self.model_name.clone() {
+                    self.load_model(name);
+                }
             }
             Err(e) => {
                 self.loading = false;
@@ -270,9 +289,13 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         ctx.link()
             .send_future(async { Msg::Listed(list_models().await) });
-        let (worker, fatal) = match WorkerClient::spawn(ctx.link().callback(Msg::Worker)) {
-            Ok(w) => (Some(w), None),
-            Err(e) => (None, Some(e)),
+        let fatal = match forced_backend() {
+            Ok(forced) => {
+                ctx.link()
+                    .send_future(async move { Msg::Decided(backend::decide(forced).await) });
+                None
+            }
+            Err(e) => Some(e),
         };
         Self {
             models: Vec::new(),
@@ -288,14 +311,20 @@ impl Component for App {
             opacity: 0.45,
             canvas: NodeRef::default(),
             file_input: NodeRef::default(),
-            worker,
+            choice: None,
+            worker: None,
             outbox: Some(Vec::new()),
             base: dom::page_url("./").unwrap_or_default(),
         }
     }
 
-    fn update(&mut self, _ctx: &Context<Self>, msg: Msg) -> bool {
+    fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
+            Msg::Decided(Ok(choice)) => self.start_worker(ctx, choice),
+            Msg::Decided(Err(e)) => {
+                self.loading = false;
+                self.fatal = Some(e);
+            }
             Msg::Listed(Ok(models)) => {
                 let first = models[0].name.clone();
                 self.models = models;

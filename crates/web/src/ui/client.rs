@@ -16,15 +16,18 @@ pub struct WorkerClient {
 }
 
 impl WorkerClient {
-    /// Starts the worker program (trunk's `brainseg-worker.js` + `_bg.wasm`); `on_message`
+    /// Starts worker program `program` (trunk's `PROGRAM.js` + `PROGRAM_bg.wasm`); `on_message`
     /// gets each of its messages, or why one could not be read or the worker failed.
-    pub fn spawn(on_message: Callback<Result<FromWorker, String>>) -> Result<Self, String> {
+    pub fn spawn(
+        program: &str,
+        on_message: Callback<Result<FromWorker, String>>,
+    ) -> Result<Self, String> {
         // The worker starts from a blob: script that loads the program: a worker made from a
         // blob: URL runs under the page's Content-Security-Policy (only its own origin), one
         // made from a plain URL under that file's headers, which a static host leaves empty.
-        let js =
-            serde_json::to_string(&page_url("brainseg-worker.js")?).map_err(|e| e.to_string())?;
-        let wasm = serde_json::to_string(&page_url("brainseg-worker_bg.wasm")?)
+        let js = serde_json::to_string(&page_url(&format!("{program}.js"))?)
+            .map_err(|e| e.to_string())?;
+        let wasm = serde_json::to_string(&page_url(&format!("{program}_bg.wasm"))?)
             .map_err(|e| e.to_string())?;
         let src = format!("importScripts({js});\nwasm_bindgen({{ module_or_path: {wasm} }});\n");
         let opts = web_sys::BlobPropertyBag::new();

@@ -20,14 +20,14 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
     html! {
         <section class="model">
             <div id="status" data-state={state} class={classes!("status", state)}>{ status_text }</div>
-            <div class="backend" data-backend={loaded.map(|l| l.backend.attr()).unwrap_or("")}
-                data-adapter={loaded.and_then(|l| l.adapter.clone()).unwrap_or_default()}>
+            <div class="backend" data-backend={loaded.map(|l| l.choice.backend.attr()).unwrap_or("")}
+                data-adapter={loaded.and_then(|l| l.choice.adapter.clone()).unwrap_or_default()}>
                 { match loaded {
-                    Some(l) => format!("Backend: {} · model loaded in {:.0} ms", l.backend.label(), l.millis),
+                    Some(l) => format!("Backend: {} · model loaded in {:.0} ms", l.choice.backend.label(), l.millis),
                     None => "Backend: –".to_string(),
                 } }
                 if let Some(l) = loaded {
-                    <span class="note">{ format!(" ({})", l.reason) }</span>
+                    <span class="note">{ format!(" ({})", l.choice.reason) }</span>
                 }
             </div>
             if app.models.len() > 1 {

@@ -19,13 +19,18 @@ pub struct Engine {
     pub models: Vec<(Manifest, Model)>,
 }
 
+/// The device of `backend`. Each worker program has the backends it was built with: WebGPU is
+/// only in `brainseg-worker` (the `webgpu` feature); the CPU path is in both.
 pub async fn init_device(backend: BackendKind) -> Result<Device, String> {
     match backend {
         BackendKind::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "webgpu")]
         BackendKind::WebGpu => Device::wgpu_options()
             .init_async()
             .await
             .map_err(|e| format!("WebGPU initialisation failed: {e:?}")),
+        #[cfg(not(feature = "webgpu"))]
+        BackendKind::WebGpu => Err("this worker program was built without WebGPU".into()),
     }
 }
 

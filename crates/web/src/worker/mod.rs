@@ -1,10 +1,10 @@
 //! The worker that owns the model: it decodes dropped files, queues their cases, runs them one
 //! at a time and streams progress, so the page's thread only draws. Messages: `protocol`.
 
-mod backend;
 mod engine;
 mod files;
 
+use crate::backend::Choice;
 use crate::now_ms;
 use crate::protocol::{CaseView, FromWorker, Loaded, Outcome, ToWorker};
 use crate::transport::{receive, send};
@@ -60,11 +60,11 @@ pub fn start() {
 
 fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
     match msg {
-        ToWorker::Load { name, forced, base } => {
+        ToWorker::Load { name, choice, base } => {
             state.borrow_mut().engine = None;
             let state = Rc::clone(state);
             spawn_local(async move {
-                let loaded = load(&base, &name, forced).await;
+                let loaded = load(&base, &name, choice).await;
                 let reply = match loaded {
                     Ok((engine, info)) => {
                         let mut s = state.borrow_mut();
@@ -121,14 +121,8 @@ fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
     }
 }
 
-async fn load(
-    base: &str,
-    name: &str,
-    forced: Option<crate::protocol::BackendKind>,
-) -> Result<(Engine, Loaded), String> {
+async fn load(base: &str, name: &str, choice: Choice) -> Result<(Engine, Loaded), String> {
     let start = now_ms();
-    let adapter = backend::probe().await;
-    let choice = backend::choose(forced, &adapter)?;
     let device = engine::init_device(choice.backend).await?;
     let models = engine::load(base, name, &device).await?;
     let manifests = models
@@ -136,9 +130,7 @@ async fn load(
         .map(|(m, _)| serde_json::to_string(m).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
     let info = Loaded {
-        backend: choice.backend,
-        adapter: adapter.ok().map(|a| a.summary()),
-        reason: choice.reason,
+        choice,
         millis: now_ms() - start,
         manifests,
     };

@@ -1,10 +1,12 @@
 //! Which backend runs the model. A software WebGPU adapter (SwiftShader, llvmpipe/lavapipe: what
 //! a browser offers when it has no usable GPU) runs the model's convolutions far slower than the
 //! wasm CPU path, so it is not taken unless `?backend=webgpu` asks for it; a hardware adapter
-//! is. The page shows the adapter and the reason.
+//! is. The page decides before it starts a worker, because each backend has its own worker
+//! program (a CPU-only one is a fraction of the download), and shows the adapter and the reason.
 
 use crate::protocol::BackendKind;
 use js_sys::{Function, Promise, Reflect};
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -51,10 +53,28 @@ impl AdapterInfo {
 }
 
 /// The backend to use and why.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Choice {
     pub backend: BackendKind,
+    /// The adapter WebGPU offered ("google swiftshader (SwiftShader Device)", say), if any.
+    pub adapter: Option<String>,
+    /// Forced by `?backend=`, or what the adapter check found.
     pub reason: String,
+}
+
+impl BackendKind {
+    /// The worker program that runs this backend (trunk's `NAME.js` + `NAME_bg.wasm`).
+    pub fn worker_program(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu => "brainseg-worker",
+            BackendKind::Cpu => "brainseg-worker-cpu",
+        }
+    }
+}
+
+/// Probes the adapter and decides (what the page does before it starts the worker).
+pub async fn decide(forced: Option<BackendKind>) -> Result<Choice, String> {
+    choose(forced, &probe().await)
 }
 
 /// Decides from `?backend=` and the adapter check (Err: why WebGPU is not available).
@@ -62,7 +82,14 @@ pub fn choose(
     forced: Option<BackendKind>,
     adapter: &Result<AdapterInfo, String>,
 ) -> Result<Choice, String> {
-    let choice = |backend, reason: String| Ok(Choice { backend, reason });
+    let summary = adapter.as_ref().ok().map(AdapterInfo::summary);
+    let choice = |backend, reason: String| {
+        Ok(Choice {
+            backend,
+            adapter: summary.clone(),
+            reason,
+        })
+    };
     match (forced, adapter) {
         (Some(BackendKind::Cpu), _) => choice(BackendKind::Cpu, "chosen by ?backend=cpu".into()),
         (Some(BackendKind::WebGpu), Ok(_)) => {

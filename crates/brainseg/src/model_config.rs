@@ -1,0 +1,129 @@
+//! What a model is, as `model.json` and the CLI name it: architecture, width, levels. Free of
+//! burn, so that the page (which shows manifests but runs no model) is built without it; the
+//! layers themselves are in [`crate::model`] (the `model` feature).
+
+use serde::{Deserialize, Serialize};
+
+/// Most down-sampling levels a model may have.
+pub const MAX_LEVELS: usize = 6;
+/// Widest base width accepted: 8× the reference's f=32. Wider would need gigabytes of weights,
+/// so a manifest asking for it is refused rather than allowed to exhaust memory.
+pub const MAX_WIDTH: usize = 256;
+
+/// Why a model configuration is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown architecture {0:?} (known: unet, resunet, resnext-unet, fpn)")]
+    UnknownArch(String),
+    #[error(
+        "width must be positive and levels 1 to {MAX_LEVELS} (got width {width}, levels {levels})"
+    )]
+    Shape { width: usize, levels: usize },
+    #[error("width {0} is above the widest supported, {MAX_WIDTH}")]
+    TooWide(usize),
+    #[error("resnext-unet: cardinality {cardinality} must divide the width {width}")]
+    Cardinality { cardinality: usize, width: usize },
+}
+
+/// Architecture names, as the CLI and `model.json` spell them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    Unet,
+    Resunet,
+    ResnextUnet,
+    Fpn,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 4] = [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Unet => "unet",
+            Arch::Resunet => "resunet",
+            Arch::ResnextUnet => "resnext-unet",
+            Arch::Fpn => "fpn",
+        }
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| ModelError::UnknownArch(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn default_levels() -> usize {
+    4
+}
+fn default_cardinality() -> usize {
+    8
+}
+
+/// Everything needed to build a model with the same parameter layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Base width f (channels of the first level).
+    pub width: usize,
+    /// Down-sampling levels; inputs must be divisible by `2^levels`.
+    #[serde(default = "default_levels")]
+    pub levels: usize,
+    /// Groups of the grouped 3×3 convolutions (`resnext-unet` only).
+    #[serde(default = "default_cardinality")]
+    pub cardinality: usize,
+}
+
+impl ModelConfig {
+    pub fn new(arch: Arch, width: usize) -> Self {
+        Self {
+            arch,
+            width,
+            levels: default_levels(),
+            cardinality: default_cardinality(),
+        }
+    }
+
+    /// Checks every field before anything is built from them (a manifest is user input).
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.width == 0 || self.levels == 0 || self.levels > MAX_LEVELS {
+            return Err(ModelError::Shape {
+                width: self.width,
+                levels: self.levels,
+            });
+        }
+        if self.width > MAX_WIDTH {
+            return Err(ModelError::TooWide(self.width));
+        }
+        if self.arch == Arch::ResnextUnet {
+            // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).
+            if self.cardinality == 0 || !self.width.is_multiple_of(self.cardinality) {
+                return Err(ModelError::Cardinality {
+                    cardinality: self.cardinality,
+                    width: self.width,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Input sides must be multiples of this (2^levels). Saturates instead of overflowing for
+    /// levels no valid model has, so a side check on an unvalidated config fails cleanly.
+    pub fn size_multiple(&self) -> usize {
+        u32::try_from(self.levels)
+            .ok()
+            .and_then(|l| 1usize.checked_shl(l))
+            .unwrap_or(usize::MAX)
+    }
+}
