@@ -503,6 +503,17 @@ fn field(dims: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, dims), device)
 }
 
+/// The largest absolute difference between two tensors of the same shape.
+fn diff(p: Tensor<4>, q: Tensor<4>) -> f32 {
+    let p = p.into_data().try_to_vec::<f32>().unwrap();
+    let q = q.into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(p.len(), q.len());
+    p.iter()
+        .zip(q)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
 /// `upsample_to` (two matrix products, so every backend has its gradient) gives what burn's
 /// `interpolate` gives, values and gradients, for the ×2 and uneven resizes the FPN and the
 /// ResNeXt-U-Net make.
@@ -544,14 +555,6 @@ fn upsampling_by_matrix_products_equals_burns_interpolate() {
         };
         let reference = interpolate(b.clone(), options);
         assert_eq!(mine.dims(), [2, 3, oh, ow]);
-        let diff = |p: Tensor<4>, q: Tensor<4>| {
-            let p = p.into_data().try_to_vec::<f32>().unwrap();
-            let q = q.into_data().try_to_vec::<f32>().unwrap();
-            p.iter()
-                .zip(q)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max)
-        };
         assert!(
             diff(mine.clone(), reference.clone()) < 1e-5,
             "{mode:?} {h}x{w} → {oh}x{ow}"
@@ -573,15 +576,6 @@ fn upconv_by_a_matrix_product_equals_burns_transposed_convolution() {
     use brainseg::model::{upconv2x2, upsample_2x};
     use burn::nn::conv::ConvTranspose2dConfig;
     let device = Device::flex().autodiff();
-    let diff = |p: Tensor<4>, q: Tensor<4>| {
-        let p = p.into_data().try_to_vec::<f32>().unwrap();
-        let q = q.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(p.len(), q.len());
-        p.iter()
-            .zip(q)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
-    };
     for bias in [true, false] {
         let conv = ConvTranspose2dConfig::new([6, 3], [2, 2])
             .with_stride([2, 2])
@@ -631,15 +625,6 @@ fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
     let device = Device::flex().autodiff();
-    let max_diff = |p: Tensor<4>, q: Tensor<4>| {
-        let p = p.into_data().try_to_vec::<f32>().unwrap();
-        let q = q.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(p.len(), q.len());
-        p.iter()
-            .zip(q)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max)
-    };
     for k in [1, 3] {
         let x = field([2, 5, 6, 7], &device);
         let weight = field([4, 5, k, k], &device);
@@ -651,14 +636,14 @@ fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
         let reference = conv2d(xb.clone(), wb.clone(), None, options);
         assert_eq!(mine.dims(), [2, 4, 6, 7]);
         assert!(
-            max_diff(mine.clone(), reference.clone()) < 1e-4,
+            diff(mine.clone(), reference.clone()) < 1e-4,
             "values, k {k}"
         );
         let upstream = field([2, 4, 6, 7], &device);
         let ga = (mine * upstream.clone()).sum().backward();
         let gb = (reference * upstream).sum().backward();
-        let input = max_diff(xa.grad(&ga).unwrap(), xb.grad(&gb).unwrap());
-        let weight = max_diff(wa.grad(&ga).unwrap(), wb.grad(&gb).unwrap());
+        let input = diff(xa.grad(&ga).unwrap(), xb.grad(&gb).unwrap());
+        let weight = diff(wa.grad(&ga).unwrap(), wb.grad(&gb).unwrap());
         assert!(
             input < 1e-4 && weight < 1e-3,
             "k {k}: input {input}, weight {weight}"
