@@ -6,10 +6,12 @@
 // picker. Each run writes a screenshot, reports the main thread's longest task while the cases
 // run (the model runs in a worker: above 200 ms fails) and records the page's requests: all
 // must be same-origin GETs without a body (nothing leaves the browser), and no Content-
-// Security-Policy violation may occur. Then Cancel mid-case, and the page under bad input: a
-// 500-file drop of hostile TIFFs, non-TIFF files, masks without slices, duplicate slices and
-// markup in names (each file gets a visible message or is segmented), broken model files (a
-// clear error naming the file), and the CSP refusing a request to another origin.
+// Security-Policy violation may occur; the server's log must show the page's wasm and its
+// backend's worker program, no other (a visit downloads one worker). Then Cancel mid-case, and
+// the page under bad input: a 500-file drop of hostile TIFFs, non-TIFF files, masks without
+// slices, duplicate slices and markup in names (each file gets a visible message or is
+// segmented), broken model files (a clear error naming the file), and the CSP refusing a
+// request to another origin.
 //
 // Environment: BRAINSEG_URL (served dist/), BRAINSEG_FILES (newline-separated .tif paths),
 // BRAINSEG_DIR (the folder they are in, for the folder picker),

@@ -1,9 +1,11 @@
-//! brainseg in the browser. Two wasm programs built from this crate by trunk (index.html):
-//! the page (`src/main.rs`: yew components in `ui`) and the worker that owns the model
-//! (`src/bin/brainseg-worker.rs`: `worker`). They talk through `protocol`'s typed messages, carried by
-//! `transport`. `state` is the page's case table, kept free of the DOM so it can be tested.
-//! The `worker` feature (default) brings the model and burn; index.html builds the page without
-//! it.
+//! brainseg in the browser. Three wasm programs built from this crate by trunk (index.html):
+//! the page (`src/main.rs`: yew components in `ui`) and the worker that owns the model, one
+//! program per backend (`src/bin/brainseg-worker.rs` with WebGPU, `brainseg-worker-cpu.rs`
+//! without; both run `worker`). The page picks the backend (`backend`) and starts that worker;
+//! they talk through `protocol`'s typed messages, carried by `transport`. `state` is the page's
+//! case table, kept free of the DOM so it can be tested. Cargo features choose what each program
+//! carries: none for the page (no burn), `worker` (burn's CPU backend), `webgpu` (and WebGPU;
+//! the default, for tests and lints).
 
 pub mod backend;
 pub mod net;
