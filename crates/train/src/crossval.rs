@@ -5,7 +5,8 @@
 //!
 //! A CV folder holds `folds.csv` (a copy of the assignment), `lists/fold-K-{train,held-out}.txt`,
 //! one run folder per fold (`fold-K/`, an ordinary `train fit` run, resumable), each fold's
-//! scores (`fold-K/scores.csv`), and the out-of-fold results: `oof.csv` (every case, both
+//! scores (`fold-K/scores-last.csv` or `scores-best.csv`, by the weights scored), and the
+//! out-of-fold results of the last call: `oof.csv` (every case, both
 //! protocols) and `cv.md` (per-fold and overall summaries, the worst cases).
 
 use crate::atomic::write_atomic;
@@ -131,6 +132,17 @@ pub enum Select {
     Best,
 }
 
+impl Select {
+    /// A fold's scores file for these weights (kept apart, so that one never stands in for
+    /// the other).
+    fn scores_file(self) -> &'static str {
+        match self {
+            Select::Last => "scores-last.csv",
+            Select::Best => "scores-best.csv",
+        }
+    }
+}
+
 /// What `train cv` runs.
 pub struct CvJob {
     pub folds: Folds,
@@ -169,7 +181,7 @@ fn write_list(path: &Path, cases: &[String]) -> Result<()> {
 }
 
 /// Trains fold `fold` (resuming a run started before; skipped when it is complete) and scores
-/// its held-out cases into `fold-K/scores.csv`.
+/// its held-out cases into `fold-K/scores-{last,best}.csv`.
 fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
     let out = &job.fit.out;
     let held_out = out.join(format!("lists/fold-{fold}-held-out.txt"));
@@ -196,7 +208,7 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
         training::run(cfg, state.is_some())?;
     }
     let weights = fold_weights(job, &run)?;
-    let scores = dir.join("scores.csv");
+    let scores = dir.join(job.select.scores_file());
     if is_newer(&scores, &weights) {
         eprintln!("fold {fold}: scores up to date ({})", scores.display());
         return Ok(());
@@ -273,7 +285,9 @@ fn summarize_folds(job: &CvJob) -> Result<()> {
     let out = &job.fit.out;
     let mut rows: Vec<(usize, ScoreRow)> = Vec::new();
     for fold in job.folds.0.keys() {
-        let path = out.join(format!("fold-{fold}/scores.csv"));
+        let path = out
+            .join(format!("fold-{fold}"))
+            .join(job.select.scores_file());
         if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;

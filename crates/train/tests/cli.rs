@@ -1018,6 +1018,13 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
         again.matches("scores up to date").count() == 2 && !again.contains("epoch   1/2"),
         "{again}"
     );
+    // The best epoch's weights are scored apart, never mistaken for the last epoch's scores.
+    let best = run_ok(&mut cv(&["--select", "best"]));
+    assert!(!best.contains("scores up to date"), "{best}");
+    assert!(
+        out.join("fold-1/scores-best.csv").is_file()
+            && out.join("fold-1/scores-last.csv").is_file()
+    );
     let refused = cv(&["--val-cases", together.to_str().unwrap()])
         .output()
         .unwrap();
