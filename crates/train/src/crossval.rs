@@ -11,6 +11,7 @@
 
 use crate::atomic::write_atomic;
 use crate::evaluation::{EvalJob, Sizes, eval};
+use crate::model_io::{read_manifest, write_model};
 use crate::training::checkpoint::RunDir;
 use crate::training::{self, FitConfig};
 use anyhow::{Context, Result, bail};
@@ -228,27 +229,29 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
     write_atomic(&scores, write_csv(&rows)?.as_bytes())
 }
 
-/// The weights a fold is scored with: `best.bpk`, or the last epoch's checkpoint copied to
-/// `last.bpk` with a manifest of the run's model (checkpoints carry none).
+/// The weights a fold is scored with: `best.bpk`, or the last epoch's checkpoint written as
+/// `last.bpk` with a manifest of the model the run trained (from its own `best.json`, whatever
+/// flags this call got; checkpoints carry none), rewritten only when the checkpoint is newer.
 fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
+    let best = run.path("best.bpk");
     match job.select {
-        Select::Best => Ok(run.path("best.bpk")),
+        Select::Best => Ok(best),
         Select::Last => {
             let state = run.load_state()?.context("the fold's run has no state")?;
-            let ckpt = state
-                .checkpoint
-                .context("the fold's run has no checkpoint")?;
+            let ckpt = run.path(
+                &state
+                    .checkpoint
+                    .context("the fold's run has no checkpoint")?,
+            );
             let last = run.path("last.bpk");
-            if !is_newer(&last, &run.path(&ckpt)) {
-                std::fs::copy(run.path(&ckpt), &last)
-                    .with_context(|| format!("copying {ckpt} to {}", last.display()))?;
+            if is_newer(&last, &ckpt) {
+                return Ok(last);
             }
-            let manifest = Manifest::new(job.fit.model_config(), job.fit.size, Precision::F32);
-            write_atomic(
-                &run.path("last.json"),
-                serde_json::to_string_pretty(&manifest)?.as_bytes(),
-            )?;
-            Ok(last)
+            let trained = read_manifest(&best)?;
+            let manifest = Manifest::new(trained.model, trained.input_size, Precision::F32);
+            let weights =
+                std::fs::read(&ckpt).with_context(|| format!("reading {}", ckpt.display()))?;
+            write_model(&run.path("last"), &weights, &manifest)
         }
     }
 }

@@ -11,7 +11,7 @@
 //! counted where it happens.
 
 use crate::training::loss::Loss;
-use brainseg::model::{Arch, ModelConfig};
+use brainseg::model::{Arch, ModelConfig, conv_im2col};
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
@@ -106,14 +106,13 @@ pub fn unet_step(
         fwd += f;
         input_grad += (gi - f).max(0.0);
         weight_grad += (gw - f).max(0.0);
-        let im2col = |x: Tensor<4>, k: Tensor<4>| brainseg::model::conv_im2col(x, k);
-        let f = time(reps, || im2col(x.clone(), k.clone()));
+        let f = time(reps, || conv_im2col(x.clone(), k.clone()));
         let gi = time(reps, || {
-            let g = im2col(xg.clone(), k.clone()).sum().backward();
+            let g = conv_im2col(xg.clone(), k.clone()).sum().backward();
             xg.grad(&g).expect("input gradient")
         });
         let gw = time(reps, || {
-            let g = im2col(x.clone(), kg.clone()).sum().backward();
+            let g = conv_im2col(x.clone(), kg.clone()).sum().backward();
             kg.grad(&g).expect("weight gradient")
         });
         im2col_fwd += f;
