@@ -103,7 +103,10 @@ fn a_run_killed_at_random_moments_always_resumes_to_its_last_epoch() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(20);
     let (mut kills, mut mid_write, mut finished, mut folder) = (0, 0, 0, 0);
     let mut run = root.join("run-0");
-    while kills < 24 {
+    // 24 kills, at least half of them during a write. A kill aimed at a write can miss it (the
+    // rename wins the race between seeing the temporary file and the kill), so while too few
+    // have landed, the next kill aims at a write again, up to 48 kills.
+    while kills < 24 || (mid_write < kills / 2 && kills < 48) {
         let mut child = short_fit(&run)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -111,7 +114,7 @@ fn a_run_killed_at_random_moments_always_resumes_to_its_last_epoch() {
             .unwrap();
         // Every other kill lands at a random moment; the others as soon as a temporary file
         // in checkpoints/ shows that a checkpoint (weights or optimizer state) is being written.
-        let at_a_write = kills % 2 == 1;
+        let at_a_write = kills % 2 == 1 || mid_write < kills / 2;
         let deadline = Instant::now() + full.mul_f64(rng.random_range(0.0..1.0));
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
