@@ -11,11 +11,14 @@
 // the page under bad input: a 500-file drop of hostile TIFFs, non-TIFF files, masks without
 // slices, duplicate slices and markup in names (each file gets a visible message or is
 // segmented), broken model files (a clear error naming the file), and the CSP refusing a
-// request to another origin.
+// request to another origin. And every shipped model at once: their cards, each model's DSC
+// equal to its own `train eval`, the DSC between models, the legend, show/hide, the
+// disagreement view, and each model's weights fetched only once it is ticked.
 //
 // Environment: BRAINSEG_URL (served dist/), BRAINSEG_FILES (newline-separated .tif paths),
 // BRAINSEG_DIR (the folder they are in, for the folder picker),
-// BRAINSEG_EXPECTED (CSV from `train eval --csv`), BRAINSEG_OUT (folder for screenshots).
+// BRAINSEG_EXPECTED (CSV from `train eval --csv` of the default model), BRAINSEG_EXPECTED_DIR
+// (one such CSV per shipped model, NAME.csv), BRAINSEG_OUT (folder for screenshots).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, copyFileSync, cpSync, mkdtempSync, mkdirSync } from 'node:fs';
@@ -29,11 +32,13 @@ const url = process.env.BRAINSEG_URL;
 const files = readFileSync(process.env.BRAINSEG_FILES, 'utf8').split('\n').filter(Boolean);
 const out = process.env.BRAINSEG_OUT;
 mkdirSync(out, { recursive: true });
-const expected = new Map(
-  readFileSync(process.env.BRAINSEG_EXPECTED, 'utf8')
+// case → native DSC, from a `train eval --csv` file.
+const readExpected = file => new Map(
+  readFileSync(file, 'utf8')
     .split('\n').slice(1).filter(l => l && !l.startsWith('mean') && !l.startsWith('median'))
     .map(l => l.split(',')).map(f => [f[0], Number(f[3])]),
 );
+const expected = readExpected(process.env.BRAINSEG_EXPECTED);
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -168,6 +173,81 @@ test('cpu, folder picker: DSC per case equals train eval', { timeout: 30 * 60 * 
     query: '?backend=cpu', backend: 'cpu', label: 'cpu-folder',
     feed: async page => (await page.$('#folder-input')).uploadFile(process.env.BRAINSEG_DIR),
   }));
+
+// Every shipped model ticked: one card each (from its manifest), each model's DSC per case equal
+// to its own `train eval`, the DSC between every two models, a legend entry and a colour per
+// model, the disagreement view, show/hide; a model's weights are fetched only once ticked.
+test('cpu: every shipped model on the same slices, compared', { timeout: 30 * 60 * 1000 }, async () => {
+  const listed = JSON.parse(readFileSync(join(repo, 'web/models/index.json'), 'utf8')).map(m => m.name);
+  assert.ok(listed.length >= 3, `models/index.json lists ${listed.length} models`);
+  const expectedOf = new Map(listed.map(m => [m, readExpected(join(process.env.BRAINSEG_EXPECTED_DIR, `${m}.csv`))]));
+  const served = await serveChangedCopy(() => {});
+  const browser = await launch();
+  try {
+    const { page, errors } = await openPage(browser, 'compare', served.url);
+    assert.equal((await waitState(page, ['ready', 'error'], 5 * 60 * 1000)).state, 'ready');
+    const cards = await page.$$eval('.model-card', cs => cs.map(c => ({
+      model: c.dataset.model, ticked: c.querySelector('input.tick').checked,
+      lines: [...c.querySelectorAll('li')].map(l => `${l.className}: ${l.textContent}`),
+    })));
+    assert.deepEqual(cards.map(c => c.model), listed);
+    assert.deepEqual(cards.map(c => c.ticked), listed.map((_, i) => i === 0), 'only the default is ticked at first');
+    for (const c of cards) {
+      assert.equal(c.lines.length, 4, `${c.model}: ${c.lines}`);
+      assert.ok(c.lines.some(l => l.startsWith('cv: cross-validated DSC')), `${c.model}: ${c.lines}`);
+      assert.ok(c.lines.some(l => l.startsWith('val: validation DSC mean')), `${c.model}: ${c.lines}`);
+    }
+    const weights = () => served.sent.filter(s => s.path.endsWith('.bpk')).map(s => basename(s.path)).sort();
+    assert.deepEqual(weights(), [`${listed[0]}.bpk`], 'only the ticked model\'s weights are fetched');
+    for (const m of listed.slice(1)) {
+      await page.click(`.model-card[data-model="${m}"] input.tick`);
+      // The tick and the loading state come in one render; ready again once loaded.
+      await page.waitForFunction(m => document.querySelector(`.model-card[data-model="${m}"]`).classList.contains('ticked')
+        && ['ready', 'error'].includes(document.querySelector('#status').dataset.state), { timeout: 2 * 60 * 1000, polling: 100 }, m);
+      const state = await page.$eval('#status', e => ({ state: e.dataset.state, text: e.textContent }));
+      assert.equal(state.state, 'ready', `after ticking ${m}: ${state.text}`);
+    }
+    assert.deepEqual(weights(), listed.map(m => `${m}.bpk`).sort());
+    const t0 = Date.now();
+    await (await page.$('#file-input')).uploadFile(...files);
+    await page.waitForSelector('[data-case]', { timeout: 60 * 1000 });
+    const done = await waitState(page, ['done', 'error'], 25 * 60 * 1000);
+    assert.equal(done.state, 'done', done.text);
+    const seconds = (Date.now() - t0) / 1000;
+    const rows = await page.$$eval('[data-case]', rs => rs.map(r => ({
+      case: r.dataset.case,
+      dsc: Object.fromEntries([...r.querySelectorAll('td[data-model]')].map(td => [td.dataset.model, td.dataset.dsc])),
+      agreement: Object.fromEntries([...r.querySelectorAll('td[data-pair]')].map(td => [td.dataset.pair, td.dataset.agreement])),
+    })));
+    assert.equal(rows.length, expected.size);
+    for (const r of rows) {
+      for (const m of listed) {
+        const want = expectedOf.get(m).get(r.case);
+        assert.ok(Math.abs(Number(r.dsc[m]) - want) <= 1e-3, `${r.case} ${m}: page ${r.dsc[m]}, train eval ${want}`);
+      }
+      assert.equal(Object.keys(r.agreement).length, listed.length * (listed.length - 1) / 2);
+      for (const [pair, g] of Object.entries(r.agreement)) {
+        assert.ok(g !== undefined && Number(g) >= 0 && Number(g) <= 1, `${r.case} ${pair}: ${g}`);
+      }
+    }
+    const legend = await page.$$eval('.legend-model', ls => ls.map(l => l.dataset.model));
+    assert.deepEqual(legend, listed);
+    const canvas = () => page.$eval('canvas.slice', c => c.toDataURL());
+    await page.select('#overlay', 'disagreement');
+    const disagreement = await canvas();
+    await page.screenshot({ path: join(out, 'screenshot-compare.png'), fullPage: true });
+    // Hiding a model changes the picture; showing it again restores it.
+    await page.click(`.legend-model[data-model="${listed.at(-1)}"] input`);
+    assert.notEqual(await canvas(), disagreement, 'hiding a model did not change the slice view');
+    await page.click(`.legend-model[data-model="${listed.at(-1)}"] input`);
+    assert.equal(await canvas(), disagreement);
+    assert.deepEqual(errors, [], 'uncaught errors on the page');
+    console.log(`compare: ${listed.length} models on ${rows.length} cases in ${seconds.toFixed(1)} s; ${JSON.stringify(rows)}`);
+  } finally {
+    await browser.close();
+    served.close();
+  }
+});
 
 // Opens the page (served at `base`) on the CPU backend.
 async function openPage(browser, label, base = url) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Browser end-to-end tests: build dist/ with the shipped model, score the same files with
-# `train eval`, serve dist/ on loopback, and run e2e.test.mjs in headless Chromium.
+# Browser end-to-end tests: build dist/ with the shipped models, score the same files with
+# `train eval` (each model listed in web/models/index.json), serve dist/ on loopback, and run
+# e2e.test.mjs in headless Chromium.
 # Input: ../shared/data/lgg-mini when present, else the sample slices shipped in web/samples.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -19,7 +20,12 @@ fi
 # Absolute paths without '..': Chromium's file input silently drops files given as a/../b.
 data="$(cd "$data" && pwd -P)"
 find "$data" -name '*.tif' | sort > "$work/files.txt"
-"$CARGO_TARGET_DIR/debug/train" eval --model web/models/default.bpk --data "$data" --csv "$work/expected.csv"
+mkdir -p "$work/expected"
+models=$(python3 -c 'import json, sys; print(" ".join(m["name"] for m in json.load(open(sys.argv[1]))))' web/models/index.json)
+for name in $models; do
+  "$CARGO_TARGET_DIR/debug/train" eval --model "web/models/$name.bpk" --data "$data" --csv "$work/expected/$name.csv"
+done
+first=${models%% *}
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >"$work/server.log" 2>&1 &
@@ -34,5 +40,5 @@ for _ in range(100):
         time.sleep(0.2)
 PY
 
-BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_DIR="$data" BRAINSEG_EXPECTED="$work/expected.csv" \
+BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_DIR="$data" BRAINSEG_EXPECTED="$work/expected/$first.csv" BRAINSEG_EXPECTED_DIR="$work/expected" \
 BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 tests/e2e/e2e.test.mjs

@@ -76,6 +76,10 @@ pub struct Manifest {
     /// The same validation in the native protocol, when measured (`train ship` does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_native: Option<Validation>,
+    /// Out-of-fold figures of the recipe that trained this model (`train cv`, recorded by
+    /// `train ship --cv`), when it was cross-validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_validation: Option<CrossValidation>,
     /// Inference setting the model ships with: flip test-time augmentation. The web app and
     /// `train eval`/`predict` apply it, so the figures above are the ones users get.
     #[serde(default)]
@@ -96,6 +100,24 @@ pub struct Manifest {
     pub training: serde_json::Value,
 }
 
+/// A recipe's k-fold cross-validation: k runs of it, each trained without one fold of cases and
+/// scored on that fold, so every case's DSC comes from a model that never saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    pub folds: usize,
+    /// Cases in the folds file (the figures cover those scored so far: `reference.cases`).
+    pub cases: usize,
+    /// Which weights of each fold's run were scored: `last` (nothing chosen on held-out cases)
+    /// or `best` (the epoch best on them: optimistic).
+    pub weights: String,
+    /// The fold whose run this model is, when it is one of them: its own validation cases
+    /// were then held out of its training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_fold: Option<usize>,
+    pub reference: Validation,
+    pub native: Validation,
+}
+
 impl Manifest {
     /// A manifest for `model` at `input_size`² inputs, without figures, TTA, members or training
     /// record: the fields a caller sets are the ones it knows.
@@ -107,6 +129,7 @@ impl Manifest {
             precision,
             validation: None,
             validation_native: None,
+            cross_validation: None,
             flip_tta: false,
             tta_sizes: Vec::new(),
             ensemble: Vec::new(),

@@ -7,16 +7,18 @@
 //! one run folder per fold (`fold-K/`, an ordinary `train fit` run, resumable), each fold's
 //! scores (`fold-K/scores-last.csv` or `scores-best.csv`, by the weights scored), and the
 //! out-of-fold results of the last call: `oof.csv` (every case, both
-//! protocols) and `cv.md` (per-fold and overall summaries, the worst cases).
+//! protocols), `cv.md` (per-fold and overall summaries, the worst cases), and per weights scored
+//! `cv-last.json` or `cv-best.json` (the figures as a model's manifest records them: `train ship
+//! --cv`).
 
 use crate::atomic::write_atomic;
-use crate::evaluation::{EvalJob, Sizes, eval};
+use crate::evaluation::{EvalJob, Sizes, eval, validation};
 use crate::model_io::{read_manifest, write_model};
 use crate::training::checkpoint::RunDir;
 use crate::training::{self, FitConfig};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{Manifest, Precision};
+use brainseg::manifest::{CrossValidation, Manifest, Precision};
 use brainseg::metrics::{Summary, summarize};
 use brainseg::scores::{ScoreRow, read_csv, write_csv};
 use rand::SeedableRng;
@@ -134,6 +136,22 @@ pub enum Select {
 }
 
 impl Select {
+    /// The word a manifest records (`CrossValidation::weights`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Select::Last => "last",
+            Select::Best => "best",
+        }
+    }
+
+    /// The CV folder's record of the out-of-fold figures of these weights.
+    pub fn record_file(self) -> &'static str {
+        match self {
+            Select::Last => "cv-last.json",
+            Select::Best => "cv-best.json",
+        }
+    }
+
     /// A fold's scores file for these weights (kept apart, so that one never stands in for
     /// the other).
     fn scores_file(self) -> &'static str {
@@ -230,8 +248,9 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
 }
 
 /// The weights a fold is scored with: `best.bpk`, or the last epoch's checkpoint written as
-/// `last.bpk` with a manifest of the model the run trained (from its own `best.json`, whatever
-/// flags this call got; checkpoints carry none), rewritten only when the checkpoint is newer.
+/// `last.bpk` with a manifest of the model the run trained and its training record (from its
+/// own `best.json`, whatever flags this call got; checkpoints carry none), rewritten only when
+/// the checkpoint is newer.
 fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
     let best = run.path("best.bpk");
     match job.select {
@@ -248,7 +267,12 @@ fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
                 return Ok(last);
             }
             let trained = read_manifest(&best)?;
-            let manifest = Manifest::new(trained.model, trained.input_size, Precision::F32);
+            let mut manifest = Manifest::new(trained.model, trained.input_size, Precision::F32);
+            // The run's training record, at the epoch these weights are from.
+            manifest.training = trained.training;
+            if let Some(t) = manifest.training.as_object_mut() {
+                t.insert("epoch".into(), state.epochs_done.into());
+            }
             let weights =
                 std::fs::read(&ckpt).with_context(|| format!("reading {}", ckpt.display()))?;
             write_model(&run.path("last"), &weights, &manifest)
@@ -301,6 +325,20 @@ fn summarize_folds(job: &CvJob) -> Result<()> {
     let total: usize = job.folds.0.values().map(Vec::len).sum();
     let all: Vec<ScoreRow> = rows.iter().map(|(_, r)| r.clone()).collect();
     write_atomic(&out.join("oof.csv"), write_csv(&all)?.as_bytes())?;
+    if !all.is_empty() {
+        let record = CrossValidation {
+            folds: job.folds.0.len(),
+            cases: total,
+            weights: job.select.word().into(),
+            model_fold: None,
+            reference: validation(&all, "reference", |r| r.dsc_reference)?,
+            native: validation(&all, "native", |r| r.dsc_native)?,
+        };
+        write_atomic(
+            &out.join(job.select.record_file()),
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )?;
+    }
     let mut md = format!(
         "# Cross-validation: {}\n\n{} folds; {} of {} cases scored out of fold; weights scored: {}.\n\n",
         out.display(),

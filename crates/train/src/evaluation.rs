@@ -10,7 +10,8 @@ use brainseg::eval::{native_dice, native_mask, reference_dice};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
-use brainseg::manifest::{Manifest, ManifestError};
+use brainseg::manifest::{CaseScore, Manifest, ManifestError, Validation};
+use brainseg::metrics::summarize;
 use brainseg::model::Model;
 use brainseg::preprocess::{PrepOptions, Prepared};
 use brainseg::scores::ScoreRow;
@@ -181,4 +182,30 @@ pub fn print_row(case: &str, slices: Option<usize>, reference: Option<f64>, nati
         num(reference),
         num(native)
     );
+}
+
+/// One protocol's column of the evaluated rows as a manifest's validation record.
+pub fn validation(
+    rows: &[ScoreRow],
+    protocol: &str,
+    pick: fn(&ScoreRow) -> Option<f64>,
+) -> Result<Validation> {
+    let cases: Vec<CaseScore> = rows
+        .iter()
+        .filter_map(|r| {
+            pick(r).map(|dsc| CaseScore {
+                case: r.case.clone(),
+                dsc,
+            })
+        })
+        .collect();
+    let s = summarize(&cases.iter().map(|c| c.dsc).collect::<Vec<_>>())
+        .with_context(|| format!("no case was scored in the {protocol} protocol"))?;
+    Ok(Validation {
+        protocol: protocol.into(),
+        mean: s.mean,
+        median: s.median,
+        min: s.min,
+        cases,
+    })
 }

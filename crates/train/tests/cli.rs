@@ -42,6 +42,14 @@ fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
     assert!(csv.lines().next().unwrap().ends_with(",dsc_SYN_3"));
     let m = manifest(&run.join("model.json"));
     assert_eq!(m["precision"], "f16");
+    // The fold run's training record, at its last epoch.
+    assert_eq!(
+        (
+            m["training"]["epoch"].as_u64(),
+            m["training"]["config"]["width"].as_u64()
+        ),
+        (Some(2), Some(8))
+    );
     assert_eq!(m["model"]["arch"], "unet");
     // Runs of this configuration differ slightly (a CI run scored 0.890 where the bound was
     // 0.9); an untrained model scores about 0.
@@ -586,6 +594,14 @@ fn average_writes_one_model_of_the_mean_weights() {
     assert!(out.contains("averaged 2 models"), "{out}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["precision"], "f16");
+    // The fold run's training record, at its last epoch.
+    assert_eq!(
+        (
+            m["training"]["epoch"].as_u64(),
+            m["training"]["config"]["width"].as_u64()
+        ),
+        (Some(2), Some(8))
+    );
     assert!(
         m["validation"].is_null(),
         "figures of the inputs must not be carried over"
@@ -1030,4 +1046,60 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--folds"));
+    // The out-of-fold figures travel with a fold's model into its manifest (`train ship --cv`),
+    // its validation figure then of cases it never saw; at half precision on request.
+    let shipped = dir.join("shipped");
+    let ship = |cases: &Path| {
+        train()
+            .args(["ship", "--f16", "--model"])
+            .arg(out.join("fold-0/last.bpk"))
+            .arg("--cv")
+            .arg(&out)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(cases)
+            .arg("--out")
+            .arg(&shipped)
+            .output()
+            .unwrap()
+    };
+    let done = ship(&together);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shipped.with_extension("json")).unwrap())
+            .unwrap();
+    let cv = &m["cross_validation"];
+    assert_eq!(
+        (cv["folds"].as_u64(), cv["cases"].as_u64()),
+        (Some(2), Some(4))
+    );
+    assert_eq!(
+        (cv["weights"].as_str(), cv["model_fold"].as_u64()),
+        (Some("last"), Some(0))
+    );
+    assert_eq!(cv["reference"]["cases"].as_array().unwrap().len(), 4);
+    let oof_mean = rows.iter().map(|r| r.1).sum::<f64>() / 4.0;
+    assert!((cv["reference"]["mean"].as_f64().unwrap() - oof_mean).abs() < 1e-9);
+    assert_eq!(m["precision"], "f16");
+    // The fold run's training record, at its last epoch.
+    assert_eq!(
+        (
+            m["training"]["epoch"].as_u64(),
+            m["training"]["config"]["width"].as_u64()
+        ),
+        (Some(2), Some(8))
+    );
+    assert_eq!(m["validation"]["cases"][0]["case"], "SYN_3");
+    // Validation cases that fold 0's model trained on are refused, naming them.
+    let refused = ship(&cases);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("fold 0's model, which trained on"),
+        "{err}"
+    );
 }

@@ -3,11 +3,13 @@
 //! program per backend (`src/bin/brainseg-worker.rs` with WebGPU, `brainseg-worker-cpu.rs`
 //! without; both run `worker`). The page picks the backend (`backend`) and starts that worker;
 //! they talk through `protocol`'s typed messages, carried by `transport`. `state` is the page's
-//! case table, kept free of the DOM so it can be tested. Cargo features choose what each program
+//! case table (per-model results, agreement between models) and `model_card` what the page says
+//! of a model from its manifest, both kept free of the DOM so they can be tested. Cargo features choose what each program
 //! carries: none for the page (no burn), `worker` (burn's CPU backend), `webgpu` (and WebGPU;
 //! the default, for tests and lints).
 
 pub mod backend;
+pub mod model_card;
 pub mod net;
 pub mod protocol;
 pub mod state;

@@ -42,12 +42,14 @@ impl BackendKind {
 /// Page → worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
-    /// Load shipped model `name` (`BASE/models/NAME.json` + `.bpk`) on the backend the page
-    /// chose (the one this worker program was started for). Cases already given run again with
-    /// it. `base` is the page's folder URL: the worker's own address is a blob: URL, against
-    /// which no relative URL resolves.
+    /// Run the shipped models `names` (each `BASE/models/NAME.json` + `.bpk`), in this order,
+    /// on the backend the page chose (the one this worker program was started for): models
+    /// loaded before are kept, the others fetched, those not named dropped. Cases already given
+    /// run again with the set (a model's result for a case is computed once). `base` is the
+    /// page's folder URL: the worker's own address is a blob: URL, against which no relative
+    /// URL resolves.
     Load {
-        name: String,
+        names: Vec<String>,
         choice: Choice,
         base: String,
     },
@@ -71,24 +73,41 @@ pub struct CaseResult {
     pub millis: f64,
 }
 
+/// One model's result for a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    /// The model's name (`models/index.json`).
+    pub model: String,
+    pub result: CaseResult,
+}
+
 /// How a case ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
-    Done(CaseResult),
+    /// Every model's result, in the order of the models loaded.
+    Done(Vec<ModelResult>),
     Cancelled,
     Failed(String),
 }
 
-/// A loaded model and where it runs.
+/// A loaded model: its name and its manifests (an ensemble's, first model first) as JSON: a
+/// manifest carries free-form training records that postcard, a format without field names,
+/// cannot hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedModel {
+    pub name: String,
+    pub manifests: Vec<String>,
+}
+
+/// The loaded models and where they run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Loaded {
-    /// Where the model runs, and why there.
+    /// Where the models run, and why there.
     pub choice: Choice,
-    /// Model download and set-up time.
+    /// Download and set-up time of the models fetched by this load.
     pub millis: f64,
-    /// The ensemble's manifests (first model first) as JSON: a manifest carries free-form
-    /// training records that postcard, a format without field names, cannot hold.
-    pub manifests: Vec<String>,
+    /// In the order asked for.
+    pub models: Vec<LoadedModel>,
 }
 
 /// Worker → page.
@@ -221,12 +240,15 @@ mod tests {
             FromWorker::Case { job: 3, case: view },
             FromWorker::Finished {
                 job: 3,
-                outcome: Outcome::Done(CaseResult {
-                    mask: vec![0, 1, 1],
-                    dsc: Some(0.5),
-                    slice_dsc: vec![0.25],
-                    millis: 12.5,
-                }),
+                outcome: Outcome::Done(vec![ModelResult {
+                    model: "default".into(),
+                    result: CaseResult {
+                        mask: vec![0, 1, 1],
+                        dsc: Some(0.5),
+                        slice_dsc: vec![0.25],
+                        millis: 12.5,
+                    },
+                }]),
             },
             FromWorker::Loaded(Err("no model".into())),
         ];
@@ -235,7 +257,7 @@ mod tests {
             assert_eq!(back, m);
         }
         let load = ToWorker::Load {
-            name: "default".into(),
+            names: vec!["default".into(), "fpn-dice".into()],
             choice: Choice {
                 backend: BackendKind::Cpu,
                 adapter: Some("google swiftshader".into()),

@@ -142,6 +142,7 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         // Measured afresh: the inputs' figures do not carry over (`train eval` / `train ship`).
         validation: None,
         validation_native: None,
+        cross_validation: None,
         // An average is one model, whatever the first input shipped with.
         ensemble: Vec::new(),
         training: serde_json::json!({

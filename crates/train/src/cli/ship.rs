@@ -5,13 +5,14 @@
 
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
-use crate::evaluation::{EvalJob, Sizes, eval, print_header};
-use crate::model_io::{read_manifest, write_model};
+use crate::cases::read_case_list;
+use crate::crossval::{Folds, Select};
+use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
+use crate::model_io::{load_single, read_manifest, write_model};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CaseScore, Manifest, Validation};
-use brainseg::metrics::summarize;
-use brainseg::scores::ScoreRow;
+use brainseg::manifest::{CrossValidation, Manifest, Precision};
+use brainseg::model_io::weights_to_bytes;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -44,32 +45,73 @@ pub struct ShipArgs {
     cases: PathBuf,
     #[arg(long, value_enum, default_value = "flex")]
     backend: Backend,
+    /// Record the cross-validation of the recipe that trained the model (a `train cv` folder:
+    /// its `cv-last.json` or `cv-best.json`, by the weights shipped). When the model is one of its fold runs (`CV/fold-K/…`), the validation
+    /// cases must be among that fold's held-out cases, so that the validation figure, too, is
+    /// of cases the model never saw.
+    #[arg(long, value_name = "CV_DIR")]
+    cv: Option<PathBuf>,
+    /// Store the weights at half precision (f16: half the bytes the page downloads). The
+    /// figures are measured on the stored weights.
+    #[arg(long)]
+    f16: bool,
 }
 
-/// One protocol's column of the evaluated rows as a manifest's validation record.
-fn validation(
-    rows: &[ScoreRow],
-    protocol: &str,
-    pick: fn(&ScoreRow) -> Option<f64>,
-) -> Result<Validation> {
-    let cases: Vec<CaseScore> = rows
-        .iter()
-        .filter_map(|r| {
-            pick(r).map(|dsc| CaseScore {
-                case: r.case.clone(),
-                dsc,
-            })
-        })
-        .collect();
-    let s = summarize(&cases.iter().map(|c| c.dsc).collect::<Vec<_>>())
-        .with_context(|| format!("no case was scored in the {protocol} protocol"))?;
-    Ok(Validation {
-        protocol: protocol.into(),
-        mean: s.mean,
-        median: s.median,
-        min: s.min,
-        cases,
-    })
+/// The cross-validation record of `--cv` for the shipped model `model`: which fold's run it
+/// is (if any), checked against the validation cases, and the figures of the weights it is
+/// (a fold run's `last.bpk`: the last epoch's; its `best.bpk`/`model.bpk`: the best epoch's;
+/// another model: its recipe's last-epoch figures, else best).
+fn cross_validation(cv: &Path, model: &Path, val_cases: &[String]) -> Result<CrossValidation> {
+    let folds = Folds::read(&cv.join("folds.csv"))?;
+    let folder = |p: &Path| std::fs::canonicalize(p).ok();
+    let model_dir = model.parent().and_then(folder);
+    let model_fold = folds
+        .0
+        .keys()
+        .copied()
+        .find(|k| model_dir.is_some() && folder(&cv.join(format!("fold-{k}"))) == model_dir);
+    let select = match (model_fold, model.file_stem().and_then(|s| s.to_str())) {
+        (Some(_), Some("last")) => Select::Last,
+        (Some(_), _) => Select::Best,
+        (None, _) if cv.join(Select::Last.record_file()).is_file() => Select::Last,
+        (None, _) => Select::Best,
+    };
+    let json = cv.join(select.record_file());
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "{}: run `train cv --select {}` there first",
+            json.display(),
+            select.word()
+        )
+    })?;
+    let mut record: CrossValidation =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    record.model_fold = model_fold;
+    if let Some(k) = model_fold {
+        let list = cv.join(format!("lists/fold-{k}-held-out.txt"));
+        let held_out = read_case_list(&list)?;
+        let seen: Vec<&String> = val_cases.iter().filter(|c| !held_out.contains(c)).collect();
+        if !seen.is_empty() {
+            bail!(
+                "{} is fold {k}'s model, which trained on validation case(s) {}: give --cases \
+                 from {} so that the validation figure is of unseen cases",
+                model.display(),
+                seen.iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                list.display()
+            );
+        }
+    } else {
+        eprintln!(
+            "note: {} is not one of {}'s fold runs: the cross-validated figures are its \
+             recipe's, not this model's",
+            model.display(),
+            cv.display()
+        );
+    }
+    Ok(record)
 }
 
 /// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
@@ -130,6 +172,14 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         .file_stem()
         .and_then(|s| s.to_str())
         .with_context(|| format!("--out {}: no file name", args.out.display()))?;
+    let cross = match &args.cv {
+        Some(cv) => Some(cross_validation(
+            cv,
+            &args.model[0],
+            &read_case_list(&args.cases)?,
+        )?),
+        None => None,
+    };
     let mut manifest = write_shipped(args, stem)?;
     remove_stale_members(&args.out, stem, args.model.len())?;
 
@@ -169,8 +219,22 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         native.median,
         native.min
     );
+    if let Some(cv) = &cross {
+        println!(
+            "cross-validated ({} folds, {} of {} cases out of fold, {} epoch): mean DSC {:.4} reference (median {:.4}, worst {:.4}), {:.4} native",
+            cv.folds,
+            cv.reference.cases.len(),
+            cv.cases,
+            cv.weights,
+            cv.reference.mean,
+            cv.reference.median,
+            cv.reference.min,
+            cv.native.mean
+        );
+    }
     manifest.validation = Some(reference);
     manifest.validation_native = Some(native);
+    manifest.cross_validation = cross;
     // Only the manifest changes now: the weights stay as written by `write_shipped`.
     write_atomic(
         &args.out.with_extension("json"),
@@ -204,7 +268,14 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
             tta: args.tta_sizes.clone(),
         }
         .apply(&mut m)?;
-        let weights = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut weights =
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if args.f16 && m.precision != Precision::F16 {
+            let device = crate::backend::device(Backend::Flex)?;
+            let (_, model) = load_single(path, &device)?;
+            weights = weights_to_bytes(&model, Precision::F16)?;
+            m.precision = Precision::F16;
+        }
         if i == 0 {
             m.set_ensemble(members.clone())?;
             write_model(&args.out, &weights, &m)?;

@@ -1,13 +1,15 @@
-//! The page's component: its state, the messages that change it, and the layout. The model
-//! runs in a worker (`client`), the one of the backend `backend::decide` picks at start; the
+//! The page's component: its state, the messages that change it, and the layout. The models
+//! run in a worker (`client`), the one of the backend `backend::decide` picks at start; the
 //! views are in `model_panel`, `case_table` and `viewer`.
 //!
 //! Machine-readable state for automated tests: `#status[data-state]` (loading, ready, running,
-//! done, error), `[data-backend]` (webgpu or cpu), and one `[data-case]` row per case with
-//! `data-dsc` (4 decimals) when its masks were given.
+//! done, error), `[data-backend]` (webgpu or cpu), one `[data-case]` row per case with
+//! `data-dsc` (4 decimals; the first ticked model's) when its masks were given, and in it one
+//! `[data-model]` cell per ticked model (`data-dsc`) and one `[data-pair]` cell per two models
+//! (`data-agreement`: the DSC between their masks).
 
 use super::client::WorkerClient;
-use super::render::{self, Channels, OverlayStyle};
+use super::render::{self, Channels, Layer, OverlayStyle};
 use super::{case_table, dom, export, model_panel, viewer};
 use crate::backend::{self, Choice};
 use crate::protocol::{BackendKind, FromWorker, Loaded, ToWorker};
@@ -19,19 +21,21 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{DragEvent, HtmlCanvasElement, HtmlInputElement, KeyboardEvent};
 use yew::prelude::*;
 
-/// A shipped model as listed in `models/index.json` (`[{"name": "default"}, …]`), with the
-/// label the picker shows, made from its manifest (`models/NAME.json`), never written by hand.
+/// A shipped model as listed in `models/index.json` (`[{"name": "default"}, …]`), with its
+/// manifest (`models/NAME.json`), from which its card is made.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ModelEntry {
     pub name: String,
+    /// The manifest, or why it cannot be read (loading that model then says so too).
     #[serde(skip)]
-    pub label: String,
+    pub manifest: Option<Result<Manifest, String>>,
 }
 
-/// The loaded model as the page shows it.
+/// The loaded models as the page shows them.
 pub struct ModelView {
     pub loaded: Loaded,
-    pub manifests: Vec<Manifest>,
+    /// Each loaded model's manifests, in `loaded.models` order.
+    pub manifests: Vec<Vec<Manifest>>,
 }
 
 pub enum Msg {
@@ -39,7 +43,12 @@ pub enum Msg {
     /// The backend, decided from `?backend=` and the adapter before any worker starts.
     Decided(Result<Choice, String>),
     Worker(Result<FromWorker, String>),
-    PickModel(String),
+    /// A model ticked (true) or unticked for running.
+    Tick(String, bool),
+    /// A model's outline shown (true) or hidden in the slice view.
+    Show(String, bool),
+    /// The model whose masks and DSC table the downloads export.
+    ExportModel(String),
     Files(Vec<(String, web_sys::File)>),
     Sample,
     Cancel,
@@ -57,8 +66,12 @@ pub enum Msg {
 
 pub struct App {
     pub(super) models: Vec<ModelEntry>,
-    pub(super) model_name: Option<String>,
+    /// The models to run, in listing order (at least one once listed).
+    pub(super) ticked: Vec<String>,
     pub(super) model: Option<ModelView>,
+    /// Ticked models whose outlines the slice view leaves out.
+    pub(super) hidden: Vec<String>,
+    pub(super) export_model: Option<String>,
     pub(super) fatal: Option<String>,
     pub(super) loading: bool,
     pub(super) table: CaseTable,
@@ -91,20 +104,15 @@ async fn list_models() -> Result<Vec<ModelEntry>, String> {
     if list.is_empty() {
         return Err("no model yet: models/index.json lists none".into());
     }
-    // With several models, each picker label comes from its manifest. (The worker fetches the
-    // manifest of the model it loads; one shipped model needs no label.)
-    if list.len() > 1 {
-        for m in &mut list {
-            // A manifest that cannot be read leaves the name; loading that model says why.
-            let url = format!("models/{}.json", m.name);
-            m.label = match crate::net::fetch_text(&url)
+    // Each model's card comes from its manifest (a few kB; the weights are fetched by the
+    // worker only for the models ticked).
+    for m in &mut list {
+        let url = format!("models/{}.json", m.name);
+        m.manifest = Some(
+            crate::net::fetch_text(&url)
                 .await
-                .map(|t| Manifest::from_json(&t))
-            {
-                Ok(Ok(manifest)) => format!("{} — {}", m.name, model_panel::summary(&[manifest])),
-                _ => m.name.clone(),
-            };
-        }
+                .and_then(|t| Manifest::from_json(&t).map_err(|e| format!("{url}: {e}"))),
+        );
     }
     Ok(list)
 }
@@ -120,19 +128,44 @@ impl App {
             None => Err("the worker is not running".into()),
         };
         if let Err(e) = sent {
-            self.fatal = Some(e);
+            self.fail(e);
         }
     }
 
-    /// Loads model `name` in the worker; before the backend is decided, `Msg::Decided` does.
-    fn load_model(&mut self, name: String) {
+    /// Something failed that stops the page (it says what in its status line).
+    fn fail(&mut self, e: String) {
+        self.loading = false;
+        self.fatal = Some(e);
+    }
+
+    /// Loads the ticked models in the worker; before the backend is decided, `Msg::Decided`
+    /// does.
+    fn load_models(&mut self) {
         self.loading = true;
-        self.model = None;
-        self.model_name = Some(name.clone());
         if let Some(choice) = self.choice.clone() {
-            let base = self.base.clone();
-            self.post(ToWorker::Load { name, choice, base }, None);
+            let (names, base) = (self.ticked.clone(), self.base.clone());
+            self.post(
+                ToWorker::Load {
+                    names,
+                    choice,
+                    base,
+                },
+                None,
+            );
         }
+    }
+
+    /// Where model `name` is in the listing: its colour.
+    pub(super) fn model_colour(&self, name: &str) -> [u8; 3] {
+        render::model_rgb(self.models.iter().position(|m| m.name == name).unwrap_or(0))
+    }
+
+    /// The model the downloads export: the one picked, else the first ticked.
+    pub(super) fn export_target(&self) -> Option<String> {
+        self.export_model
+            .clone()
+            .filter(|m| self.table.models.contains(m))
+            .or_else(|| self.table.primary().map(String::from))
     }
 
     /// Starts the worker program of the chosen backend, then loads the model picked so far.
@@ -142,14 +175,11 @@ impl App {
             Ok(worker) => {
                 self.worker = Some(worker);
                 self.choice = Some(choice);
-                if let Some(name) = self.model_name.clone() {
-                    self.load_model(name);
+                if !self.ticked.is_empty() {
+                    self.load_models();
                 }
             }
-            Err(e) => {
-                self.loading = false;
-                self.fatal = Some(e);
-            }
+            Err(e) => self.fail(e),
         }
     }
 
@@ -176,23 +206,21 @@ impl App {
             }
             FromWorker::Loaded(Ok(loaded)) => {
                 self.loading = false;
-                let manifests: Result<Vec<Manifest>, _> = loaded
-                    .manifests
+                let manifests: Result<Vec<Vec<Manifest>>, _> = loaded
+                    .models
                     .iter()
-                    .map(|m| Manifest::from_json(m))
+                    .map(|m| m.manifests.iter().map(|j| Manifest::from_json(j)).collect())
                     .collect();
                 match manifests {
                     Ok(manifests) => {
+                        let names = loaded.models.iter().map(|m| m.name.clone()).collect();
+                        self.table.set_models(names);
                         self.model = Some(ModelView { loaded, manifests });
-                        self.table.requeue();
                     }
-                    Err(e) => self.fatal = Some(e.to_string()),
+                    Err(e) => self.fail(e.to_string()),
                 }
             }
-            FromWorker::Loaded(Err(e)) => {
-                self.loading = false;
-                self.fatal = Some(e);
-            }
+            FromWorker::Loaded(Err(e)) => self.fail(e),
             FromWorker::Case { job, case } => self.table.add(job, case.into_case()),
             FromWorker::Issues { errors, warnings } => {
                 self.issues.extend(errors);
@@ -222,14 +250,19 @@ impl App {
     }
 
     fn download(&mut self, whole_case: bool) {
+        let Some(model) = self.export_target() else {
+            return;
+        };
         let Some(entry) = self.table.current() else {
             return;
         };
-        let Some(result) = &entry.result else { return };
+        let Some(result) = entry.result(&model) else {
+            return;
+        };
         let r = if whole_case {
             export::case_zip(&entry.case, &result.mask).and_then(|bytes| {
                 dom::download(
-                    &format!("{}_masks.zip", entry.case.id),
+                    &format!("{}_masks_{model}.zip", entry.case.id),
                     &bytes,
                     "application/zip",
                 )
@@ -253,14 +286,24 @@ impl App {
         let slice = &case.slices[k];
         let (w, h) = (slice.image.width, slice.image.height);
         let plane = w * h;
-        let pred = entry
-            .result
-            .as_ref()
-            .and_then(|r| r.mask.get(k * plane..(k + 1) * plane));
+        // The ticked models' masks of this slice, each in its colour, but those hidden.
+        let layers: Vec<Layer> = self
+            .table
+            .models
+            .iter()
+            .filter(|m| !self.hidden.contains(m))
+            .filter_map(|m| {
+                let mask = entry.result(m)?.mask.get(k * plane..(k + 1) * plane)?;
+                Some(Layer {
+                    mask,
+                    rgb: self.model_colour(m),
+                })
+            })
+            .collect();
         let truth = slice.mask.as_ref().map(|m| m.data.as_slice());
         let pixels = render::compose(
             &slice.image,
-            pred,
+            &layers,
             truth,
             self.channels,
             self.style,
@@ -299,8 +342,10 @@ impl Component for App {
         };
         Self {
             models: Vec::new(),
-            model_name: None,
+            ticked: Vec::new(),
             model: None,
+            hidden: Vec::new(),
+            export_model: None,
             fatal,
             loading: true,
             table: CaseTable::default(),
@@ -321,29 +366,40 @@ impl Component for App {
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
             Msg::Decided(Ok(choice)) => self.start_worker(ctx, choice),
-            Msg::Decided(Err(e)) => {
-                self.loading = false;
-                self.fatal = Some(e);
-            }
+            Msg::Decided(Err(e)) | Msg::Listed(Err(e)) | Msg::Worker(Err(e)) => self.fail(e),
             Msg::Listed(Ok(models)) => {
-                let first = models[0].name.clone();
+                self.ticked = vec![models[0].name.clone()];
                 self.models = models;
-                self.load_model(first);
-            }
-            Msg::Listed(Err(e)) => {
-                self.loading = false;
-                self.fatal = Some(e);
+                self.load_models();
             }
             Msg::Worker(Ok(m)) => self.on_worker_message(m),
-            Msg::Worker(Err(e)) => {
-                self.loading = false;
-                self.fatal = Some(e);
+            Msg::Tick(name, on) => {
+                // The set changes between cases; one model at least stays ticked.
+                let ticked = self.ticked.contains(&name);
+                if self.table.busy() || self.loading || ticked == on {
+                    return false;
+                }
+                if on {
+                    self.ticked.push(name);
+                    // Listing order, so that the first listed model stays first.
+                    let order = |n: &String| self.models.iter().position(|m| &m.name == n);
+                    let mut ticked = std::mem::take(&mut self.ticked);
+                    ticked.sort_by_key(order);
+                    self.ticked = ticked;
+                } else if self.ticked.len() > 1 {
+                    self.ticked.retain(|n| *n != name);
+                } else {
+                    return false;
+                }
+                self.load_models();
             }
-            Msg::PickModel(name) => {
-                if !self.table.busy() && self.model_name.as_deref() != Some(&name) {
-                    self.load_model(name);
+            Msg::Show(name, on) => {
+                self.hidden.retain(|n| *n != name);
+                if !on {
+                    self.hidden.push(name);
                 }
             }
+            Msg::ExportModel(name) => self.export_model = Some(name),
             Msg::Files(files) => {
                 let (names, handles): (Vec<String>, Vec<web_sys::File>) = files.into_iter().unzip();
                 if names.is_empty() {
@@ -379,8 +435,15 @@ impl Component for App {
             Msg::DownloadSlice => self.download(false),
             Msg::DownloadZip => self.download(true),
             Msg::DownloadCsv => {
-                let r = export::dsc_csv(&self.table.score_rows()).and_then(|text| {
-                    dom::download("brainseg_dsc.csv", text.as_bytes(), "text/csv")
+                let Some(model) = self.export_target() else {
+                    return false;
+                };
+                let r = export::dsc_csv(&self.table.score_rows(&model)).and_then(|text| {
+                    dom::download(
+                        &format!("brainseg_dsc_{model}.csv"),
+                        text.as_bytes(),
+                        "text/csv",
+                    )
                 });
                 self.download_issue(r);
             }
@@ -463,7 +526,7 @@ impl Component for App {
                 }
                 if !self.table.entries.is_empty() {
                     <section class="results">
-                        { case_table::view(&self.table, link) }
+                        { case_table::view(self, link) }
                         { viewer::view(self, link) }
                     </section>
                 }

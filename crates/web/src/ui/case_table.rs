@@ -1,35 +1,65 @@
 //! The case table: one row per case with its status (progress, pace and time left while it
-//! runs), its DSC, a sortable DSC column, the mean, and the CSV download.
+//! runs), one DSC column per ticked model (the first sortable), with two or more models the DSC
+//! between every two models' masks, the means, and the CSV download.
 
 use super::app::{App, Msg};
+use super::render::css;
 use crate::state::{CaseStatus, CaseTable, Sort, eta_seconds};
 use yew::html::Scope;
 use yew::prelude::*;
 
-pub fn view(table: &CaseTable, link: &Scope<App>) -> Html {
+pub fn view(app: &App, link: &Scope<App>) -> Html {
+    let table = &app.table;
+    let pairs = table.pairs();
+    let cell = |v: Option<f64>| v.map(|d| format!("{d:.4}")).unwrap_or_default();
+    let several = table.models.len() > 1;
+    let swatch = |m: &str| html! { <span class="swatch" style={format!("background: {}", css(app.model_colour(m)))}></span> };
     html! {
         <>
         <table id="cases">
             <thead><tr>
                 <th>{ "case" }</th><th>{ "slices" }</th><th>{ "status" }</th>
-                <th class="sortable" onclick={link.callback(|_| Msg::SortDsc)}>{ match table.sort {
-                    Sort::Input => "DSC ⇅", Sort::DscDescending => "DSC ↓", Sort::DscAscending => "DSC ↑" } }</th>
+                { for table.models.iter().enumerate().map(|(i, m)| {
+                    let label = if several { format!("DSC {m}") } else { "DSC".into() };
+                    if i == 0 {
+                        html! { <th class="sortable" onclick={link.callback(|_| Msg::SortDsc)}>
+                            if several { { swatch(m) } }
+                            { format!("{label} {}", match table.sort {
+                                Sort::Input => "⇅", Sort::DscDescending => "↓", Sort::DscAscending => "↑" }) }
+                        </th> }
+                    } else {
+                        html! { <th>{ swatch(m) }{ label }</th> }
+                    }
+                }) }
+                { for pairs.iter().map(|(a, b)| html! {
+                    <th class="agree" title="DSC between the two models' masks">{ format!("{a} ↔ {b}") }</th>
+                }) }
             </tr></thead>
             <tbody>
-                { for table.rows().into_iter().map(|i| row(table, link, i)) }
+                { for table.rows().into_iter().map(|i| row(table, &pairs, link, i)) }
             </tbody>
-            if let Some(m) = table.mean_dsc() {
-                <tfoot><tr><td>{ "mean" }</td><td></td><td></td><td id="mean-dsc">{ format!("{m:.4}") }</td></tr></tfoot>
+            if table.models.iter().any(|m| table.mean_dsc(m).is_some()) || !pairs.is_empty() {
+                <tfoot><tr><td>{ "mean" }</td><td></td><td></td>
+                    { for table.models.iter().enumerate().map(|(i, m)| html! {
+                        <td id={(i == 0).then_some("mean-dsc")} data-model={m.clone()}>{ cell(table.mean_dsc(m)) }</td>
+                    }) }
+                    { for pairs.iter().map(|(a, b)| html! { <td>{ cell(table.mean_agreement(a, b)) }</td> }) }
+                </tr></tfoot>
             }
         </table>
-        if table.any_result() { <button id="csv" onclick={link.callback(|_| Msg::DownloadCsv)}>{ "Download DSC table (CSV)" }</button> }
+        if table.any_result() { <button id="csv" onclick={link.callback(|_| Msg::DownloadCsv)}>{
+            match app.export_target() {
+                Some(m) if several => format!("Download {m}'s DSC table (CSV)"),
+                _ => "Download DSC table (CSV)".to_string(),
+            }
+        }</button> }
         </>
     }
 }
 
-fn row(table: &CaseTable, link: &Scope<App>, i: usize) -> Html {
+fn row(table: &CaseTable, pairs: &[(String, String)], link: &Scope<App>, i: usize) -> Html {
     let c = &table.entries[i];
-    let dsc = c.dsc();
+    let dsc = table.primary().and_then(|m| c.dsc(m));
     let status = match &c.status {
         CaseStatus::Queued => html! { "queued" },
         CaseStatus::Running {
@@ -53,7 +83,7 @@ fn row(table: &CaseTable, link: &Scope<App>, i: usize) -> Html {
             }
         }
         CaseStatus::Done => html! {
-            format!("done ({:.1} s)", c.result.as_ref().map(|r| r.millis / 1000.0).unwrap_or(0.0))
+            format!("done ({:.1} s)", c.results.iter().map(|r| r.result.millis).sum::<f64>() / 1000.0)
         },
         CaseStatus::Cancelled => html! { "cancelled" },
         CaseStatus::Failed(e) => html! { <span class="error">{ e.clone() }</span> },
@@ -66,7 +96,22 @@ fn row(table: &CaseTable, link: &Scope<App>, i: usize) -> Html {
             <td>{ &c.case.id }</td>
             <td>{ c.case.slices.len() }</td>
             <td>{ status }</td>
-            <td>{ dsc.map(|d| format!("{d:.4}")).unwrap_or_else(|| if c.case.has_masks() { "…".into() } else { "no masks".into() }) }</td>
+            { for table.models.iter().map(|m| {
+                let d = c.dsc(m);
+                html! {
+                    <td data-model={m.clone()} data-dsc={d.map(|d| format!("{d:.4}"))}>{
+                        d.map(|d| format!("{d:.4}")).unwrap_or_else(|| if c.case.has_masks() { "…".into() } else { "no masks".into() })
+                    }</td>
+                }
+            }) }
+            { for pairs.iter().map(|(a, b)| {
+                let g = c.agreement(a, b);
+                html! {
+                    <td class="agree" data-pair={format!("{a}|{b}")} data-agreement={g.map(|g| format!("{g:.4}"))}>{
+                        g.map(|g| format!("{g:.4}")).unwrap_or_else(|| "…".into())
+                    }</td>
+                }
+            }) }
         </tr>
     }
 }

@@ -1,8 +1,12 @@
-//! The model panel: the page's status line, the backend (which, on what adapter, and why), the
-//! model picker and what the model's manifest says of it.
+//! The model panel: the page's status line, the backend (which, on what adapter, and why), and
+//! one card per shipped model (made from its manifest by `model_card`) with the tick that runs
+//! it; the ticked models' outlines are compared on the slice view.
 
-use super::app::{App, Msg, select_value};
+use super::app::{App, ModelEntry, Msg};
+use super::render::css;
+use crate::model_card::card;
 use brainseg::manifest::Manifest;
+use web_sys::HtmlInputElement;
 use yew::html::Scope;
 use yew::prelude::*;
 
@@ -23,61 +27,67 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
             <div class="backend" data-backend={loaded.map(|l| l.choice.backend.attr()).unwrap_or("")}
                 data-adapter={loaded.and_then(|l| l.choice.adapter.clone()).unwrap_or_default()}>
                 { match loaded {
-                    Some(l) => format!("Backend: {} · model loaded in {:.0} ms", l.choice.backend.label(), l.millis),
+                    Some(l) => format!("Backend: {} · model(s) loaded in {:.0} ms", l.choice.backend.label(), l.millis),
                     None => "Backend: –".to_string(),
                 } }
                 if let Some(l) = loaded {
                     <span class="note">{ format!(" ({})", l.choice.reason) }</span>
                 }
             </div>
-            if app.models.len() > 1 {
-                <label>{ "Model: " }
-                    <select onchange={link.callback(|e: Event| Msg::PickModel(select_value(&e)))}>
-                        { for app.models.iter().map(|m| html! {
-                            <option value={m.name.clone()} selected={app.model_name.as_deref() == Some(m.name.as_str())}>{ &m.label }</option>
-                        }) }
-                    </select>
-                </label>
-            }
-            if let Some(m) = &app.model {
-                <div class="model-info">{ summary(&m.manifests) }</div>
-            }
+            <div class="model-cards">
+                { for app.models.iter().map(|m| model_card(app, link, m)) }
+            </div>
         </section>
     }
 }
 
-/// What a model's manifests (an ensemble's, first model first) say of it, in one line.
-pub fn summary(manifests: &[Manifest]) -> String {
-    let Some((m, members)) = manifests.split_first() else {
-        return String::new();
+/// A model's card: the tick that runs it, its colour, and what its manifest says.
+fn model_card(app: &App, link: &Scope<App>, m: &ModelEntry) -> Html {
+    let ticked = app.ticked.contains(&m.name);
+    // The last ticked model stays; the set changes between cases.
+    let locked = app.loading || app.table.busy() || (ticked && app.ticked.len() == 1);
+    let name = m.name.clone();
+    let on_tick = link.callback(move |e: Event| {
+        Msg::Tick(
+            name.clone(),
+            e.target_unchecked_into::<HtmlInputElement>().checked(),
+        )
+    });
+    let colour = css(app.model_colour(&m.name));
+    // Once loaded, an ensemble's members are known too.
+    let loaded = app.model.as_ref().and_then(|v| {
+        let i = v.loaded.models.iter().position(|l| l.name == m.name)?;
+        v.manifests.get(i)
+    });
+    let body = match (loaded, &m.manifest) {
+        (Some(manifests), _) => card_lines(manifests),
+        (None, Some(Ok(manifest))) => card_lines(std::slice::from_ref(manifest)),
+        (None, Some(Err(e))) => html! { <p class="error">{ e.clone() }</p> },
+        (None, None) => html! {},
     };
-    let mut s = format!(
-        "{} f={} · input {}²",
-        m.model.arch, m.model.width, m.input_size
-    );
-    for member in members {
-        s.push_str(&format!(
-            " + {} f={} · input {}²",
-            member.model.arch, member.model.width, member.input_size
-        ));
+    html! {
+        <div class={classes!("model-card", ticked.then_some("ticked"))} data-model={m.name.clone()}
+            style={format!("border-left-color: {colour}")}>
+            <label>
+                <input type="checkbox" class="tick" checked={ticked} disabled={locked} onchange={on_tick} />
+                <span class="swatch" style={format!("background: {colour}")}></span>
+                <strong>{ &m.name }</strong>
+            </label>
+            { body }
+        </div>
     }
-    if !members.is_empty() {
-        s.push_str(&format!(" (ensemble of {})", manifests.len()));
+}
+
+fn card_lines(manifests: &[Manifest]) -> Html {
+    let Some(c) = card(manifests) else {
+        return html! {};
+    };
+    html! {
+        <ul>
+            <li class="arch">{ c.architecture }</li>
+            <li class="recipe">{ c.recipe }</li>
+            <li class="cv">{ c.cross_validated }</li>
+            <li class="val">{ c.validation }</li>
+        </ul>
     }
-    if let Some(v) = &m.validation {
-        s.push_str(&format!(
-            " · validation mean DSC {:.3} ({} protocol, {} cases)",
-            v.mean,
-            v.protocol,
-            v.cases.len()
-        ));
-    }
-    if m.flip_tta {
-        s.push_str(" · flip TTA");
-    }
-    if !m.tta_sizes.is_empty() {
-        let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
-        s.push_str(&format!(" · scale TTA {}", sides.join(", ")));
-    }
-    s
 }

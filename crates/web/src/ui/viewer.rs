@@ -1,8 +1,9 @@
 //! The slice viewer: slice slider, channel and overlay controls, the canvas (drawn by
-//! `App::draw` through `render`), legend, slice DSC and mask downloads.
+//! `App::draw` through `render`), the legend (a colour and a show/hide toggle per ticked model),
+//! each model's slice DSC, and mask downloads of the model picked for export.
 
 use super::app::{App, Msg, select_value};
-use super::render::{Channels, OverlayStyle};
+use super::render::{Channels, DISAGREE_RGB, OverlayStyle, TRUTH_RGB, css};
 use web_sys::HtmlInputElement;
 use yew::html::Scope;
 use yew::prelude::*;
@@ -13,10 +14,20 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
     };
     let n = entry.case.slices.len();
     let k = entry.slice.min(n - 1);
-    let slice_dsc = entry
-        .result
-        .as_ref()
-        .and_then(|r| r.slice_dsc.get(k).copied());
+    let models = &app.table.models;
+    let several = models.len() > 1;
+    let slice_dsc: Vec<String> = models
+        .iter()
+        .filter_map(|m| {
+            let d = entry.result(m)?.slice_dsc.get(k).copied()?;
+            Some(if several {
+                format!("{m} {d:.4}")
+            } else {
+                format!("{d:.4}")
+            })
+        })
+        .collect();
+    let export = app.export_target();
     html! {
         <div class="viewer" tabindex="0" onkeydown={link.callback(Msg::Key)}>
             <div class="controls">
@@ -31,9 +42,12 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
                     </select>
                 </label>
                 <label>{ "overlay " }
-                    <select onchange={link.callback(|e: Event| Msg::Style(if select_value(&e) == "contour" { OverlayStyle::Contour } else { OverlayStyle::Fill }))}>
+                    <select id="overlay" onchange={link.callback(|e: Event| Msg::Style(OverlayStyle::from_attr(&select_value(&e))))}>
                         <option value="fill" selected={app.style == OverlayStyle::Fill}>{ "filled" }</option>
                         <option value="contour" selected={app.style == OverlayStyle::Contour}>{ "contour" }</option>
+                        if several {
+                            <option value="disagreement" selected={app.style == OverlayStyle::Disagreement}>{ "where models disagree" }</option>
+                        }
                     </select>
                 </label>
                 <label>{ "opacity " }
@@ -43,13 +57,41 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
             </div>
             <canvas ref={app.canvas.clone()} class="slice"></canvas>
             <div class="legend">
-                <span class="pred">{ "■ prediction" }</span>
-                if entry.case.has_masks() { <span class="truth">{ "■ ground truth (contour)" }</span> }
-                if let Some(d) = slice_dsc { <span id="slice-dsc">{ format!("slice DSC {d:.4}") }</span> }
+                { for models.iter().map(|m| {
+                    let name = m.clone();
+                    let on_show = link.callback(move |e: Event| {
+                        Msg::Show(name.clone(), e.target_unchecked_into::<HtmlInputElement>().checked())
+                    });
+                    html! {
+                        <label class="legend-model" data-model={m.clone()}>
+                            if several {
+                                <input type="checkbox" checked={!app.hidden.contains(m)} onchange={on_show} />
+                            }
+                            <span style={format!("color: {}", css(app.model_colour(m)))}>{ "■ " }</span>
+                            { if several { m.clone() } else { "prediction".to_string() } }
+                        </label>
+                    }
+                }) }
+                if entry.case.has_masks() {
+                    <span class="truth"><span style={format!("color: {}", css(TRUTH_RGB))}>{ "■ " }</span>{ "ground truth (contour)" }</span>
+                }
+                if several && app.style == OverlayStyle::Disagreement {
+                    <span class="disagree"><span style={format!("color: {}", css(DISAGREE_RGB))}>{ "■ " }</span>{ "models disagree" }</span>
+                }
+                if !slice_dsc.is_empty() { <span id="slice-dsc">{ format!("slice DSC {}", slice_dsc.join(" · ")) }</span> }
                 { " · ←/→ to move through slices" }
             </div>
-            if entry.result.is_some() {
+            if let Some(model) = export.filter(|m| entry.result(m).is_some()) {
                 <div class="downloads">
+                    if several {
+                        <label>{ "masks of " }
+                            <select id="export-model" onchange={link.callback(|e: Event| Msg::ExportModel(select_value(&e)))}>
+                                { for models.iter().map(|m| html! {
+                                    <option value={m.clone()} selected={*m == model}>{ m }</option>
+                                }) }
+                            </select>
+                        </label>
+                    }
                     <button onclick={link.callback(|_| Msg::DownloadSlice)}>{ "Download this slice's mask (TIFF)" }</button>
                     <button onclick={link.callback(|_| Msg::DownloadZip)}>{ "Download all masks of the case (zip)" }</button>
                 </div>

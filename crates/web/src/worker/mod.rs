@@ -6,13 +6,16 @@ mod files;
 
 use crate::backend::Choice;
 use crate::now_ms;
-use crate::protocol::{CaseView, FromWorker, Loaded, Outcome, ToWorker};
+use crate::protocol::{
+    CaseResult, CaseView, FromWorker, Loaded, LoadedModel, ModelResult, Outcome, ToWorker,
+};
 use crate::transport::{receive, send};
 use brainseg::ingest::{Case, FileIssue, ingest_files};
+use burn::prelude::Device;
 use engine::Engine;
 use files::ReadFiles;
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -21,7 +24,12 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 #[derive(Default)]
 struct State {
-    engine: Option<Rc<Engine>>,
+    /// The device of the backend chosen, set up by the first load.
+    device: Option<Device>,
+    /// The models every case runs with, by name, in the page's order (empty while loading).
+    engines: Vec<(String, Rc<Engine>)>,
+    /// Each model's result per job, so that a case runs again only with models added since.
+    results: HashMap<(u32, String), CaseResult>,
     /// Every case given, to run again when another model is loaded.
     cases: Vec<(u32, Rc<Case>)>,
     queue: VecDeque<u32>,
@@ -60,16 +68,22 @@ pub fn start() {
 
 fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
     match msg {
-        ToWorker::Load { name, choice, base } => {
-            state.borrow_mut().engine = None;
+        ToWorker::Load {
+            names,
+            choice,
+            base,
+        } => {
+            // Nothing starts until the new set is loaded; models kept are reused.
+            let kept = std::mem::take(&mut state.borrow_mut().engines);
             let state = Rc::clone(state);
             spawn_local(async move {
-                let loaded = load(&base, &name, choice).await;
-                let reply = match loaded {
-                    Ok((engine, info)) => {
+                let reply = match load(&state, &base, &names, choice, kept).await {
+                    Ok((engines, info)) => {
                         let mut s = state.borrow_mut();
-                        s.engine = Some(Rc::new(engine));
-                        // Everything given so far runs again with this model.
+                        s.results
+                            .retain(|(_, model), _| engines.iter().any(|(n, _)| n == model));
+                        s.engines = engines;
+                        // Everything given so far runs again with this set.
                         let running = s.running;
                         s.queue = s
                             .cases
@@ -121,20 +135,51 @@ fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
     }
 }
 
-async fn load(base: &str, name: &str, choice: Choice) -> Result<(Engine, Loaded), String> {
+type Engines = Vec<(String, Rc<Engine>)>;
+
+/// Sets up the device (once) and the models `names`: those in `kept` as they are, the others
+/// fetched.
+async fn load(
+    state: &Shared,
+    base: &str,
+    names: &[String],
+    choice: Choice,
+    mut kept: Engines,
+) -> Result<(Engines, Loaded), String> {
     let start = now_ms();
-    let device = engine::init_device(choice.backend).await?;
-    let models = engine::load(base, name, &device).await?;
-    let manifests = models
-        .iter()
-        .map(|(m, _)| serde_json::to_string(m).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
+    let set_up = state.borrow().device.clone();
+    let device = match set_up {
+        Some(d) => d,
+        None => engine::init_device(choice.backend).await?,
+    };
+    state.borrow_mut().device = Some(device.clone());
+    let mut engines = Engines::new();
+    let mut models = Vec::new();
+    for name in names {
+        let engine = match kept.iter().position(|(n, _)| n == name) {
+            Some(i) => kept.swap_remove(i).1,
+            None => Rc::new(Engine {
+                device: device.clone(),
+                models: engine::load(base, name, &device).await?,
+            }),
+        };
+        let manifests = engine
+            .models
+            .iter()
+            .map(|(m, _)| serde_json::to_string(m).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        models.push(LoadedModel {
+            name: name.clone(),
+            manifests,
+        });
+        engines.push((name.clone(), engine));
+    }
     let info = Loaded {
         choice,
         millis: now_ms() - start,
-        manifests,
+        models,
     };
-    Ok((Engine { device, models }, info))
+    Ok((engines, info))
 }
 
 /// Ingests what was read, hands each new case to the page and queues it.
@@ -168,6 +213,7 @@ fn add(state: &Shared, read: ReadFiles) {
             .collect();
         s.cases.retain(|(j, _)| !old.contains(j));
         s.queue.retain(|j| !old.contains(j));
+        s.results.retain(|(j, _), _| !old.contains(j));
         post(&FromWorker::Case {
             job,
             case: CaseView::new(&case),
@@ -178,16 +224,13 @@ fn add(state: &Shared, read: ReadFiles) {
     pump(state);
 }
 
-/// Starts the next queued case, if the model is ready and nothing is running.
+/// Starts the next queued case, if the models are ready and nothing is running.
 fn pump(state: &Shared) {
-    let (job, case, engine) = {
+    let (job, case, engines) = {
         let mut s = state.borrow_mut();
-        if s.running.is_some() {
+        if s.running.is_some() || s.engines.is_empty() {
             return;
         }
-        let Some(engine) = s.engine.clone() else {
-            return;
-        };
         let Some(job) = s.queue.pop_front() else {
             return;
         };
@@ -201,31 +244,11 @@ fn pump(state: &Shared) {
         };
         s.running = Some(job);
         s.cancel = false;
-        (job, case, engine)
+        (job, case, s.engines.clone())
     };
     let state = Rc::clone(state);
     spawn_local(async move {
-        let start = now_ms();
-        let progress = |done: usize, total: usize| {
-            let elapsed = now_ms() - start;
-            post(&FromWorker::Progress {
-                job,
-                done,
-                total,
-                ms_per_slice: if done > 0 { elapsed / done as f64 } else { 0.0 },
-            });
-            let state = Rc::clone(&state);
-            // Yield between slices so that a Cancel message is handled before the next one.
-            async move {
-                gloo_timers::future::TimeoutFuture::new(0).await;
-                !state.borrow().cancel
-            }
-        };
-        let outcome = match engine::run_case(&engine, &case, progress).await {
-            Ok(Some(r)) => Outcome::Done(r),
-            Ok(None) => Outcome::Cancelled,
-            Err(e) => Outcome::Failed(e),
-        };
+        let outcome = run_job(&state, job, &case, &engines).await;
         post(&FromWorker::Finished { job, outcome });
         {
             let mut s = state.borrow_mut();
@@ -234,4 +257,58 @@ fn pump(state: &Shared) {
         }
         pump(&state);
     });
+}
+
+/// Runs a case with every model that has no result for it yet, streaming progress over all of
+/// them; the results of models that finished are kept even when a later one is cancelled.
+async fn run_job(state: &Shared, job: u32, case: &Case, engines: &Engines) -> Outcome {
+    let cached = |name: &String| state.borrow().results.get(&(job, name.clone())).cloned();
+    let todo = engines.iter().filter(|(n, _)| cached(n).is_none()).count();
+    let total = todo * case.slices.len();
+    let start = now_ms();
+    let mut offset = 0;
+    let mut results = Vec::new();
+    for (name, engine) in engines {
+        if let Some(result) = cached(name) {
+            results.push(ModelResult {
+                model: name.clone(),
+                result,
+            });
+            continue;
+        }
+        let progress = |done: usize, _: usize| {
+            let done = offset + done;
+            let elapsed = now_ms() - start;
+            post(&FromWorker::Progress {
+                job,
+                done,
+                total,
+                ms_per_slice: if done > 0 { elapsed / done as f64 } else { 0.0 },
+            });
+            let state = Rc::clone(state);
+            // Yield between slices so that a Cancel message is handled before the next one.
+            async move {
+                gloo_timers::future::TimeoutFuture::new(0).await;
+                !state.borrow().cancel
+            }
+        };
+        match engine::run_case(engine, case, progress).await {
+            Ok(Some(result)) => {
+                state
+                    .borrow_mut()
+                    .results
+                    .insert((job, name.clone()), result.clone());
+                results.push(ModelResult {
+                    model: name.clone(),
+                    result,
+                });
+            }
+            Ok(None) => return Outcome::Cancelled,
+            // With several models, say which one failed.
+            Err(e) if engines.len() > 1 => return Outcome::Failed(format!("{name}: {e}")),
+            Err(e) => return Outcome::Failed(e),
+        }
+        offset += case.slices.len();
+    }
+    Outcome::Done(results)
 }

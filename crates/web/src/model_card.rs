@@ -1,0 +1,212 @@
+//! What the page says of a shipped model, made from its manifest only (no hand-written labels):
+//! architecture and inference setting, training recipe, cross-validated DSC and validation DSC,
+//! each figure saying which it is. No DOM here, so it is unit-tested.
+
+use brainseg::manifest::{Manifest, Validation};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    /// Architecture, width, input side, TTA, ensemble members.
+    pub architecture: String,
+    /// How it was trained (from the manifest's training record).
+    pub recipe: String,
+    /// Out-of-fold DSC of its recipe, or that there is none.
+    pub cross_validated: String,
+    /// DSC on the validation cases, and whether they were held out of its training.
+    pub validation: String,
+}
+
+/// The card of a model (an ensemble's manifests, first model first).
+pub fn card(manifests: &[Manifest]) -> Option<Card> {
+    let (m, members) = manifests.split_first()?;
+    let mut architecture = describe_model(m);
+    for member in members {
+        architecture.push_str(&format!(" + {}", describe_model(member)));
+    }
+    if !members.is_empty() {
+        architecture.push_str(&format!(" (ensemble of {})", manifests.len()));
+    }
+    if m.flip_tta {
+        architecture.push_str(" · flip TTA");
+    }
+    if !m.tta_sizes.is_empty() {
+        let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
+        architecture.push_str(&format!(" · scale TTA {}", sides.join(", ")));
+    }
+    let cross_validated = match &m.cross_validation {
+        Some(cv) => format!(
+            "cross-validated DSC {} ({} folds, {} of {} development cases scored by a model that \
+             never saw them, {}-epoch weights)",
+            figures(&cv.reference),
+            cv.folds,
+            cv.reference.cases.len(),
+            cv.cases,
+            cv.weights
+        ),
+        None => "cross-validated DSC: not measured for this model".into(),
+    };
+    let validation = match &m.validation {
+        Some(v) => {
+            let held_out = match m.cross_validation.as_ref().map(|cv| cv.model_fold) {
+                Some(Some(_)) => "held out of its training",
+                Some(None) => "",
+                None => "not cross-validated: they may have guided its selection",
+            };
+            let mut s = format!("validation DSC {} ({} cases", figures(v), v.cases.len());
+            if !held_out.is_empty() {
+                s.push_str(&format!("; {held_out}"));
+            }
+            s.push(')');
+            s
+        }
+        None => "validation DSC: not measured".into(),
+    };
+    Some(Card {
+        architecture,
+        recipe: recipe(&m.training),
+        cross_validated,
+        validation,
+    })
+}
+
+fn describe_model(m: &Manifest) -> String {
+    format!(
+        "{} f={} · {} levels · input {}²",
+        m.model.arch, m.model.width, m.model.levels, m.input_size
+    )
+}
+
+/// "mean 0.912 · median 0.921 · worst 0.790, reference protocol".
+fn figures(v: &Validation) -> String {
+    format!(
+        "mean {:.3} · median {:.3} · worst {:.3}, {} protocol",
+        v.mean, v.median, v.min, v.protocol
+    )
+}
+
+/// One `train fit` configuration in words.
+fn fit_recipe(config: &Value) -> Option<String> {
+    let c = config.as_object()?;
+    let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
+    let num = |k: &str| {
+        c.get(k)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    let mut s = format!(
+        "{} loss · {} epochs × {} slices at {}², batch {} · {} lr {} ({})",
+        text("loss"),
+        num("epochs"),
+        num("samples_per_epoch"),
+        num("size"),
+        num("batch"),
+        text("optimizer"),
+        num("lr"),
+        text("schedule"),
+    );
+    if c.get("aug_intensity").and_then(Value::as_bool) == Some(true) {
+        s.push_str(" · intensity augmentation");
+    }
+    s.push_str(&format!(" · {}", text("backend")));
+    Some(s)
+}
+
+/// How a model was trained, from its manifest's free-form `training` record (`train fit`,
+/// `train average`, `train ship` write it).
+pub fn recipe(training: &Value) -> String {
+    if let Some(inputs) = training.get("averaged").and_then(Value::as_array) {
+        let first = training
+            .get("inputs_training")
+            .and_then(|t| t.get(0))
+            .map(recipe)
+            .unwrap_or_else(|| "?".into());
+        return format!(
+            "weight average of {} runs; the first: {first}",
+            inputs.len()
+        );
+    }
+    let Some(this) = training.get("config").and_then(fit_recipe) else {
+        return "training record: none".into();
+    };
+    let stages = training
+        .get("stages")
+        .and_then(Value::as_array)
+        .map_or(1, Vec::len);
+    if stages > 1 {
+        format!("{stages} training stages, the last: {this}")
+    } else {
+        this
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn manifest(extra: &str) -> Manifest {
+        let scores = r#"{"protocol": "reference", "mean": 0.85, "median": 0.9, "min": 0.25,
+            "cases": [{"case": "A", "dsc": 0.25}, {"case": "B", "dsc": 0.9}, {"case": "C", "dsc": 1.0}]}"#;
+        let text = format!(
+            r#"{{"model": {{"arch": "fpn", "width": 8, "levels": 4, "cardinality": 8}},
+            "input_size": 64, "preprocessing_version": 1, "precision": "f16",
+            "validation": {scores}, "training": {{"config": {{"loss": "dice-bce", "epochs": 8,
+            "samples_per_epoch": 1024, "size": 64, "batch": 16, "optimizer": "adamw", "lr": 0.002,
+            "schedule": "one-cycle", "backend": "flex"}}}} {extra}}}"#
+        );
+        Manifest::from_json(&text).unwrap()
+    }
+
+    #[wasm_bindgen_test]
+    fn a_card_says_which_figure_is_cross_validated_and_which_is_validation() {
+        let cv = r#", "cross_validation": {"folds": 5, "cases": 100, "weights": "last",
+            "model_fold": 0, "reference": {"protocol": "reference", "mean": 0.8, "median": 0.85,
+            "min": 0.1, "cases": [{"case": "A", "dsc": 0.1}, {"case": "B", "dsc": 0.85}]},
+            "native": {"protocol": "native", "mean": 0.79, "median": 0.84, "min": 0.1,
+            "cases": [{"case": "A", "dsc": 0.1}]}}"#;
+        let c = card(&[manifest(cv)]).unwrap();
+        assert_eq!(c.architecture, "fpn f=8 · 4 levels · input 64²");
+        assert_eq!(
+            c.recipe,
+            "dice-bce loss · 8 epochs × 1024 slices at 64², batch 16 · adamw lr 0.002 (one-cycle) · flex"
+        );
+        assert!(
+            c.cross_validated.starts_with(
+                "cross-validated DSC mean 0.800 · median 0.850 · worst 0.100, reference protocol (5 folds, 2 of 100"
+            ),
+            "{}",
+            c.cross_validated
+        );
+        assert!(c.cross_validated.ends_with("last-epoch weights)"));
+        assert_eq!(
+            c.validation,
+            "validation DSC mean 0.850 · median 0.900 · worst 0.250, reference protocol (3 cases; held out of its training)"
+        );
+        // Without cross-validation the card says so, and what that means for its validation.
+        let c = card(&[manifest("")]).unwrap();
+        assert_eq!(
+            c.cross_validated,
+            "cross-validated DSC: not measured for this model"
+        );
+        assert!(
+            c.validation
+                .ends_with("not cross-validated: they may have guided its selection)")
+        );
+        assert!(card(&[]).is_none());
+    }
+
+    #[wasm_bindgen_test]
+    fn recipes_of_averages_and_fine_tuning_chains() {
+        let fit = serde_json::json!({"config": {"loss": "dice", "epochs": 3, "samples_per_epoch": 2048,
+            "size": 128, "batch": 16, "optimizer": "adamw", "lr": 0.0001, "schedule": "cosine",
+            "aug_intensity": true, "backend": "flex"}, "stages": [{}, {}, {}, {}]});
+        let soup = serde_json::json!({"averaged": ["a.bpk", "b.bpk"], "inputs_training": [fit]});
+        assert_eq!(
+            recipe(&soup),
+            "weight average of 2 runs; the first: 4 training stages, the last: dice loss · 3 epochs × \
+             2048 slices at 128², batch 16 · adamw lr 0.0001 (cosine) · intensity augmentation · flex"
+        );
+        assert_eq!(recipe(&Value::Null), "training record: none");
+    }
+}
