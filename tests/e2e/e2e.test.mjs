@@ -13,7 +13,8 @@
 // segmented), broken model files (a clear error naming the file), and the CSP refusing a
 // request to another origin. And every shipped model at once: their cards, each model's DSC
 // equal to its own `train eval`, the DSC between models, the legend, show/hide, the
-// disagreement view, and each model's weights fetched only once it is ticked.
+// disagreement view, each model's weights fetched only once it is ticked, and from the
+// browser's cache on a later visit.
 //
 // Environment: BRAINSEG_URL (served dist/), BRAINSEG_FILES (newline-separated .tif paths),
 // BRAINSEG_DIR (the folder they are in, for the folder picker),
@@ -241,6 +242,16 @@ test('cpu: every shipped model on the same slices, compared', { timeout: 30 * 60
     assert.notEqual(await canvas(), disagreement, 'hiding a model did not change the slice view');
     await page.click(`.legend-model[data-model="${listed.at(-1)}"] input`);
     assert.equal(await canvas(), disagreement);
+    // A later visit reads the weights from this browser's cache (the manifests record their
+    // SHA-256): nothing is downloaded again, for the default model or a model ticked again.
+    assert.deepEqual(await page.$$eval('.model-card', cs => cs.map(c => c.dataset.weights)), listed.map(() => 'network'));
+    await page.reload();
+    assert.equal((await waitState(page, ['ready', 'error'], 5 * 60 * 1000)).state, 'ready');
+    await page.click(`.model-card[data-model="${listed[1]}"] input.tick`);
+    await page.waitForFunction(m => document.querySelector(`.model-card[data-model="${m}"]`).dataset.weights, { timeout: 2 * 60 * 1000, polling: 100 }, listed[1]);
+    const again = await page.$$eval('.model-card', cs => cs.map(c => c.dataset.weights ?? 'not loaded'));
+    assert.deepEqual(again, listed.map((_, i) => (i < 2 ? 'cache' : 'not loaded')));
+    assert.deepEqual(weights(), listed.map(m => `${m}.bpk`).sort(), 'weights downloaded again');
     assert.deepEqual(errors, [], 'uncaught errors on the page');
     console.log(`compare: ${listed.length} models on ${rows.length} cases in ${seconds.toFixed(1)} s; ${JSON.stringify(rows)}`);
   } finally {

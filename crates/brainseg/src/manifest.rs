@@ -28,6 +28,17 @@ pub enum ManifestError {
     Ensemble(String),
     #[error("an ensemble member cannot name members of its own")]
     NestedEnsemble,
+    #[error("weights_sha256 {0:?} is not 64 lowercase hexadecimal digits")]
+    Digest(String),
+}
+
+/// The SHA-256 of `bytes` as 64 lowercase hexadecimal digits (a manifest's `weights_sha256`).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Why a side (input or scale-TTA) does not suit a model.
@@ -98,6 +109,10 @@ pub struct Manifest {
     /// The training command and full configuration (free-form, from the trainer).
     #[serde(default)]
     pub training: serde_json::Value,
+    /// SHA-256 of the weights file beside this manifest (`train ship` records it): loaders
+    /// refuse weights that do not match, and the web app keys its cached copy by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_sha256: Option<String>,
 }
 
 /// A recipe's k-fold cross-validation: k runs of it, each trained without one fold of cases and
@@ -134,6 +149,7 @@ impl Manifest {
             tta_sizes: Vec::new(),
             ensemble: Vec::new(),
             training: serde_json::Value::Null,
+            weights_sha256: None,
         }
     }
 
@@ -155,6 +171,12 @@ impl Manifest {
         m.set_tta_sizes(sizes)?;
         let members = std::mem::take(&mut m.ensemble);
         m.set_ensemble(members)?;
+        if let Some(d) = &m.weights_sha256 {
+            let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+            if d.len() != 64 || !d.chars().all(hex) {
+                return Err(ManifestError::Digest(d.clone()));
+            }
+        }
         Ok(m)
     }
 

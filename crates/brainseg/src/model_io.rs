@@ -2,7 +2,7 @@
 //! one model or a shipped ensemble from bytes. The trainer reads the bytes from files, the web
 //! app fetches them; both call [`load_ensemble`], so both load exactly the same way.
 
-use crate::manifest::{Manifest, ManifestError, Precision};
+use crate::manifest::{Manifest, ManifestError, Precision, sha256_hex};
 use crate::model::{Model, ModelError};
 use burn::prelude::*;
 use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
@@ -104,15 +104,24 @@ pub fn parse_manifest(bytes: &[u8], file: &str) -> Result<Manifest, ModelIoError
     })
 }
 
+/// What a loader asks its reader for: a file by name (a path natively, a URL in the browser)
+/// and, for weights whose manifest records it, their SHA-256 (a reader that caches keys its
+/// copy by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRequest {
+    pub name: String,
+    pub sha256: Option<String>,
+}
+
 /// Loads model `stem` (`STEM.json` + `STEM.bpk`) through `read`, which returns the bytes of
-/// the name it is given (a path natively, a URL in the browser).
+/// the file asked for. Weights that do not match the manifest's `weights_sha256` are refused.
 pub async fn load_one<F, Fut>(
     stem: &str,
     device: &Device,
     read: &mut F,
 ) -> Result<(Manifest, Model), ModelIoError>
 where
-    F: FnMut(String) -> Fut,
+    F: FnMut(ReadRequest) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, String>>,
 {
     let (json, bpk) = (format!("{stem}.json"), format!("{stem}.bpk"));
@@ -122,8 +131,24 @@ where
             message,
         })
     };
-    let manifest = parse_manifest(&fetch(&json, read(json.clone()).await)?, &json)?;
-    let weights = fetch(&bpk, read(bpk.clone()).await)?;
+    let ask = |name: &str, sha256: Option<String>| ReadRequest {
+        name: name.to_string(),
+        sha256,
+    };
+    let manifest = parse_manifest(&fetch(&json, read(ask(&json, None)).await)?, &json)?;
+    let weights = fetch(&bpk, read(ask(&bpk, manifest.weights_sha256.clone())).await)?;
+    if let Some(want) = &manifest.weights_sha256 {
+        let got = sha256_hex(&weights);
+        if got != *want {
+            return Err(ModelIoError::Weights {
+                file: bpk,
+                message: format!(
+                    "its SHA-256 is {got}, the manifest's weights_sha256 {want} (a truncated \
+                     or replaced file?)"
+                ),
+            });
+        }
+    }
     let model = load_model(&manifest, weights, device, &bpk)?;
     Ok((manifest, model))
 }
@@ -137,7 +162,7 @@ pub async fn load_ensemble<F, Fut>(
     mut read: F,
 ) -> Result<Vec<(Manifest, Model)>, ModelIoError>
 where
-    F: FnMut(String) -> Fut,
+    F: FnMut(ReadRequest) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, String>>,
 {
     let first = load_one(stem, device, &mut read).await?;

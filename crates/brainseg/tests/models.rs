@@ -1,7 +1,7 @@
 use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
-use brainseg::manifest::{Manifest, Precision};
+use brainseg::manifest::{Manifest, Precision, sha256_hex};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
-use brainseg::model_io::{load_ensemble, load_model, weights_to_bytes};
+use brainseg::model_io::{ReadRequest, load_ensemble, load_model, weights_to_bytes};
 use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
@@ -455,9 +455,9 @@ fn an_ensemble_loads_through_one_reader_and_bad_files_are_named() {
     files.insert("dir/m-2.json", serde_json::to_vec(&member).unwrap());
     files.insert("dir/m-2.bpk", weights.clone());
     let load = |files: &std::collections::HashMap<&str, Vec<u8>>| {
-        pollster::block_on(load_ensemble("dir/m", &device, |name: String| {
+        pollster::block_on(load_ensemble("dir/m", &device, |req: ReadRequest| {
             let got = files
-                .get(name.as_str())
+                .get(req.name.as_str())
                 .cloned()
                 .ok_or_else(|| "not found".to_string());
             async move { got }
@@ -492,6 +492,57 @@ fn an_ensemble_loads_through_one_reader_and_bad_files_are_named() {
     );
     let e = load(&nested).unwrap_err().to_string();
     assert!(e.contains("cannot name members"), "{e}");
+    // A manifest that records its weights' SHA-256: the reader is told it, the right bytes
+    // load, others (even well-formed weights of the same model) are refused, naming the file.
+    let digest = sha256_hex(&weights);
+    let mut pinned = files.clone();
+    pinned.insert(
+        "dir/m-2.json",
+        serde_json::to_vec(&Manifest {
+            weights_sha256: Some(digest.clone()),
+            ..member.clone()
+        })
+        .unwrap(),
+    );
+    let mut asked = Vec::new();
+    let all = pollster::block_on(load_ensemble("dir/m", &device, |req: ReadRequest| {
+        asked.push(req.clone());
+        let got = pinned
+            .get(req.name.as_str())
+            .cloned()
+            .ok_or_else(String::new);
+        async move { got }
+    }))
+    .unwrap();
+    assert_eq!(all[1].0.weights_sha256.as_deref(), Some(digest.as_str()));
+    let bpk = |name: &str| {
+        asked
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .sha256
+            .clone()
+    };
+    assert_eq!((bpk("dir/m.bpk"), bpk("dir/m-2.bpk")), (None, Some(digest)));
+    let other = cfg.init(&device).unwrap();
+    pinned.insert(
+        "dir/m-2.bpk",
+        weights_to_bytes(&other, Precision::F16).unwrap(),
+    );
+    let e = load(&pinned).unwrap_err().to_string();
+    assert!(
+        e.contains("dir/m-2.bpk") && e.contains("weights_sha256"),
+        "{e}"
+    );
+    // A digest that is not one is refused with the manifest.
+    let bad = r#"{"model": {"arch": "unet", "width": 16, "levels": 4, "cardinality": 8},
+        "input_size": 160, "preprocessing_version": 1, "precision": "f16", "weights_sha256": "abc"}"#;
+    assert!(
+        Manifest::from_json(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("weights_sha256")
+    );
 }
 
 /// A deterministic, varied tensor of the given shape.

@@ -5,7 +5,7 @@ use crate::atomic::write_atomic;
 use anyhow::{Context, Result, anyhow};
 use brainseg::manifest::Manifest;
 use brainseg::model::Model;
-use brainseg::model_io::{load_ensemble, load_one, parse_manifest};
+use brainseg::model_io::{ReadRequest, load_ensemble, load_one, parse_manifest};
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +17,8 @@ fn stem(path: &Path) -> Result<String> {
         .with_context(|| format!("{}: the path is not UTF-8", path.display()))
 }
 
-fn read_file(name: String) -> std::future::Ready<Result<Vec<u8>, String>> {
-    std::future::ready(std::fs::read(&name).map_err(|e| e.to_string()))
+fn read_file(req: ReadRequest) -> std::future::Ready<Result<Vec<u8>, String>> {
+    std::future::ready(std::fs::read(&req.name).map_err(|e| e.to_string()))
 }
 
 /// Reads the manifest `FILE.json` of weights `FILE.bpk`.

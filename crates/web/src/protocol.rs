@@ -97,6 +97,9 @@ pub enum Outcome {
 pub struct LoadedModel {
     pub name: String,
     pub manifests: Vec<String>,
+    /// Fetched by this load: whether its weights came from this browser's cache (true) or
+    /// were downloaded; `None`: loaded before and kept.
+    pub weights_cached: Option<bool>,
 }
 
 /// The loaded models and where they run.

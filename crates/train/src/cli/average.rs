@@ -89,6 +89,8 @@ fn manifest_of(path: &Path, fallback: Option<&Manifest>) -> Result<Manifest> {
         .with_context(|| format!("{}: no manifest beside it; give --manifest", path.display()))?;
     Ok(Manifest {
         precision: Precision::F32,
+        // Not the checkpoint's digest: the given manifest's weights are another file.
+        weights_sha256: None,
         ..m.clone()
     })
 }
@@ -143,6 +145,7 @@ pub fn run(args: &AverageArgs) -> Result<()> {
         validation: None,
         validation_native: None,
         cross_validation: None,
+        weights_sha256: None,
         // An average is one model, whatever the first input shipped with.
         ensemble: Vec::new(),
         training: serde_json::json!({

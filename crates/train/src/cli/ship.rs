@@ -11,7 +11,7 @@ use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
 use crate::model_io::{load_single, read_manifest, write_model};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CrossValidation, Manifest, Precision};
+use brainseg::manifest::{CrossValidation, Manifest, Precision, sha256_hex};
 use brainseg::model_io::weights_to_bytes;
 use std::path::{Path, PathBuf};
 
@@ -276,6 +276,7 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
             weights = weights_to_bytes(&model, Precision::F16)?;
             m.precision = Precision::F16;
         }
+        m.weights_sha256 = Some(sha256_hex(&weights));
         if i == 0 {
             m.set_ensemble(members.clone())?;
             write_model(&args.out, &weights, &m)?;

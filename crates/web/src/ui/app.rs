@@ -10,7 +10,7 @@
 
 use super::client::WorkerClient;
 use super::render::{self, Channels, Layer, OverlayStyle};
-use super::{case_table, dom, export, model_panel, viewer};
+use super::{case_table, dom, drop_zone, export, model_panel, viewer};
 use crate::backend::{self, Choice};
 use crate::protocol::{BackendKind, FromWorker, Loaded, ToWorker};
 use crate::state::CaseTable;
@@ -18,7 +18,7 @@ use brainseg::ingest::FileIssue;
 use brainseg::manifest::Manifest;
 use js_sys::Array;
 use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{DragEvent, HtmlCanvasElement, HtmlInputElement, KeyboardEvent};
+use web_sys::{HtmlCanvasElement, KeyboardEvent};
 use yew::prelude::*;
 
 /// A shipped model as listed in `models/index.json` (`[{"name": "default"}, …]`), with its
@@ -72,6 +72,8 @@ pub struct App {
     /// Ticked models whose outlines the slice view leaves out.
     pub(super) hidden: Vec<String>,
     pub(super) export_model: Option<String>,
+    /// Loaded models' weights: true when read from this browser's cache, false downloaded.
+    pub(super) weights_cached: Vec<(String, bool)>,
     pub(super) fatal: Option<String>,
     pub(super) loading: bool,
     pub(super) table: CaseTable,
@@ -81,7 +83,7 @@ pub struct App {
     pub(super) style: OverlayStyle,
     pub(super) opacity: f32,
     pub(super) canvas: NodeRef,
-    file_input: NodeRef,
+    pub(super) file_input: NodeRef,
     /// The backend and its worker, once decided (`Msg::Decided`).
     choice: Option<Choice>,
     worker: Option<WorkerClient>,
@@ -213,6 +215,12 @@ impl App {
                     .collect();
                 match manifests {
                     Ok(manifests) => {
+                        for m in &loaded.models {
+                            if let Some(cached) = m.weights_cached {
+                                self.weights_cached.retain(|(n, _)| *n != m.name);
+                                self.weights_cached.push((m.name.clone(), cached));
+                            }
+                        }
                         let names = loaded.models.iter().map(|m| m.name.clone()).collect();
                         self.table.set_models(names);
                         self.model = Some(ModelView { loaded, manifests });
@@ -346,6 +354,7 @@ impl Component for App {
             model: None,
             hidden: Vec::new(),
             export_model: None,
+            weights_cached: Vec::new(),
             fatal,
             loading: true,
             table: CaseTable::default(),
@@ -457,46 +466,6 @@ impl Component for App {
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let state = self.state();
-        let on_input = {
-            let input = self.file_input.clone();
-            link.callback(move |_: Event| {
-                let files = input
-                    .cast::<HtmlInputElement>()
-                    .and_then(|i| i.files())
-                    .map(|l| dom::file_list(&l))
-                    .unwrap_or_default();
-                Msg::Files(files)
-            })
-        };
-        let on_folder = link.callback(|e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            Msg::Files(
-                input
-                    .files()
-                    .map(|l| dom::file_list(&l))
-                    .unwrap_or_default(),
-            )
-        });
-        let on_drop = {
-            let link = link.clone();
-            Callback::from(move |e: DragEvent| {
-                e.prevent_default();
-                let Some(dt) = e.data_transfer() else { return };
-                let items = dt.items();
-                let entries: Vec<web_sys::FileSystemEntry> = (0..items.length())
-                    .filter_map(|i| items.get(i))
-                    .filter_map(|it| it.webkit_get_as_entry().ok().flatten())
-                    .collect();
-                if entries.is_empty() {
-                    let files = dt.files().map(|l| dom::file_list(&l)).unwrap_or_default();
-                    link.send_message(Msg::Files(files));
-                } else {
-                    link.send_future(async move { Msg::Files(dom::walk_entries(entries).await) });
-                }
-            })
-        };
-
         html! {
             <main>
                 <header>
@@ -504,15 +473,7 @@ impl Component for App {
                     <p class="tagline">{ "Brain-MRI FLAIR-abnormality segmentation, in your browser. Nothing is uploaded." }</p>
                 </header>
                 { model_panel::view(self, link) }
-                <section class="drop" ondragover={Callback::from(|e: DragEvent| e.prevent_default())} ondrop={on_drop}>
-                    <p>{ "Drop .tif slices, their _mask.tif files, or whole case folders here, or:" }</p>
-                    <input id="file-input" type="file" multiple=true accept=".tif,.tiff" ref={self.file_input.clone()} onchange={on_input} />
-                    <label class="button">{ "Choose a folder" }
-                        <input id="folder-input" type="file" webkitdirectory=true onchange={on_folder} hidden=true />
-                    </label>
-                    <button id="sample" onclick={link.callback(|_| Msg::Sample)}>{ "Try a sample case" }</button>
-                    if state == "running" { <button id="cancel" onclick={link.callback(|_| Msg::Cancel)}>{ "Cancel" }</button> }
-                </section>
+                { drop_zone::view(self, link) }
                 if !self.issues.is_empty() || !self.warnings.is_empty() {
                     <section class="issues">
                         <p class="issues-count">{ format!(

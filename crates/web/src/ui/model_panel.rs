@@ -65,8 +65,14 @@ fn model_card(app: &App, link: &Scope<App>, m: &ModelEntry) -> Html {
         (None, Some(Err(e))) => html! { <p class="error">{ e.clone() }</p> },
         (None, None) => html! {},
     };
+    let cached = app
+        .weights_cached
+        .iter()
+        .find(|(n, _)| *n == m.name)
+        .map(|(_, c)| *c);
     html! {
         <div class={classes!("model-card", ticked.then_some("ticked"))} data-model={m.name.clone()}
+            data-weights={cached.map(|c| if c { "cache" } else { "network" })}
             style={format!("border-left-color: {colour}")}>
             <label>
                 <input type="checkbox" class="tick" checked={ticked} disabled={locked} onchange={on_tick} />
@@ -74,6 +80,9 @@ fn model_card(app: &App, link: &Scope<App>, m: &ModelEntry) -> Html {
                 <strong>{ &m.name }</strong>
             </label>
             { body }
+            if let Some(c) = cached {
+                <p class="weights">{ if c { "weights: from this browser's cache" } else { "weights: downloaded" } }</p>
+            }
         </div>
     }
 }

@@ -1,6 +1,7 @@
 //! The model in the worker: device set-up for the chosen backend, model download, and per-case
 //! inference with the core crate's preprocessing, post-processing and metrics.
 
+use super::weights_cache::{Source, fetch_weights};
 use crate::net::fetch_bytes;
 use crate::now_ms;
 use crate::protocol::{BackendKind, CaseResult};
@@ -9,9 +10,11 @@ use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::Manifest;
 use brainseg::model::Model;
-use brainseg::model_io::load_ensemble;
+use brainseg::model_io::{ReadRequest, load_ensemble};
 use brainseg::preprocess::PrepOptions;
 use burn::prelude::Device;
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// A loaded model (an ensemble: its models, first one first) and the device it runs on.
 pub struct Engine {
@@ -36,17 +39,33 @@ pub async fn init_device(backend: BackendKind) -> Result<Device, String> {
 
 /// Loads shipped model `name` (`BASE/models/NAME.json` and `.bpk`) and, when its manifest names
 /// ensemble members, theirs from the same folder: first model first. The same loader as the
-/// trainer's (`brainseg::model_io`), here reading over HTTP.
+/// trainer's (`brainseg::model_io`), here reading over HTTP, weights through this browser's
+/// cache (`weights_cache`). Also says whether every weights file came from the cache.
 pub async fn load(
     base: &str,
     name: &str,
     device: &Device,
-) -> Result<Vec<(Manifest, Model)>, String> {
-    let read = |url: String| async move { fetch_bytes(&url).await };
+) -> Result<(Vec<(Manifest, Model)>, bool), String> {
+    let from_cache = Rc::new(Cell::new(true));
+    let read = |req: ReadRequest| {
+        let from_cache = Rc::clone(&from_cache);
+        async move {
+            if req.name.ends_with(".bpk") {
+                let (bytes, source) = fetch_weights(&req.name, req.sha256.as_deref()).await?;
+                if source != Source::Cache {
+                    from_cache.set(false);
+                }
+                Ok(bytes)
+            } else {
+                fetch_bytes(&req.name).await
+            }
+        }
+    };
     // Errors name files as the page's folder sees them (`models/default.bpk`).
-    load_ensemble(&format!("{base}models/{name}"), device, read)
+    let models = load_ensemble(&format!("{base}models/{name}"), device, read)
         .await
-        .map_err(|e| e.to_string().replace(base, ""))
+        .map_err(|e| e.to_string().replace(base, ""))?;
+    Ok((models, from_cache.get()))
 }
 
 /// Runs a case: native preprocessing, inference (awaiting `progress` between slices; it

@@ -3,6 +3,7 @@
 
 mod engine;
 mod files;
+mod weights_cache;
 
 use crate::backend::Choice;
 use crate::now_ms;
@@ -156,12 +157,16 @@ async fn load(
     let mut engines = Engines::new();
     let mut models = Vec::new();
     for name in names {
-        let engine = match kept.iter().position(|(n, _)| n == name) {
-            Some(i) => kept.swap_remove(i).1,
-            None => Rc::new(Engine {
-                device: device.clone(),
-                models: engine::load(base, name, &device).await?,
-            }),
+        let (engine, weights_cached) = match kept.iter().position(|(n, _)| n == name) {
+            Some(i) => (kept.swap_remove(i).1, None),
+            None => {
+                let (models, cached) = engine::load(base, name, &device).await?;
+                let engine = Engine {
+                    device: device.clone(),
+                    models,
+                };
+                (Rc::new(engine), Some(cached))
+            }
         };
         let manifests = engine
             .models
@@ -171,6 +176,7 @@ async fn load(
         models.push(LoadedModel {
             name: name.clone(),
             manifests,
+            weights_cached,
         });
         engines.push((name.clone(), engine));
     }
