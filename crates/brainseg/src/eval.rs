@@ -8,7 +8,7 @@
 
 use crate::ingest::Case;
 use crate::metrics::dice;
-use crate::postprocess::postprocess;
+use crate::postprocess::{Components, postprocess, postprocess_with};
 use crate::preprocess::Prepared;
 
 /// Reference-protocol DSC of probabilities predicted on `prep` (prepared with
@@ -22,12 +22,18 @@ pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
 
 /// The predicted mask on the original grid (depth × height × width), post-processed.
 pub fn native_mask(probs: &[f32], prep: &Prepared) -> Vec<u8> {
+    native_mask_with(probs, prep, Components::Largest)
+}
+
+/// [`native_mask`] keeping the components `keep` says (the protocol keeps the largest).
+pub fn native_mask_with(probs: &[f32], prep: &Prepared, keep: Components) -> Vec<u8> {
     let t = &prep.transform;
-    postprocess(
+    postprocess_with(
         &t.probabilities_to_original(probs),
         t.depth,
         t.height,
         t.width,
+        keep,
     )
 }
 

@@ -1,14 +1,35 @@
 //! Post-processing of predictions: threshold, then keep the largest 3-D connected component
-//! (face connectivity: 6 neighbours), as the evaluation protocol prescribes.
+//! (face connectivity: 6 neighbours), as the evaluation protocol prescribes. Other selections
+//! ([`Components`]) exist to be measured against it (`train eval --components`).
+
+/// Which of the thresholded volume's 3-D components a prediction keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Components {
+    /// The largest by voxel count: the evaluation protocols' rule.
+    #[default]
+    Largest,
+    /// The one whose probabilities sum highest (size weighted by confidence): a large, faint
+    /// false positive loses to a smaller, confident lesion.
+    MostProbable,
+    /// Every component (no selection).
+    All,
+}
 
 /// Probabilities to a binary mask: `p >= 0.5` is lesion.
 pub fn threshold(probs: &[f32]) -> Vec<u8> {
     probs.iter().map(|&p| u8::from(p >= 0.5)).collect()
 }
 
-/// Keeps the largest 6-connected component of a binary volume (depth × height × width). Ties go
-/// to the component found first in raster order. An empty volume stays empty.
-pub fn largest_component(mask: &[u8], depth: usize, height: usize, width: usize) -> Vec<u8> {
+/// Labels the 6-connected components of a binary volume (depth × height × width), in raster
+/// order of their first voxel: each voxel's label (0: background) and each label's size
+/// (`sizes[0]` unused).
+fn label_components(
+    mask: &[u8],
+    depth: usize,
+    height: usize,
+    width: usize,
+) -> (Vec<u32>, Vec<usize>) {
     assert_eq!(mask.len(), depth * height * width, "volume size");
     // Label with an explicit stack (no recursion: lesions can span most of a volume).
     let mut label = vec![0u32; mask.len()];
@@ -53,10 +74,50 @@ pub fn largest_component(mask: &[u8], depth: usize, height: usize, width: usize)
             }
         }
     }
-    let best = (1..sizes.len()).max_by(|&a, &b| sizes[a].cmp(&sizes[b]).then(b.cmp(&a)));
-    match best {
-        None => vec![0; mask.len()],
-        Some(best) => label.iter().map(|&l| u8::from(l == best as u32)).collect(),
+    (label, sizes)
+}
+
+/// The volume with only label `keep` (none: empty).
+fn only(label: &[u32], keep: Option<usize>) -> Vec<u8> {
+    match keep {
+        None => vec![0; label.len()],
+        Some(k) => label.iter().map(|&l| u8::from(l as usize == k)).collect(),
+    }
+}
+
+/// The label with the largest score; ties go to the first.
+fn best_label(scores: &[f64]) -> Option<usize> {
+    (1..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+}
+
+/// Keeps the largest 6-connected component of a binary volume (depth × height × width). Ties go
+/// to the component found first in raster order. An empty volume stays empty.
+pub fn largest_component(mask: &[u8], depth: usize, height: usize, width: usize) -> Vec<u8> {
+    let (label, sizes) = label_components(mask, depth, height, width);
+    let sizes: Vec<f64> = sizes.iter().map(|&s| s as f64).collect();
+    only(&label, best_label(&sizes))
+}
+
+/// Threshold, then keep the components `keep` says.
+pub fn postprocess_with(
+    probs: &[f32],
+    depth: usize,
+    height: usize,
+    width: usize,
+    keep: Components,
+) -> Vec<u8> {
+    let mask = threshold(probs);
+    match keep {
+        Components::Largest => largest_component(&mask, depth, height, width),
+        Components::All => mask,
+        Components::MostProbable => {
+            let (label, sizes) = label_components(&mask, depth, height, width);
+            let mut sums = vec![0.0f64; sizes.len()];
+            for (&l, &p) in label.iter().zip(probs) {
+                sums[l as usize] += f64::from(p);
+            }
+            only(&label, best_label(&sums))
+        }
     }
 }
 
@@ -101,6 +162,22 @@ mod tests {
         let m = vec![1, 0, 0, 1];
         assert_eq!(largest_component(&m, 1, 2, 2), vec![1, 0, 0, 0]);
         assert_eq!(largest_component(&[0, 0], 1, 1, 2), vec![0, 0]);
+    }
+
+    #[test]
+    fn components_are_kept_by_size_by_summed_probability_or_all() {
+        // Along one row: a faint 3-voxel component and a confident 2-voxel one.
+        let probs = [0.55, 0.6, 0.55, 0.0, 0.99, 0.98];
+        let by = |keep| postprocess_with(&probs, 1, 1, 6, keep);
+        assert_eq!(by(Components::Largest), [1, 1, 1, 0, 0, 0]);
+        // 1.70 against 1.97 summed.
+        assert_eq!(by(Components::MostProbable), [0, 0, 0, 0, 1, 1]);
+        assert_eq!(by(Components::All), [1, 1, 1, 0, 1, 1]);
+        assert_eq!(postprocess(&probs, 1, 1, 6), by(Components::Largest));
+        assert_eq!(
+            postprocess_with(&[0.1; 4], 1, 2, 2, Components::MostProbable),
+            [0; 4]
+        );
     }
 
     #[test]

@@ -243,6 +243,7 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
             batch: job.fit.val_batch,
             flip_tta: false,
         },
+        components: Default::default(),
     })?;
     write_atomic(&scores, write_csv(&rows)?.as_bytes())
 }

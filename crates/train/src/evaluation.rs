@@ -6,13 +6,14 @@ use crate::backend::{self, Backend};
 use crate::cases::{load_cases, read_case_list};
 use crate::model_io::load_with_members;
 use anyhow::{Context, Result, anyhow, bail};
-use brainseg::eval::{native_dice, native_mask, reference_dice};
+use brainseg::eval::{native_dice, native_mask, native_mask_with, reference_dice};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::{CaseScore, Manifest, ManifestError, Validation};
 use brainseg::metrics::summarize;
 use brainseg::model::Model;
+use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, Prepared};
 use brainseg::scores::ScoreRow;
 use burn::prelude::Device;
@@ -111,6 +112,9 @@ pub struct EvalJob {
     /// Overrides the models' inference sides.
     pub sizes: Sizes,
     pub infer: InferOptions,
+    /// The components the native protocol keeps (the protocol's rule: the largest); the
+    /// reference protocol always keeps the largest.
+    pub components: Components,
 }
 
 /// Scores one case in both protocols (saving its native masks when asked).
@@ -122,7 +126,8 @@ fn score_case(
 ) -> Result<ScoreRow> {
     let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
     let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
-    let mask = predict_native(models, case, device, job.infer)?;
+    let (probs, prep) = probabilities(models, case, PrepOptions::native, device, job.infer)?;
+    let mask = native_mask_with(&probs, &prep, job.components);
     let native = native_dice(&mask, case).context("the case has no masks")?;
     if let Some(dir) = &job.save_masks {
         save_masks(dir, case, &mask)?;

@@ -362,6 +362,33 @@ fn fine_tuning_starts_from_the_given_weights() {
     );
 }
 
+/// `--components` changes what the native protocol keeps, never the reference protocol.
+#[test]
+fn other_component_selections_are_measured_in_the_native_protocol_only() {
+    let dir = temp_dir("components");
+    let best = trained().join("best.bpk");
+    let scores = |keep: &str| {
+        let csv = dir.join(format!("{keep}.csv"));
+        let mut cmd = synthetic_eval(std::slice::from_ref(&best), &csv);
+        cmd.args(["--components", keep]);
+        synthetic_scores(cmd, &csv)
+    };
+    let largest = scores("largest");
+    for keep in ["most-probable", "all"] {
+        let other = scores(keep);
+        assert_eq!(
+            other[0].1, largest[0].1,
+            "{keep}: reference protocol changed"
+        );
+        assert!((0.0..=1.0).contains(&other[0].2), "{keep}: {other:?}");
+    }
+    let bad = synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
+        .args(["--components", "biggest"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
+
 #[test]
 fn an_ensemble_averages_models_each_at_its_own_input_size() {
     let dir = temp_dir("ensemble");

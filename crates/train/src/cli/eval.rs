@@ -6,6 +6,7 @@ use crate::atomic::write_atomic;
 use crate::evaluation::{EvalJob, eval, print_header, print_row};
 use anyhow::Result;
 use brainseg::metrics::Summary;
+use brainseg::postprocess::Components;
 use brainseg::scores::{ScoreRow, summaries, write_csv};
 use std::path::PathBuf;
 
@@ -26,8 +27,31 @@ pub struct EvalArgs {
     /// Write predicted masks as DIR/<case>/<case>_<n>_mask.tif.
     #[arg(long)]
     save_masks: Option<PathBuf>,
+    /// Which 3-D components the native protocol keeps: `largest` (the protocol's rule),
+    /// `most-probable` (largest summed probability) or `all`, to measure other post-processing
+    /// against it. The reference protocol always keeps the largest.
+    #[arg(long, value_enum, default_value = "largest")]
+    components: Keep,
     #[command(flatten)]
     infer: InferArgs,
+}
+
+/// `--components` (the core's `Components`, which knows nothing of clap).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Keep {
+    Largest,
+    MostProbable,
+    All,
+}
+
+impl From<Keep> for Components {
+    fn from(k: Keep) -> Self {
+        match k {
+            Keep::Largest => Components::Largest,
+            Keep::MostProbable => Components::MostProbable,
+            Keep::All => Components::All,
+        }
+    }
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -40,6 +64,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         backend: args.infer.backend,
         sizes: args.infer.sizes(),
         infer: args.infer.options(),
+        components: args.components.into(),
     })?;
     print_summary(&rows);
     if let Some(csv) = &args.csv {

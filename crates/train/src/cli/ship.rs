@@ -196,6 +196,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             batch: 8,
             flip_tta: false,
         },
+        components: Default::default(),
     })?;
     let reference = validation(&rows, "reference", |r| r.dsc_reference)?;
     let native = validation(&rows, "native", |r| r.dsc_native)?;
