@@ -208,6 +208,8 @@ impl App {
             }
             FromWorker::Loaded(Ok(loaded)) => {
                 self.loading = false;
+                // A model that failed to load before (and was unticked) no longer stops the page.
+                self.fatal = None;
                 let manifests: Result<Vec<Vec<Manifest>>, _> = loaded
                     .models
                     .iter()
