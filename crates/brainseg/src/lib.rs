@@ -10,6 +10,7 @@
 //! | the architectures (burn) | [`model`] |
 //! | `model.json` and its validation | [`manifest`] |
 //! | `.bpk` weights + manifest: save, load a model or an ensemble | [`model_io`] |
+//! | 8-bit weights (`q8`): the format | [`quantized`] |
 //! | running a model over a case (TTA, ensembles) | [`inference`] |
 //! | largest 3-D component | [`postprocess`] |
 //! | DSC and its summaries | [`metrics`] |
@@ -38,6 +39,8 @@ pub mod model_io;
 pub mod naming;
 pub mod postprocess;
 pub mod preprocess;
+#[cfg(feature = "model")]
+pub mod quantized;
 pub mod resize;
 pub mod scores;
 pub mod synthetic;

@@ -56,6 +56,8 @@ pub enum SideError {
 pub enum Precision {
     F32,
     F16,
+    /// Convolution kernels as 8-bit integers with per-channel scales (`quantized`).
+    Q8,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,8 @@
 
 use crate::manifest::{Manifest, ManifestError, Precision, sha256_hex};
 use crate::model::{Model, ModelError};
+use crate::quantized;
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::{BurnpackStore, HalfPrecisionAdapter, ModuleSnapshot};
 use std::future::Future;
@@ -40,9 +42,76 @@ pub enum ModelIoError {
     Serialise(String),
 }
 
-/// Serialises weights to burnpack bytes (half precision for convolutions when asked; BatchNorm
-/// stays f32 because its running variance underflows in f16).
+/// A model's float tensors (parameters and running statistics) in visiting order.
+struct Collect(Vec<quantized::Tensor>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data().convert::<f32>();
+        self.0.push(quantized::Tensor {
+            shape: data.shape().to_vec(),
+            values: data.try_to_vec::<f32>().unwrap_or_default(),
+        });
+    }
+}
+
+/// Replaces a model's float tensors, in visiting order, by given values (shapes checked before).
+struct Replace(std::vec::IntoIter<quantized::Tensor>);
+
+impl ModuleMapper for Replace {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        match self.0.next() {
+            Some(t) => param.map(|old| {
+                let device = old.device();
+                Tensor::from_data(TensorData::new(t.values, t.shape), &device)
+            }),
+            None => param,
+        }
+    }
+}
+
+/// Loads 8-bit weights (`quantized`) into a freshly built model, after checking that they hold
+/// exactly its tensors.
+fn load_q8(model: Model, bytes: &[u8], file: &str, arch: String) -> Result<Model, ModelIoError> {
+    let tensors = quantized::decode(bytes).map_err(|e| ModelIoError::Weights {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut expected = Collect(Vec::new());
+    model.visit(&mut expected);
+    let missing = expected.0.len().saturating_sub(tensors.len());
+    let differ = expected
+        .0
+        .iter()
+        .zip(&tensors)
+        .position(|(want, got)| want.shape != got.shape);
+    if tensors.len() != expected.0.len() || differ.is_some() {
+        let i = differ.unwrap_or(tensors.len().min(expected.0.len()));
+        return Err(ModelIoError::Mismatch {
+            file: file.to_string(),
+            arch,
+            missing: missing.max(1),
+            example: format!(
+                "tensor {i} of shape {:?}",
+                expected
+                    .0
+                    .get(i)
+                    .map(|t| t.shape.clone())
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(model.map(&mut Replace(tensors.into_iter())))
+}
+
+/// Serialises weights: burnpack bytes (half precision for convolutions when asked; BatchNorm
+/// stays f32 because its running variance underflows in f16), or the 8-bit format.
 pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, ModelIoError> {
+    if precision == Precision::Q8 {
+        let mut c = Collect(Vec::new());
+        model.visit(&mut c);
+        return Ok(quantized::encode(&c.0));
+    }
     let mut store = BurnpackStore::from_bytes(None);
     if precision == Precision::F16 {
         store = store.with_to_adapter(HalfPrecisionAdapter::new());
@@ -68,6 +137,9 @@ pub fn load_model(
             file: file.to_string(),
             source,
         })?;
+    if manifest.precision == Precision::Q8 {
+        return load_q8(model, &weights, file, manifest.model.arch.to_string());
+    }
     // Missing tensors come back in the result (not as burn's error listing every one), so the
     // error can say how many and name one.
     let mut store = BurnpackStore::from_bytes(Some(burn::tensor::Bytes::from_bytes_vec(weights)))

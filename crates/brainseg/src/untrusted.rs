@@ -71,9 +71,9 @@ pub fn weights_model() -> ModelConfig {
     }
 }
 
-/// `.bpk` weights for [`weights_model`], read as full and as half precision.
+/// Weights for [`weights_model`], read as full and half precision burnpack and as 8-bit weights.
 pub fn weights(bytes: &[u8], device: &Device) {
-    for precision in [Precision::F32, Precision::F16] {
+    for precision in [Precision::F32, Precision::F16, Precision::Q8] {
         let manifest = crate::manifest::Manifest::new(weights_model(), SIDE, precision);
         let _ = crate::model_io::load_model(&manifest, bytes.to_vec(), device, "fuzz.bpk");
     }

@@ -87,7 +87,7 @@ fn weights_round_trip_to_identical_predictions() {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
-    for precision in [Precision::F32, Precision::F16] {
+    for precision in [Precision::F32, Precision::F16, Precision::Q8] {
         let manifest = Manifest::new(cfg, 16, precision);
         let bytes = weights_to_bytes(&model, precision).unwrap();
         let loaded = load_model(&manifest, bytes, &device, "m.bpk").unwrap();
@@ -101,13 +101,19 @@ fn weights_round_trip_to_identical_predictions() {
             .zip(&after)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
-        let tol = if precision == Precision::F32 {
-            0.0
-        } else {
-            2e-2
+        let tol = match precision {
+            Precision::F32 => 0.0,
+            Precision::F16 => 2e-2,
+            Precision::Q8 => 5e-2,
         };
         assert!(max <= tol, "{precision:?}: max difference {max}");
     }
+    // 8-bit weights take about a quarter of f32's bytes.
+    let (q8, f32) = (
+        weights_to_bytes(&model, Precision::Q8).unwrap().len(),
+        weights_to_bytes(&model, Precision::F32).unwrap().len(),
+    );
+    assert!(q8 * 3 < f32, "q8 {q8} bytes, f32 {f32}");
     // Weights of another architecture are refused, not half-loaded.
     let other = ModelConfig {
         arch: Arch::Fpn,
@@ -123,6 +129,28 @@ fn weights_round_trip_to_identical_predictions() {
             "m.bpk"
         )
         .is_err()
+    );
+    let e = load_model(
+        &Manifest::new(other, 16, Precision::Q8),
+        weights_to_bytes(&model, Precision::Q8).unwrap(),
+        &device,
+        "m.bpk",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("m.bpk: weights do not match"), "{e}");
+    // f16 burnpack bytes read as 8-bit weights: an error naming the file.
+    let e = load_model(
+        &Manifest::new(cfg, 16, Precision::Q8),
+        weights_to_bytes(&model, Precision::F16).unwrap(),
+        &device,
+        "m.bpk",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("m.bpk: cannot load weights: not 8-bit weights"),
+        "{e}"
     );
 }
 

@@ -1062,7 +1062,7 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
     let shipped = dir.join("shipped");
     let ship = |cases: &Path| {
         train()
-            .args(["ship", "--f16", "--model"])
+            .args(["ship", "--precision", "f16", "--model"])
             .arg(out.join("fold-0/last.bpk"))
             .arg("--cv")
             .arg(&out)
