@@ -55,6 +55,16 @@ impl ModuleVisitor for Collect {
     }
 }
 
+/// A model's float tensors' shapes in visiting order. No data is read: a WebGPU tensor cannot
+/// be read back synchronously in the browser.
+struct Shapes(Vec<Vec<usize>>);
+
+impl ModuleVisitor for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().shape().to_vec());
+    }
+}
+
 /// Replaces a model's float tensors, in visiting order, by given values (shapes checked before).
 struct Replace(std::vec::IntoIter<quantized::Tensor>);
 
@@ -77,28 +87,22 @@ fn load_q8(model: Model, bytes: &[u8], file: &str, arch: String) -> Result<Model
         file: file.to_string(),
         message: e.to_string(),
     })?;
-    let mut expected = Collect(Vec::new());
+    let mut expected = Shapes(Vec::new());
     model.visit(&mut expected);
-    let missing = expected.0.len().saturating_sub(tensors.len());
+    let expected = expected.0;
+    let missing = expected.len().saturating_sub(tensors.len());
     let differ = expected
-        .0
         .iter()
         .zip(&tensors)
-        .position(|(want, got)| want.shape != got.shape);
-    if tensors.len() != expected.0.len() || differ.is_some() {
-        let i = differ.unwrap_or(tensors.len().min(expected.0.len()));
+        .position(|(want, got)| *want != got.shape);
+    if tensors.len() != expected.len() || differ.is_some() {
+        let i = differ.unwrap_or(tensors.len().min(expected.len()));
+        let shape = expected.get(i).cloned().unwrap_or_default();
         return Err(ModelIoError::Mismatch {
             file: file.to_string(),
             arch,
             missing: missing.max(1),
-            example: format!(
-                "tensor {i} of shape {:?}",
-                expected
-                    .0
-                    .get(i)
-                    .map(|t| t.shape.clone())
-                    .unwrap_or_default()
-            ),
+            example: format!("tensor {i} of shape {shape:?}"),
         });
     }
     Ok(model.map(&mut Replace(tensors.into_iter())))
