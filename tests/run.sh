@@ -26,8 +26,9 @@ step "native tests"
 cargo test --workspace --exclude brainseg-web 2>&1
 
 step "wasm tests (core and web crate in wasm32, Node)"
+# With the CPU worker's features: the same release build of burn as that program's.
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test --release --target wasm32-unknown-unknown -p brainseg-web 2>&1
+  cargo test --release --target wasm32-unknown-unknown -p brainseg-web --no-default-features --features cpu 2>&1
 
 step "browser end-to-end tests"
 bash tests/e2e/run.sh

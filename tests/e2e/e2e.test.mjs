@@ -2,8 +2,9 @@
 // Three runs give the page real slices, wait for `done`, and check each case's DSC against
 // `train eval` (native protocol) on the same files: WebGPU forced (`?backend=webgpu`, on
 // SwiftShader; one case, as SwiftShader is slow), the backend the page picks by itself (it must
-// see that SwiftShader is a software adapter and take the CPU), and the CPU through the folder
-// picker. Each run writes a screenshot, reports the main thread's longest task while the cases
+// see that SwiftShader is a software adapter and take the CPU, on one thread per core: the
+// worker and its helper workers), and the CPU through the folder picker on one thread (the
+// same DSC, and the helpers' speed-up measured on the same slices). Each run writes a screenshot, reports the main thread's longest task while the cases
 // run (the model runs in a worker: above 200 ms fails) and records the page's requests: all
 // must be same-origin GETs without a body (nothing leaves the browser), and no Content-
 // Security-Policy violation may occur; the server's log must show the page's wasm and its
@@ -102,7 +103,9 @@ const workerProgram = { webgpu: 'brainseg-worker', cpu: 'brainseg-worker-cpu' };
 // Opens the page with `query` (served by a server that logs what it sends), checks it picked
 // `backend` and downloaded that backend's worker program and no other, hands it the slices with
 // `feed(page)`, waits for `done` and checks the DSC of every case in `cases` against train eval.
-async function segment({ query, backend, label, feed, cases = [...expected.keys()] }) {
+// `threads`: how many threads must run the forward passes (default: 1 on WebGPU; on the CPU one
+// per core the browser reports, at most 4: the worker and its helper workers).
+async function segment({ query, backend, label, feed, cases = [...expected.keys()], threads }) {
   const browser = await launch();
   const served = await serveChangedCopy(() => {});
   const url = served.url;
@@ -118,8 +121,11 @@ async function segment({ query, backend, label, feed, cases = [...expected.keys(
     const ready = await waitState(page, ['ready', 'error'], 5 * 60 * 1000);
     assert.equal(ready.state, 'ready', `page did not get ready: ${ready.text}`);
     const loadMs = Date.now() - started;
-    const picked = await page.$eval('[data-backend]', e => ({ backend: e.dataset.backend, adapter: e.dataset.adapter, text: e.textContent }));
+    const picked = await page.$eval('[data-backend]', e => ({ backend: e.dataset.backend, adapter: e.dataset.adapter, threads: e.dataset.threads, text: e.textContent }));
     assert.equal(picked.backend, backend, `backend: ${picked.text}`);
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const wantThreads = threads ?? (backend === 'cpu' ? Math.min(cores, 4) : 1);
+    assert.equal(Number(picked.threads), wantThreads, `threads (${cores} cores): ${picked.text}`);
     await page.evaluate(() => { window.__longTasks = []; });
     await feed(page);
     const t0 = Date.now();
@@ -140,7 +146,8 @@ async function segment({ query, backend, label, feed, cases = [...expected.keys(
     console.log(`${label}: ${picked.text} [adapter: ${picked.adapter}]; page ready in ${loadMs} ms, ${rows.length} case(s) segmented in ${seconds.toFixed(1)} s; longest main-thread task ${longest.toFixed(0)} ms; DSC ${JSON.stringify(rows)}`);
     console.log(`${label}: long tasks ${JSON.stringify((await page.evaluate(() => window.__longTasks)).map(Math.round))}`);
     // trunk names the page's files with a content hash (brainseg-web-<hash>_bg.wasm).
-    const wasm = served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{16}_bg/, '_bg'));
+    // (A helper worker loads its program again: usually from the browser's cache.)
+    const wasm = [...new Set(served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{16}_bg/, '_bg')))];
     const bytes = served.sent.reduce((n, s) => n + s.bytes, 0);
     console.log(`${label}: the server sent ${served.sent.length} files, ${(bytes / 1e6).toFixed(2)} MB (uncompressed); wasm: ${wasm.join(', ')}`);
     assert.deepEqual(wasm.sort(), ['brainseg-web_bg.wasm', `${workerProgram[backend]}_bg.wasm`].sort(),
@@ -168,10 +175,12 @@ test('default backend (the CPU, as SwiftShader is software): DSC per case equals
     feed: async page => (await page.$('#file-input')).uploadFile(...files),
   }));
 
-// The folder picker (<input webkitdirectory>): the whole data folder at once, cases in subfolders.
-test('cpu, folder picker: DSC per case equals train eval', { timeout: 30 * 60 * 1000 }, () =>
+// The folder picker (<input webkitdirectory>): the whole data folder at once, cases in subfolders;
+// on one thread (`?threads=1`, no helper workers), so that the run above and this one measure
+// the helpers' speed-up on the same slices, and the same DSC comes out either way.
+test('cpu, folder picker, one thread: DSC per case equals train eval', { timeout: 30 * 60 * 1000 }, () =>
   segment({
-    query: '?backend=cpu', backend: 'cpu', label: 'cpu-folder',
+    query: '?backend=cpu&threads=1', backend: 'cpu', label: 'cpu-folder', threads: 1,
     feed: async page => (await page.$('#folder-input')).uploadFile(process.env.BRAINSEG_DIR),
   }));
 

@@ -1,4 +1,7 @@
-use brainseg::inference::{InferOptions, predict_case, predict_ensemble, predict_volume};
+use brainseg::inference::{
+    InferOptions, InferenceError, Offload, OffloadJob, Offloaded, predict_case, predict_ensemble,
+    predict_ensemble_with, predict_volume, probabilities_of,
+};
 use brainseg::manifest::{Manifest, Precision, sha256_hex};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
 use brainseg::model_io::{ReadRequest, load_ensemble, load_model, weights_to_bytes};
@@ -382,6 +385,146 @@ fn an_ensemble_runs_each_model_at_its_own_size_on_the_first_ones_grid() {
         ))
         .is_err()
     );
+}
+
+/// Stands in for the browser's helper workers: each lane computes its job with its own copy of
+/// the ensemble (here on this thread, when asked), and records what it was given.
+struct Lanes {
+    lanes: usize,
+    members: Vec<(Manifest, brainseg::model::Model)>,
+    device: Device,
+    log: std::cell::RefCell<Vec<(usize, usize, usize)>>,
+    /// Lane that answers with an error / with one value too few.
+    failing: Option<usize>,
+    short: Option<usize>,
+}
+
+impl Offload for Lanes {
+    fn lanes(&self) -> usize {
+        self.lanes
+    }
+    fn start(&self, lane: usize, job: OffloadJob) -> Offloaded {
+        assert!(lane < self.lanes, "lane {lane} of {}", self.lanes);
+        let slices = job.input.len() / (3 * job.size * job.size);
+        self.log.borrow_mut().push((lane, job.model, slices));
+        let got = pollster::block_on(probabilities_of(
+            &self.members[job.model].1,
+            job.input,
+            job.size,
+            job.flip_tta,
+            &self.device,
+        ));
+        let (failing, short) = (self.failing == Some(lane), self.short == Some(lane));
+        Box::pin(async move {
+            let mut probs = got.map_err(|e| e.to_string())?;
+            if failing {
+                return Err("the helper stopped".into());
+            }
+            if short {
+                probs.pop();
+            }
+            Ok(probs)
+        })
+    }
+}
+
+/// The page's CPU path splits a case's forward passes over helper threads: the result must be
+/// the one-thread result exactly (every batch the same computation), for every number of
+/// threads, with flip TTA, scale TTA and an ensemble's members; a helper's failure or a short
+/// answer is an error saying so, never a silently shorter volume.
+#[test]
+fn offloaded_passes_give_the_one_thread_result_exactly() {
+    let device = Device::flex();
+    let member = |arch, size: usize| {
+        let cfg = tiny(arch);
+        let model = cfg.init(&device).unwrap();
+        let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
+        let mut m = Manifest::new(cfg, size, Precision::F32);
+        m.flip_tta = true;
+        let loaded = load_model(&m, bytes, &device, "m.bpk").unwrap();
+        (m, loaded)
+    };
+    let mut first = member(Arch::Unet, 16);
+    first.0.tta_sizes = vec![24];
+    let members = vec![first, member(Arch::Fpn, 24)];
+    let case = synthetic_case("SYN", 7, 40, 36, 5);
+    let opts = InferOptions {
+        batch: 2,
+        flip_tta: false,
+    };
+    let alone = pollster::block_on(predict_ensemble(
+        &members,
+        &case,
+        PrepOptions::native,
+        &device,
+        opts,
+        |_, _| async { true },
+    ))
+    .unwrap()
+    .unwrap()
+    .0;
+    let lanes = |lanes, failing, short| Lanes {
+        lanes,
+        members: members.clone(),
+        device: device.clone(),
+        log: Default::default(),
+        failing,
+        short,
+    };
+    for n in 0..4 {
+        let offload = lanes(n, None, None);
+        let mut progress = Vec::new();
+        let (probs, prep) = pollster::block_on(predict_ensemble_with(
+            &members,
+            &case,
+            PrepOptions::native,
+            &device,
+            opts,
+            &offload,
+            |done, total| {
+                progress.push((done, total));
+                async { true }
+            },
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(prep.size(), 16);
+        assert_eq!(probs, alone, "{n} other threads");
+        // Three passes over 7 slices (16², 24² of the first model, the second model), batches of 2.
+        let log = offload.log.borrow();
+        let offloaded: usize = log.iter().map(|(_, _, slices)| slices).sum();
+        let rounds = 7usize.div_ceil(2 * (n + 1));
+        assert_eq!(progress.len(), 3 * rounds, "{n} other threads");
+        assert_eq!(progress.last(), Some(&(21, 21)));
+        if n == 0 {
+            assert_eq!(offloaded, 0);
+        } else {
+            assert!(
+                offloaded > 0 && offloaded < 21,
+                "{offloaded} of 21 slices offloaded"
+            );
+            assert!(log.iter().any(|(_, model, _)| *model == 1));
+            assert!(log.iter().all(|(lane, _, _)| *lane < n));
+        }
+    }
+    for (offload, want) in [
+        (lanes(2, Some(1), None), "the helper stopped"),
+        (lanes(2, None, Some(0)), "probabilities for"),
+    ] {
+        let got = pollster::block_on(predict_ensemble_with(
+            &members,
+            &case,
+            PrepOptions::native,
+            &device,
+            opts,
+            &offload,
+            |_, _| async { true },
+        ));
+        match got {
+            Err(e @ InferenceError::Offload(_)) => assert!(e.to_string().contains(want), "{e}"),
+            other => panic!("expected an offload error, got {:?}", other.map(|_| ())),
+        }
+    }
 }
 
 /// A manifest is user input (a dropped or downloaded file): every malformed field is an error

@@ -1,12 +1,12 @@
 //! brainseg in the browser. Three wasm programs built from this crate by trunk (index.html):
 //! the page (`src/main.rs`: yew components in `ui`) and the worker that owns the model, one
 //! program per backend (`src/bin/brainseg-worker.rs` with WebGPU, `brainseg-worker-cpu.rs`
-//! without; both run `worker`). The page picks the backend (`backend`) and starts that worker;
+//! with the CPU path; both run `worker`). The page picks the backend (`backend`) and starts that worker;
 //! they talk through `protocol`'s typed messages, carried by `transport`. `state` is the page's
 //! case table (per-model results, agreement between models) and `model_card` what the page says
 //! of a model from its manifest, both kept free of the DOM so they can be tested. Cargo features choose what each program
-//! carries: none for the page (no burn), `worker` (burn's CPU backend), `webgpu` (and WebGPU;
-//! the default, for tests and lints).
+//! carries: none for the page (no burn), `cpu` (the worker with burn's CPU backend), `webgpu`
+//! (the worker with burn's WebGPU backend); the default, both, is for lints.
 
 pub mod backend;
 pub mod model_card;

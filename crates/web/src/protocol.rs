@@ -52,6 +52,9 @@ pub enum ToWorker {
         names: Vec<String>,
         choice: Choice,
         base: String,
+        /// Threads for the CPU path's forward passes (`?threads=`); `None`: one per core, at
+        /// most `MAX_THREADS`. The worker starts helper workers for the others on its first load.
+        threads: Option<u32>,
     },
     /// Files dropped or picked: their names (paths inside a dropped folder), in the order of the
     /// `File` handles sent beside this message.
@@ -111,6 +114,40 @@ pub struct Loaded {
     pub millis: f64,
     /// In the order asked for.
     pub models: Vec<LoadedModel>,
+    /// Threads running forward passes: the worker and its helpers (1 on WebGPU).
+    pub threads: u32,
+    /// Why fewer threads run than were asked for, if so (a helper that did not start or load).
+    pub threads_note: Option<String>,
+}
+
+/// The most threads the CPU path uses by default: each holds its own copy of the models, and
+/// the page's own thread needs a core to draw.
+pub const MAX_THREADS: u32 = 4;
+
+/// Worker → helper worker (a worker it started to run forward passes on another core: wasm
+/// has one thread per worker). A helper answers every message with one `FromHelper`, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToHelper {
+    /// Hold the shipped models `names`, as the worker does (kept ones are reused).
+    Load { base: String, names: Vec<String> },
+    /// Probabilities `[B, 1, N, N]` of `input` (`[B, 3, N, N]`, N = `size`) under member
+    /// `member` of model `model`'s ensemble.
+    Run {
+        model: String,
+        member: usize,
+        size: usize,
+        flip_tta: bool,
+        input: Vec<f32>,
+    },
+}
+
+/// Helper worker → worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromHelper {
+    /// Its wasm runs and takes messages (sent once, first).
+    Ready,
+    Loaded(Result<(), String>),
+    Probabilities(Result<Vec<f32>, String>),
 }
 
 /// Worker → page.
@@ -267,8 +304,26 @@ mod tests {
                 reason: "chosen by ?backend=cpu".into(),
             },
             base: "http://127.0.0.1:8080/".into(),
+            threads: Some(2),
         };
         assert_eq!(decode::<ToWorker>(&encode(&load).unwrap()).unwrap(), load);
         assert!(decode::<ToWorker>(&[200, 1, 2]).is_err());
+        // The helpers' messages: a slice's input and its probabilities survive the trip exactly.
+        let input: Vec<f32> = (0..3 * 16 * 16).map(|i| (i as f32 * 0.37).sin()).collect();
+        let run = ToHelper::Run {
+            model: "default".into(),
+            member: 1,
+            size: 16,
+            flip_tta: true,
+            input: input.clone(),
+        };
+        assert_eq!(decode::<ToHelper>(&encode(&run).unwrap()).unwrap(), run);
+        for m in [
+            FromHelper::Ready,
+            FromHelper::Loaded(Err("models/default.bpk: …".into())),
+            FromHelper::Probabilities(Ok(input)),
+        ] {
+            assert_eq!(decode::<FromHelper>(&encode(&m).unwrap()).unwrap(), m);
+        }
     }
 }

@@ -99,6 +99,19 @@ fn forced_backend() -> Result<Option<BackendKind>, String> {
     }
 }
 
+/// `?threads=N`: how many threads the CPU path runs forward passes on (1 to 16).
+fn forced_threads() -> Result<Option<u32>, String> {
+    match dom::query_param("threads").as_deref() {
+        None | Some("") => Ok(None),
+        Some(t) => match t.parse::<u32>() {
+            Ok(n @ 1..=16) => Ok(Some(n)),
+            _ => Err(format!(
+                "?threads={t}: give a number of threads from 1 to 16"
+            )),
+        },
+    }
+}
+
 async fn list_models() -> Result<Vec<ModelEntry>, String> {
     let text = crate::net::fetch_text("models/index.json").await?;
     let mut list: Vec<ModelEntry> =
@@ -144,6 +157,10 @@ impl App {
     /// does.
     fn load_models(&mut self) {
         self.loading = true;
+        let threads = match forced_threads() {
+            Ok(t) => t,
+            Err(e) => return self.fail(e),
+        };
         if let Some(choice) = self.choice.clone() {
             let (names, base) = (self.ticked.clone(), self.base.clone());
             self.post(
@@ -151,6 +168,7 @@ impl App {
                     names,
                     choice,
                     base,
+                    threads,
                 },
                 None,
             );

@@ -2,7 +2,7 @@
 
 use super::dom::page_url;
 use crate::protocol::{FromWorker, ToWorker};
-use crate::transport::{receive, send};
+use crate::transport::{receive, send, start_worker};
 use js_sys::Array;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -22,23 +22,11 @@ impl WorkerClient {
         program: &str,
         on_message: Callback<Result<FromWorker, String>>,
     ) -> Result<Self, String> {
-        // The worker starts from a blob: script that loads the program: a worker made from a
-        // blob: URL runs under the page's Content-Security-Policy (only its own origin), one
-        // made from a plain URL under that file's headers, which a static host leaves empty.
-        let js = serde_json::to_string(&page_url(&format!("{program}.js"))?)
-            .map_err(|e| e.to_string())?;
-        let wasm = serde_json::to_string(&page_url(&format!("{program}_bg.wasm"))?)
-            .map_err(|e| e.to_string())?;
-        let src = format!("importScripts({js});\nwasm_bindgen({{ module_or_path: {wasm} }});\n");
-        let opts = web_sys::BlobPropertyBag::new();
-        opts.set_type("text/javascript");
-        let blob =
-            web_sys::Blob::new_with_str_sequence_and_options(&Array::of1(&src.into()), &opts)
-                .map_err(|e| format!("cannot make the worker's script: {e:?}"))?;
-        let url = web_sys::Url::create_object_url_with_blob(&blob)
-            .map_err(|e| format!("cannot make the worker's script: {e:?}"))?;
-        // The URL is not revoked: the worker fetches its script after the constructor returns.
-        let worker = Worker::new(&url).map_err(|e| format!("cannot start the worker: {e:?}"))?;
+        let worker = start_worker(
+            &page_url(&format!("{program}.js"))?,
+            &page_url(&format!("{program}_bg.wasm"))?,
+            program,
+        )?;
         let cb = on_message.clone();
         let on_msg = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
             cb.emit(receive::<FromWorker>(&e).map(|(m, _)| m));

@@ -25,19 +25,31 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
         <section class="model">
             <div id="status" data-state={state} class={classes!("status", state)}>{ status_text }</div>
             <div class="backend" data-backend={loaded.map(|l| l.choice.backend.attr()).unwrap_or("")}
-                data-adapter={loaded.and_then(|l| l.choice.adapter.clone()).unwrap_or_default()}>
+                data-adapter={loaded.and_then(|l| l.choice.adapter.clone()).unwrap_or_default()}
+                data-threads={loaded.map(|l| l.threads.to_string()).unwrap_or_default()}>
                 { match loaded {
-                    Some(l) => format!("Backend: {} · model(s) loaded in {:.0} ms", l.choice.backend.label(), l.millis),
+                    Some(l) => format!("Backend: {}{} · model(s) loaded in {:.0} ms",
+                        l.choice.backend.label(), threads_label(l.threads), l.millis),
                     None => "Backend: –".to_string(),
                 } }
                 if let Some(l) = loaded {
                     <span class="note">{ format!(" ({})", l.choice.reason) }</span>
+                }
+                if let Some(note) = loaded.and_then(|l| l.threads_note.clone()) {
+                    <div class="warning" data-threads-note="">{ note }</div>
                 }
             </div>
             <div class="model-cards">
                 { for app.models.iter().map(|m| model_card(app, link, m)) }
             </div>
         </section>
+    }
+}
+
+fn threads_label(threads: u32) -> String {
+    match threads {
+        1 => String::new(),
+        n => format!(" on {n} threads"),
     }
 }
 

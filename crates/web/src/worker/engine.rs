@@ -6,7 +6,7 @@ use crate::net::fetch_bytes;
 use crate::now_ms;
 use crate::protocol::{BackendKind, CaseResult};
 use brainseg::eval::{native_dice, native_mask, per_slice_dice};
-use brainseg::inference::{InferOptions, predict_ensemble};
+use brainseg::inference::{InferOptions, Offload, predict_ensemble_with};
 use brainseg::ingest::Case;
 use brainseg::manifest::Manifest;
 use brainseg::model::Model;
@@ -22,11 +22,14 @@ pub struct Engine {
     pub models: Vec<(Manifest, Model)>,
 }
 
-/// The device of `backend`. Each worker program has the backends it was built with: WebGPU is
-/// only in `brainseg-worker` (the `webgpu` feature); the CPU path is in both.
+/// The device of `backend`. Each worker program has the one backend it was built with: WebGPU
+/// in `brainseg-worker` (the `webgpu` feature), the CPU path in `brainseg-worker-cpu` (`cpu`).
 pub async fn init_device(backend: BackendKind) -> Result<Device, String> {
     match backend {
+        #[cfg(feature = "cpu")]
         BackendKind::Cpu => Ok(Device::flex()),
+        #[cfg(not(feature = "cpu"))]
+        BackendKind::Cpu => Err("this worker program was built without the CPU path".into()),
         #[cfg(feature = "webgpu")]
         BackendKind::WebGpu => Device::wgpu_options()
             .init_async()
@@ -68,11 +71,13 @@ pub async fn load(
     Ok((models, from_cache.get()))
 }
 
-/// Runs a case: native preprocessing, inference (awaiting `progress` between slices; it
-/// returns false to cancel), mapping back, largest component, DSC. `Ok(None)`: cancelled.
+/// Runs a case: native preprocessing, inference (its forward passes shared with `offload`'s
+/// threads; awaiting `progress` between rounds of slices, which returns false to cancel),
+/// mapping back, largest component, DSC. `Ok(None)`: cancelled.
 pub async fn run_case<F: std::future::Future<Output = bool>>(
     engine: &Engine,
     case: &Case,
+    offload: &dyn Offload,
     progress: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<CaseResult>, String> {
     let start = now_ms();
@@ -81,12 +86,13 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
         batch: 1,
         flip_tta: false,
     };
-    let Some((probs, prep)) = predict_ensemble(
+    let Some((probs, prep)) = predict_ensemble_with(
         &engine.models,
         case,
         PrepOptions::native,
         &engine.device,
         opts,
+        offload,
         progress,
     )
     .await

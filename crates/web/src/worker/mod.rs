@@ -3,18 +3,23 @@
 
 mod engine;
 mod files;
+#[cfg(feature = "cpu")]
+mod helper;
+mod lanes;
 mod weights_cache;
 
 use crate::backend::Choice;
 use crate::now_ms;
 use crate::protocol::{
-    CaseResult, CaseView, FromWorker, Loaded, LoadedModel, ModelResult, Outcome, ToWorker,
+    BackendKind, CaseResult, CaseView, FromWorker, Loaded, LoadedModel, MAX_THREADS, ModelResult,
+    Outcome, ToWorker,
 };
 use crate::transport::{receive, send};
 use brainseg::ingest::{Case, FileIssue, ingest_files};
 use burn::prelude::Device;
 use engine::Engine;
 use files::ReadFiles;
+use lanes::{Helper, Lanes};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -37,6 +42,10 @@ struct State {
     running: Option<u32>,
     cancel: bool,
     next_job: u32,
+    /// The CPU path's helper workers (`lanes`), started by the first load; `None` before.
+    helpers: Option<Vec<Rc<Helper>>>,
+    /// Why fewer threads run than were asked for, if so.
+    threads_note: Option<String>,
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -51,8 +60,16 @@ fn post(msg: &FromWorker) {
     }
 }
 
-/// Starts the worker: from here on it answers the page's messages.
+/// Starts the worker: from here on it answers the page's messages. Started as a helper (by
+/// another worker, `lanes`), it runs forward passes for that worker instead.
 pub fn start() {
+    if scope().name() == lanes::HELPER_NAME {
+        #[cfg(feature = "cpu")]
+        helper::start();
+        #[cfg(not(feature = "cpu"))]
+        web_sys::console::error_1(&"helpers run the CPU path, not built into this program".into());
+        return;
+    }
     let state: Shared = Rc::default();
     let on_message =
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
@@ -73,12 +90,13 @@ fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
             names,
             choice,
             base,
+            threads,
         } => {
             // Nothing starts until the new set is loaded; models kept are reused.
             let kept = std::mem::take(&mut state.borrow_mut().engines);
             let state = Rc::clone(state);
             spawn_local(async move {
-                let reply = match load(&state, &base, &names, choice, kept).await {
+                let reply = match load(&state, &base, &names, choice, threads, kept).await {
                     Ok((engines, info)) => {
                         let mut s = state.borrow_mut();
                         s.results
@@ -145,6 +163,7 @@ async fn load(
     base: &str,
     names: &[String],
     choice: Choice,
+    threads: Option<u32>,
     mut kept: Engines,
 ) -> Result<(Engines, Loaded), String> {
     let start = now_ms();
@@ -180,12 +199,55 @@ async fn load(
         });
         engines.push((name.clone(), engine));
     }
+    let helpers = if choice.backend == BackendKind::Cpu {
+        load_helpers(state, base, names, threads).await
+    } else {
+        Vec::new()
+    };
     let info = Loaded {
         choice,
         millis: now_ms() - start,
         models,
+        threads: 1 + helpers.len() as u32,
+        threads_note: state.borrow().threads_note.clone(),
     };
     Ok((engines, info))
+}
+
+/// The CPU path's helpers, holding models `names`: started by the first load (`threads` in
+/// all, this worker included; by default one per core up to `MAX_THREADS`). A helper that does
+/// not start or load is dropped and the page told why (`threads_note`): the others still run.
+async fn load_helpers(
+    state: &Shared,
+    base: &str,
+    names: &[String],
+    threads: Option<u32>,
+) -> Vec<Rc<Helper>> {
+    let started = state.borrow().helpers.clone();
+    let (helpers, mut failed) = match started {
+        Some(h) => (h, Vec::new()),
+        None => {
+            let cores = scope().navigator().hardware_concurrency() as u32;
+            let want = threads.unwrap_or(cores.clamp(1, MAX_THREADS)).max(1);
+            lanes::start(base, BackendKind::Cpu.worker_program(), want as usize - 1).await
+        }
+    };
+    let asked = helpers.len() + failed.len();
+    let (helpers, more) = lanes::load(helpers, base, names).await;
+    failed.extend(more);
+    let mut s = state.borrow_mut();
+    if !failed.is_empty() {
+        let note = format!(
+            "{} of {} threads: {}",
+            1 + helpers.len(),
+            1 + asked,
+            failed.join("; ")
+        );
+        web_sys::console::warn_1(&note.clone().into());
+        s.threads_note = Some(note);
+    }
+    s.helpers = Some(helpers.clone());
+    helpers
 }
 
 /// Ingests what was read, hands each new case to the page and queues it.
@@ -298,7 +360,11 @@ async fn run_job(state: &Shared, job: u32, case: &Case, engines: &Engines) -> Ou
                 !state.borrow().cancel
             }
         };
-        match engine::run_case(engine, case, progress).await {
+        let lanes = Lanes {
+            helpers: state.borrow().helpers.clone().unwrap_or_default(),
+            model: name.clone(),
+        };
+        match engine::run_case(engine, case, &lanes, progress).await {
             Ok(Some(result)) => {
                 state
                     .borrow_mut()
