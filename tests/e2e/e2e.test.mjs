@@ -23,7 +23,7 @@
 // (one such CSV per shipped model, NAME.csv), BRAINSEG_OUT (folder for screenshots).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync, copyFileSync, cpSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, copyFileSync, cpSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, basename, extname, normalize } from 'node:path';
@@ -74,6 +74,11 @@ async function watchTraffic(page, origin) {
   };
 }
 
+// Every scratch folder of this run (browser profiles, served copies of dist/, the hostile drop)
+// lives under one folder, removed when the run ends: each is tens of MB.
+const scratch = mkdtempSync(join(tmpdir(), 'brainseg-e2e-'));
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
+
 async function launch() {
   return puppeteer.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -83,7 +88,7 @@ async function launch() {
     args: [
       '--no-sandbox', '--enable-unsafe-webgpu',
       '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(join(tmpdir(), 'brainseg-chrome-'))}`,
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${mkdtempSync(join(scratch, 'brainseg-chrome-'))}`,
     ],
   });
 }
@@ -285,7 +290,7 @@ async function openPage(browser, label, base = url) {
 // file sent (path, bytes). (Not puppeteer's request interception: the worker's requests do not
 // reliably pass through it.)
 async function serveChangedCopy(change) {
-  const dir = mkdtempSync(join(tmpdir(), 'brainseg-dist-'));
+  const dir = mkdtempSync(join(scratch, 'brainseg-dist-'));
   cpSync(join(repo, 'dist'), dir, { recursive: true });
   change(dir);
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
@@ -348,7 +353,7 @@ test('cpu: Cancel stops the running case within a slice and drops the queued one
 // The drop: the sample case, every hostile TIFF of the fuzz seeds, non-TIFF files, a mask
 // without its slice, a slice given twice, markup in names, truncated TIFFs: 500 files.
 function hostileDrop() {
-  const dir = mkdtempSync(join(tmpdir(), 'brainseg-hostile-'));
+  const dir = mkdtempSync(join(scratch, 'brainseg-hostile-'));
   const files = [];
   const add = (name, bytes) => { writeFileSync(join(dir, name), bytes); files.push(join(dir, name)); };
   const samples = join(repo, 'web/samples');

@@ -8,7 +8,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 source scripts/env.sh
 work="$(mktemp -d)"
-trap 'kill $(cat "$work/server.pid" 2>/dev/null) 2>/dev/null || true' EXIT
+trap 'kill $(cat "$work/server.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 bash scripts/build-web.sh
 cargo build -p train

@@ -37,6 +37,24 @@ pub fn native_mask_with(probs: &[f32], prep: &Prepared, keep: Components) -> Vec
     )
 }
 
+/// The components of a native prediction on the case's original grid, largest first, with
+/// their overlap with the case's masks (`postprocess::component_stats`).
+pub fn native_component_stats(
+    probs: &[f32],
+    prep: &Prepared,
+    case: &Case,
+) -> Vec<crate::postprocess::ComponentStats> {
+    let t = &prep.transform;
+    let truth = case.mask_volume();
+    crate::postprocess::component_stats(
+        &t.probabilities_to_original(probs),
+        truth.as_deref(),
+        t.depth,
+        t.height,
+        t.width,
+    )
+}
+
 /// Native-protocol DSC of a native mask against the case's masks; None without masks.
 pub fn native_dice(pred: &[u8], case: &Case) -> Option<f64> {
     Some(dice(pred, &case.mask_volume()?))

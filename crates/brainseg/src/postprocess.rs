@@ -121,6 +121,54 @@ pub fn postprocess_with(
     }
 }
 
+/// One 3-D component of a thresholded prediction, to study which component a selection rule
+/// should keep (`train eval --components-csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentStats {
+    pub voxels: usize,
+    /// Its probabilities summed, and the highest.
+    pub prob_sum: f64,
+    pub prob_max: f32,
+    /// Its voxels that are lesion in the ground truth (None without one).
+    pub in_truth: Option<usize>,
+}
+
+/// The components of `probs` thresholded (depth × height × width), largest first (ties: first
+/// in raster order), each with its overlap with `truth` when given.
+pub fn component_stats(
+    probs: &[f32],
+    truth: Option<&[u8]>,
+    depth: usize,
+    height: usize,
+    width: usize,
+) -> Vec<ComponentStats> {
+    let (label, sizes) = label_components(&threshold(probs), depth, height, width);
+    let mut stats: Vec<ComponentStats> = sizes
+        .iter()
+        .map(|&voxels| ComponentStats {
+            voxels,
+            prob_sum: 0.0,
+            prob_max: 0.0,
+            in_truth: truth.map(|_| 0),
+        })
+        .collect();
+    for (i, (&l, &p)) in label.iter().zip(probs).enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let c = &mut stats[l as usize];
+        c.prob_sum += f64::from(p);
+        c.prob_max = c.prob_max.max(p);
+        if let (Some(n), Some(t)) = (c.in_truth.as_mut(), truth) {
+            *n += usize::from(t.get(i).copied().unwrap_or(0) != 0);
+        }
+    }
+    stats.remove(0);
+    // Stable: equal sizes keep raster order.
+    stats.sort_by_key(|c| std::cmp::Reverse(c.voxels));
+    stats
+}
+
 /// Threshold and largest component in one step.
 pub fn postprocess(probs: &[f32], depth: usize, height: usize, width: usize) -> Vec<u8> {
     largest_component(&threshold(probs), depth, height, width)
@@ -178,6 +226,20 @@ mod tests {
             postprocess_with(&[0.1; 4], 1, 2, 2, Components::MostProbable),
             [0; 4]
         );
+    }
+
+    #[test]
+    fn component_stats_list_components_largest_first_with_their_overlap() {
+        let probs = [0.55, 0.6, 0.55, 0.0, 0.99, 0.98];
+        let truth = [0, 0, 1, 0, 1, 1];
+        let stats = component_stats(&probs, Some(&truth), 1, 1, 6);
+        assert_eq!(stats.len(), 2);
+        assert_eq!((stats[0].voxels, stats[0].in_truth), (3, Some(1)));
+        assert!((stats[0].prob_sum - 1.70).abs() < 1e-6 && stats[0].prob_max == 0.6);
+        assert_eq!((stats[1].voxels, stats[1].in_truth), (2, Some(2)));
+        assert_eq!(stats[1].prob_max, 0.99);
+        assert_eq!(component_stats(&probs, None, 1, 1, 6)[1].in_truth, None);
+        assert!(component_stats(&[0.1; 4], None, 1, 2, 2).is_empty());
     }
 
     #[test]

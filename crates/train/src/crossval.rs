@@ -244,6 +244,7 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
             flip_tta: false,
         },
         components: Default::default(),
+        components_csv: None,
     })?;
     write_atomic(&scores, write_csv(&rows)?.as_bytes())
 }

@@ -2,18 +2,21 @@
 //! `train ship`) and predicted masks written as `_mask.tif` files (`--save-masks`,
 //! `train predict`).
 
+use crate::atomic::write_atomic;
 use crate::backend::{self, Backend};
 use crate::cases::{load_cases, read_case_list};
 use crate::model_io::load_with_members;
 use anyhow::{Context, Result, anyhow, bail};
-use brainseg::eval::{native_dice, native_mask, native_mask_with, reference_dice};
+use brainseg::eval::{
+    native_component_stats, native_dice, native_mask, native_mask_with, reference_dice,
+};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::{CaseScore, Manifest, ManifestError, Validation};
 use brainseg::metrics::summarize;
 use brainseg::model::Model;
-use brainseg::postprocess::Components;
+use brainseg::postprocess::{ComponentStats, Components};
 use brainseg::preprocess::{PrepOptions, Prepared};
 use brainseg::scores::ScoreRow;
 use burn::prelude::Device;
@@ -115,15 +118,44 @@ pub struct EvalJob {
     /// The components the native protocol keeps (the protocol's rule: the largest); the
     /// reference protocol always keeps the largest.
     pub components: Components,
+    /// Also write every component of each native prediction here (CSV, largest first).
+    pub components_csv: Option<PathBuf>,
 }
 
-/// Scores one case in both protocols (saving its native masks when asked).
+/// The header of `--components-csv`; one row per component of each case's native prediction.
+const COMPONENTS_HEADER: &str =
+    "case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,truth_voxels\n";
+
+fn component_rows(case: &Case, stats: &[ComponentStats]) -> String {
+    let truth: usize = case
+        .mask_volume()
+        .map_or(0, |m| m.iter().filter(|&&v| v != 0).count());
+    stats
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| {
+            format!(
+                "{},{},{},{:.3},{:.4},{:.4},{},{truth}\n",
+                case.id,
+                rank + 1,
+                c.voxels,
+                c.prob_sum,
+                c.prob_max,
+                c.prob_sum / c.voxels.max(1) as f64,
+                c.in_truth.unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Scores one case in both protocols (saving its native masks when asked), and its native
+/// prediction's components as CSV rows when `job.components_csv` asks.
 fn score_case(
     job: &EvalJob,
     models: &[(Manifest, Model)],
     case: &Case,
     device: &Device,
-) -> Result<ScoreRow> {
+) -> Result<(ScoreRow, String)> {
     let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
     let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, job.infer)?;
@@ -132,12 +164,17 @@ fn score_case(
     if let Some(dir) = &job.save_masks {
         save_masks(dir, case, &mask)?;
     }
-    Ok(ScoreRow {
+    let components = match job.components_csv {
+        Some(_) => component_rows(case, &native_component_stats(&probs, &prep, case)),
+        None => String::new(),
+    };
+    let row = ScoreRow {
         case: case.id.clone(),
         slices: Some(case.slices.len()),
         dsc_reference: Some(reference),
         dsc_native: Some(native),
-    })
+    };
+    Ok((row, components))
 }
 
 /// Scores every case with masks (each printed as it is done); a case that fails is a warning.
@@ -146,6 +183,7 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
     let models = load_all(&job.models, &device, &job.sizes)?;
     let wanted = job.cases.as_deref().map(read_case_list).transpose()?;
     let mut rows = Vec::new();
+    let mut components = String::from(COMPONENTS_HEADER);
     for case in load_cases(&job.data, wanted)? {
         if !case.has_masks() {
             eprintln!(
@@ -155,9 +193,10 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
             continue;
         }
         match score_case(job, &models, &case, &device) {
-            Ok(r) => {
+            Ok((r, c)) => {
                 print_row(&r.case, r.slices, r.dsc_reference, r.dsc_native);
                 rows.push(r);
+                components.push_str(&c);
             }
             Err(e) => eprintln!("warning: case {}: {e:#}", case.id),
         }
@@ -167,6 +206,9 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
             "no case with masks could be evaluated in {}",
             job.data.display()
         );
+    }
+    if let Some(path) = &job.components_csv {
+        write_atomic(path, components.as_bytes())?;
     }
     Ok(rows)
 }

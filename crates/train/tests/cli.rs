@@ -374,6 +374,7 @@ fn other_component_selections_are_measured_in_the_native_protocol_only() {
         synthetic_scores(cmd, &csv)
     };
     let largest = scores("largest");
+    let mut all = Vec::new();
     for keep in ["most-probable", "all"] {
         let other = scores(keep);
         assert_eq!(
@@ -381,7 +382,41 @@ fn other_component_selections_are_measured_in_the_native_protocol_only() {
             "{keep}: reference protocol changed"
         );
         assert!((0.0..=1.0).contains(&other[0].2), "{keep}: {other:?}");
+        all = other;
     }
+    // The component table: the native DSC of keeping the first (largest) row, or every row,
+    // computed from it, is what eval scored with `largest` and with `all`.
+    let table = dir.join("components.csv");
+    let mut cmd = synthetic_eval(std::slice::from_ref(&best), &dir.join("c.csv"));
+    cmd.args(["--components-csv", table.to_str().unwrap()]);
+    assert!(cmd.status().unwrap().success());
+    let text = std::fs::read_to_string(&table).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,truth_voxels")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let case = &largest[0].0;
+    let mine: Vec<_> = rows.iter().filter(|r| r[0] == case).collect();
+    assert!(!mine.is_empty(), "{text}");
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    let truth = num(mine[0][7]);
+    let dsc = |rows: &[&Vec<&str>]| {
+        let (hit, voxels) = rows
+            .iter()
+            .fold((0.0, 0.0), |(h, v), r| (h + num(r[6]), v + num(r[2])));
+        2.0 * hit / (voxels + truth)
+    };
+    assert!(
+        (dsc(&mine[..1]) - largest[0].2).abs() < 1e-4,
+        "{text} vs {largest:?}"
+    );
+    assert!((dsc(&mine) - all[0].2).abs() < 1e-4, "{text} vs {all:?}");
+    assert!(
+        mine.windows(2).all(|w| num(w[0][2]) >= num(w[1][2])),
+        "largest first: {text}"
+    );
     let bad = synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
         .args(["--components", "biggest"])
         .output()

@@ -86,12 +86,9 @@ pub fn write_case(root: &Path, case: &Case, format: Format) -> PathBuf {
     brainseg::synthetic::write_case(root, case, true, |img| encode_image(img, format)).unwrap()
 }
 
-/// A fresh empty folder under the target directory's tmp.
+/// A fresh empty folder in the system's temp folder (earlier runs' folders are swept).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainseg-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    brainseg::synthetic::scratch_dir("brainseg-test", name)
 }
 
 /// `shared/data/lgg-mini/kaggle_3m` beside the checkout (or `$BRAINSEG_SHARED/data/...`), if present.

@@ -32,6 +32,11 @@ pub struct EvalArgs {
     /// against it. The reference protocol always keeps the largest.
     #[arg(long, value_enum, default_value = "largest")]
     components: Keep,
+    /// Also write every 3-D component of each case's native prediction (before selection) as
+    /// CSV, largest first: voxels, summed / highest / mean probability, voxels in the ground
+    /// truth; to study which component a selection rule should keep.
+    #[arg(long)]
+    components_csv: Option<PathBuf>,
     #[command(flatten)]
     infer: InferArgs,
 }
@@ -65,6 +70,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         sizes: args.infer.sizes(),
         infer: args.infer.options(),
         components: args.components.into(),
+        components_csv: args.components_csv.clone(),
     })?;
     print_summary(&rows);
     if let Some(csv) = &args.csv {

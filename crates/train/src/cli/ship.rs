@@ -214,6 +214,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             flip_tta: false,
         },
         components: Default::default(),
+        components_csv: None,
     })?;
     let reference = validation(&rows, "reference", |r| r.dsc_reference)?;
     let native = validation(&rows, "native", |r| r.dsc_native)?;

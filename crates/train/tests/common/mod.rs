@@ -24,11 +24,9 @@ pub fn run_ok(cmd: &mut Command) -> String {
     text
 }
 
+/// A fresh empty folder in the system's temp folder (earlier runs' folders are swept).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainseg-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    brainseg::synthetic::scratch_dir("brainseg-cli", name)
 }
 
 pub fn write_case(root: &Path, case: &Case, masks: bool) {
