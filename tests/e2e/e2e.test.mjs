@@ -109,10 +109,13 @@ const workerProgram = { webgpu: 'brainseg-worker', cpu: 'brainseg-worker-cpu' };
 // `backend` and downloaded that backend's worker program and no other, hands it the slices with
 // `feed(page)`, waits for `done` and checks the DSC of every case in `cases` against train eval.
 // `threads`: how many threads must run the forward passes (default: 1 on WebGPU; on the CPU one
-// per core the browser reports, at most 4: the worker and its helper workers).
-async function segment({ query, backend, label, feed, cases = [...expected.keys()], threads }) {
+// per core the browser reports, at most 4: the worker and its helper workers). `change(dir)`
+// edits the served copy of dist/ first; `want`: the expected DSC per case (default: the
+// default model's `train eval`).
+async function segment({ query, backend, label, feed, cases, threads, change = () => {}, want = expected }) {
+  cases ??= [...want.keys()];
   const browser = await launch();
-  const served = await serveChangedCopy(() => {});
+  const served = await serveChangedCopy(change);
   const url = served.url;
   try {
     const page = await browser.newPage();
@@ -144,7 +147,7 @@ async function segment({ query, backend, label, feed, cases = [...expected.keys(
     assert.deepEqual(rows.map(r => r[0]).sort(), [...cases].sort(), `cases shown: ${JSON.stringify(rows)}`);
     for (const [c, dsc] of rows) {
       assert.ok(dsc !== undefined, `${c} has no data-dsc`);
-      assert.ok(Math.abs(Number(dsc) - expected.get(c)) <= 1e-3, `${c}: page ${dsc}, train eval ${expected.get(c)}`);
+      assert.ok(Math.abs(Number(dsc) - want.get(c)) <= 1e-3, `${c}: page ${dsc}, train eval ${want.get(c)}`);
     }
     await page.screenshot({ path: join(out, `screenshot-${label}.png`), fullPage: true });
     await traffic.check(label);
@@ -188,6 +191,28 @@ test('cpu, folder picker, one thread: DSC per case equals train eval', { timeout
     query: '?backend=cpu&threads=1', backend: 'cpu', label: 'cpu-folder', threads: 1,
     feed: async page => (await page.$('#folder-input')).uploadFile(process.env.BRAINSEG_DIR),
   }));
+
+// The page applies the component rule a manifest names, as `train eval` does: the second listed
+// model, served as the only one with `"components": "all"`, scores what `train eval --components
+// all` gives it (tests/e2e/run.sh writes that table; on lgg-mini it differs from its own rule's).
+test('cpu: the component rule a manifest names is the one the page applies', { timeout: 30 * 60 * 1000 }, async t => {
+  const name = JSON.parse(readFileSync(join(repo, 'web/models/index.json'), 'utf8'))[1].name;
+  const all = readExpected(join(process.env.BRAINSEG_EXPECTED_DIR, 'components-all.csv'));
+  const own = readExpected(join(process.env.BRAINSEG_EXPECTED_DIR, `${name}.csv`));
+  if ([...all].every(([c, d]) => Math.abs(d - own.get(c)) <= 1e-3)) {
+    t.skip(`${name} keeps the same components under either rule on these slices`);
+    return;
+  }
+  const manifest = JSON.parse(readFileSync(join(repo, 'web/models', `${name}.json`), 'utf8'));
+  await segment({
+    query: '?backend=cpu', backend: 'cpu', label: 'components-all', want: all,
+    feed: async page => (await page.$('#file-input')).uploadFile(...files),
+    change: dir => {
+      writeFileSync(join(dir, 'models', `${name}.json`), JSON.stringify({ ...manifest, components: 'all' }));
+      writeFileSync(join(dir, 'models/index.json'), JSON.stringify([{ name }]));
+    },
+  });
+});
 
 // Every shipped model ticked: one card each (from its manifest), each model's DSC per case equal
 // to its own `train eval`, the DSC between every two models, a legend entry and a colour per

@@ -26,6 +26,10 @@ for name in $models; do
   "$CARGO_TARGET_DIR/debug/train" eval --model "web/models/$name.bpk" --data "$data" --csv "$work/expected/$name.csv"
 done
 first=${models%% *}
+# The second model under another component rule than its manifest's (the component-rule test).
+second=$(echo $models | cut -d' ' -f2)
+"$CARGO_TARGET_DIR/debug/train" eval --model "web/models/$second.bpk" --data "$data" --components all \
+  --csv "$work/expected/components-all.csv"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >"$work/server.log" 2>&1 &

@@ -4,7 +4,8 @@
 //! - *reference*: as the reference program — first and last slice dropped, DSC computed in
 //!   preprocessed space (cropped, N×N) after threshold and largest 3-D component.
 //! - *native*: all slices; probabilities mapped back onto the original slice grid, then
-//!   threshold, largest 3-D component, DSC against the original masks.
+//!   threshold, the 3-D components the model's manifest keeps (the largest unless it says
+//!   otherwise), DSC against the original masks: what the web app shows.
 
 use crate::ingest::Case;
 use crate::metrics::dice;
@@ -20,13 +21,10 @@ pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
     Some(dice(&pred, truth))
 }
 
-/// The predicted mask on the original grid (depth × height × width), post-processed.
-pub fn native_mask(probs: &[f32], prep: &Prepared) -> Vec<u8> {
-    native_mask_with(probs, prep, Components::Largest)
-}
-
-/// [`native_mask`] keeping the components `keep` says (the protocol keeps the largest).
-pub fn native_mask_with(probs: &[f32], prep: &Prepared, keep: Components) -> Vec<u8> {
+/// The predicted mask on the original grid (depth × height × width), thresholded, keeping the
+/// components `keep` says: the protocol's rule is the largest; a model's manifest may name
+/// another (`Manifest::components`), which the web app and `train eval` then apply.
+pub fn native_mask(probs: &[f32], prep: &Prepared, keep: Components) -> Vec<u8> {
     let t = &prep.transform;
     postprocess_with(
         &t.probabilities_to_original(probs),

@@ -12,7 +12,7 @@
 //! | `.bpk` weights + manifest: save, load a model or an ensemble | [`model_io`] |
 //! | 8-bit weights (`q8`): the format | [`quantized`] |
 //! | running a model over a case (TTA, ensembles) | [`inference`] |
-//! | largest 3-D component | [`postprocess`] |
+//! | threshold and 3-D component selection (largest, relative, …) | [`postprocess`] |
 //! | DSC and its summaries | [`metrics`] |
 //! | the two evaluation protocols | [`eval`] |
 //! | the per-case DSC table and its CSV | [`scores`] |

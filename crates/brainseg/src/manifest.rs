@@ -2,6 +2,7 @@
 //! the web app and `train eval` read it.
 
 use crate::model_config::{ModelConfig, ModelError};
+use crate::postprocess::Components;
 use serde::{Deserialize, Serialize};
 
 /// Largest input side a manifest may ask for: 4× the data set's 256² slices. A larger side
@@ -101,6 +102,11 @@ pub struct Manifest {
     /// sides; their probabilities, resized to `input_size`, are averaged with its own. Empty: off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tta_sizes: Vec<usize>,
+    /// Inference setting: which 3-D components of the thresholded prediction the product keeps
+    /// (the web app, `train eval`'s native protocol, `train predict`). Absent: the largest, as
+    /// the protocols prescribe. The reference protocol always keeps the largest.
+    #[serde(default, skip_serializing_if = "Components::is_largest")]
+    pub components: Components,
     /// Further members of an ensemble shipped with this model: the names (file stems) of weights
     /// in the same folder, each with its own manifest (model, input size, TTA). Their
     /// probabilities, each at its own input size, are averaged with this model's on its grid
@@ -149,6 +155,7 @@ impl Manifest {
             cross_validation: None,
             flip_tta: false,
             tta_sizes: Vec::new(),
+            components: Components::Largest,
             ensemble: Vec::new(),
             training: serde_json::Value::Null,
             weights_sha256: None,

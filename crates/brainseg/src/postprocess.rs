@@ -1,10 +1,12 @@
 //! Post-processing of predictions: threshold, then keep the largest 3-D connected component
-//! (face connectivity: 6 neighbours), as the evaluation protocol prescribes. Other selections
-//! ([`Components`]) exist to be measured against it (`train eval --components`).
+//! (face connectivity: 6 neighbours), as the evaluation protocols prescribe. Other selections
+//! ([`Components`]) are measured against it (`train eval --components`), and a model's
+//! manifest may name one for the product to apply (`Manifest::components`).
 
-/// Which of the thresholded volume's 3-D components a prediction keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Which of the thresholded volume's 3-D components a prediction keeps. Written (CLI, manifest)
+/// as `largest`, `most-probable`, `all` or `relative:F`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Components {
     /// The largest by voxel count: the evaluation protocols' rule.
     #[default]
@@ -12,8 +14,67 @@ pub enum Components {
     /// The one whose probabilities sum highest (size weighted by confidence): a large, faint
     /// false positive loses to a smaller, confident lesion.
     MostProbable,
+    /// Every component of at least this fraction (0 < F ≤ 1) of the largest one's voxels: a
+    /// lesion in two pieces, or a lesion beside a false positive of similar size, keeps both
+    /// (cross-validation chose 0.3: `docs/cv/README.md`).
+    Relative(f64),
     /// Every component (no selection).
     All,
+}
+
+impl Components {
+    pub fn is_largest(&self) -> bool {
+        *self == Components::Largest
+    }
+}
+
+impl std::fmt::Display for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Components::Largest => f.write_str("largest"),
+            Components::MostProbable => f.write_str("most-probable"),
+            Components::Relative(x) => write!(f, "relative:{x}"),
+            Components::All => f.write_str("all"),
+        }
+    }
+}
+
+impl std::str::FromStr for Components {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "largest" => Ok(Components::Largest),
+            "most-probable" => Ok(Components::MostProbable),
+            "all" => Ok(Components::All),
+            _ => {
+                let fraction = s.strip_prefix("relative:").ok_or_else(|| {
+                    format!(
+                        "components {s:?}: expected largest, most-probable, all or relative:F \
+                         (F a fraction of the largest component's size, e.g. relative:0.3)"
+                    )
+                })?;
+                match fraction.parse::<f64>() {
+                    Ok(x) if x > 0.0 && x <= 1.0 => Ok(Components::Relative(x)),
+                    _ => Err(format!(
+                        "components {s:?}: the fraction must be a number above 0 and at most 1"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for Components {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Components> for String {
+    fn from(c: Components) -> String {
+        c.to_string()
+    }
 }
 
 /// Probabilities to a binary mask: `p >= 0.5` is lesion.
@@ -110,6 +171,19 @@ pub fn postprocess_with(
     match keep {
         Components::Largest => largest_component(&mask, depth, height, width),
         Components::All => mask,
+        Components::Relative(fraction) => {
+            let (label, sizes) = label_components(&mask, depth, height, width);
+            let largest = sizes.iter().skip(1).copied().max().unwrap_or(0);
+            // "At least": a component of exactly F × the largest is kept, whatever the
+            // rounding of F × size (0.3 × 10 is 3.0000000000000004 in f64).
+            let bound = fraction * largest as f64 * (1.0 - 1e-9);
+            let keep: Vec<bool> = sizes
+                .iter()
+                .enumerate()
+                .map(|(l, &n)| l > 0 && n as f64 >= bound)
+                .collect();
+            label.iter().map(|&l| u8::from(keep[l as usize])).collect()
+        }
         Components::MostProbable => {
             let (label, sizes) = label_components(&mask, depth, height, width);
             let mut sums = vec![0.0f64; sizes.len()];
@@ -222,10 +296,57 @@ mod tests {
         assert_eq!(by(Components::MostProbable), [0, 0, 0, 0, 1, 1]);
         assert_eq!(by(Components::All), [1, 1, 1, 0, 1, 1]);
         assert_eq!(postprocess(&probs, 1, 1, 6), by(Components::Largest));
+        // 2 voxels against 3: kept at 2/3 of the largest, not above.
+        assert_eq!(by(Components::Relative(0.3)), [1, 1, 1, 0, 1, 1]);
+        assert_eq!(by(Components::Relative(2.0 / 3.0)), [1, 1, 1, 0, 1, 1]);
+        assert_eq!(by(Components::Relative(0.7)), [1, 1, 1, 0, 0, 0]);
+        assert_eq!(by(Components::Relative(1.0)), by(Components::Largest));
+        // Exactly 0.3 × 10 voxels is "at least 0.3 × the largest".
+        let mut row = [0.9f32; 14];
+        row[10] = 0.0;
+        let mut kept = [1u8; 14];
+        kept[10] = 0;
+        assert_eq!(
+            postprocess_with(&row, 1, 1, 14, Components::Relative(0.3)),
+            kept
+        );
+        assert_eq!(
+            postprocess_with(&[0.1; 4], 1, 2, 2, Components::Relative(0.3)),
+            [0; 4]
+        );
         assert_eq!(
             postprocess_with(&[0.1; 4], 1, 2, 2, Components::MostProbable),
             [0; 4]
         );
+    }
+
+    #[test]
+    fn selections_are_written_and_read_as_words() {
+        for c in [
+            Components::Largest,
+            Components::MostProbable,
+            Components::All,
+            Components::Relative(0.3),
+            Components::Relative(1.0),
+        ] {
+            assert_eq!(c.to_string().parse::<Components>(), Ok(c));
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<Components>(&json).unwrap(), c);
+        }
+        assert_eq!(Components::Relative(0.3).to_string(), "relative:0.3");
+        for bad in [
+            "",
+            "biggest",
+            "relative:",
+            "relative:0",
+            "relative:1.5",
+            "relative:-1",
+            "relative:NaN",
+        ] {
+            let err = bad.parse::<Components>().unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+        assert!(serde_json::from_str::<Components>("\"relative:2\"").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@ mod common;
 
 use brainseg::eval::{native_dice, native_mask, reference_dice};
 use brainseg::ingest::{ingest_files, scan_dir};
+use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 
@@ -27,7 +28,7 @@ fn inverse_mapping_of_masks_is_exact() {
             .iter()
             .map(|&m| m as f32)
             .collect();
-        let d = native_dice(&native_mask(&probs, &prep), &case).unwrap();
+        let d = native_dice(&native_mask(&probs, &prep, Components::Largest), &case).unwrap();
         assert!(d > 0.99, "{h}x{w} -> {n}: probability path DSC {d}");
     }
 }

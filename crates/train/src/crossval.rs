@@ -20,6 +20,7 @@ use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CrossValidation, Manifest, Precision};
 use brainseg::metrics::{Summary, summarize};
+use brainseg::postprocess::Components;
 use brainseg::scores::{ScoreRow, read_csv, write_csv};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -243,7 +244,8 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
             batch: job.fit.val_batch,
             flip_tta: false,
         },
-        components: Default::default(),
+        // The protocol's rule: out-of-fold figures compare recipes, not post-processing.
+        components: Some(Components::Largest),
         components_csv: None,
     })?;
     write_atomic(&scores, write_csv(&rows)?.as_bytes())

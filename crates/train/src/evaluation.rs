@@ -7,9 +7,7 @@ use crate::backend::{self, Backend};
 use crate::cases::{load_cases, read_case_list};
 use crate::model_io::load_with_members;
 use anyhow::{Context, Result, anyhow, bail};
-use brainseg::eval::{
-    native_component_stats, native_dice, native_mask, native_mask_with, reference_dice,
-};
+use brainseg::eval::{native_component_stats, native_dice, native_mask, reference_dice};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, predict_ensemble};
 use brainseg::ingest::Case;
@@ -82,7 +80,8 @@ fn probabilities(
     pollster::block_on(run)?.context("inference was cancelled")
 }
 
-/// Native-protocol prediction of a case on its original grid.
+/// Native-protocol prediction of a case on its original grid, keeping the components the
+/// (first) model's manifest says.
 pub fn predict_native(
     models: &[(Manifest, Model)],
     case: &Case,
@@ -90,7 +89,16 @@ pub fn predict_native(
     infer: InferOptions,
 ) -> Result<Vec<u8>> {
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, infer)?;
-    Ok(native_mask(&probs, &prep))
+    Ok(native_mask(&probs, &prep, lead_components(models)))
+}
+
+/// The components an ensemble keeps: its first model's manifest says (`train ship` writes the
+/// setting there; the members' are not used).
+pub fn lead_components(models: &[(Manifest, Model)]) -> Components {
+    models
+        .first()
+        .map(|(m, _)| m.components)
+        .unwrap_or_default()
 }
 
 /// Writes a case's predicted masks as `DIR/<case>/<case>_<n>_mask.tif`.
@@ -115,9 +123,9 @@ pub struct EvalJob {
     /// Overrides the models' inference sides.
     pub sizes: Sizes,
     pub infer: InferOptions,
-    /// The components the native protocol keeps (the protocol's rule: the largest); the
-    /// reference protocol always keeps the largest.
-    pub components: Components,
+    /// The components the native protocol keeps; None: what the (first) model's manifest says
+    /// (the largest unless it names another rule). The reference protocol keeps the largest.
+    pub components: Option<Components>,
     /// Also write every component of each native prediction here (CSV, largest first).
     pub components_csv: Option<PathBuf>,
 }
@@ -159,7 +167,8 @@ fn score_case(
     let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
     let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, job.infer)?;
-    let mask = native_mask_with(&probs, &prep, job.components);
+    let keep = job.components.unwrap_or_else(|| lead_components(models));
+    let mask = native_mask(&probs, &prep, keep);
     let native = native_dice(&mask, case).context("the case has no masks")?;
     if let Some(dir) = &job.save_masks {
         save_masks(dir, case, &mask)?;

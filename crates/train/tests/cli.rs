@@ -366,7 +366,7 @@ fn fine_tuning_starts_from_the_given_weights() {
 
 /// `--components` changes what the native protocol keeps, never the reference protocol.
 #[test]
-fn other_component_selections_are_measured_in_the_native_protocol_only() {
+fn other_component_selections_are_measured_in_the_native_protocol_only_and_ship() {
     let dir = temp_dir("components");
     let best = trained().join("best.bpk");
     let scores = |keep: &str| {
@@ -377,13 +377,17 @@ fn other_component_selections_are_measured_in_the_native_protocol_only() {
     };
     let largest = scores("largest");
     let mut all = Vec::new();
-    for keep in ["most-probable", "all"] {
+    let mut relative = Vec::new();
+    for keep in ["most-probable", "relative:0.3", "all"] {
         let other = scores(keep);
         assert_eq!(
             other[0].1, largest[0].1,
             "{keep}: reference protocol changed"
         );
         assert!((0.0..=1.0).contains(&other[0].2), "{keep}: {other:?}");
+        if keep == "relative:0.3" {
+            relative = other.clone();
+        }
         all = other;
     }
     // The component table: the native DSC of keeping the first (largest) row, or every row,
@@ -415,15 +419,70 @@ fn other_component_selections_are_measured_in_the_native_protocol_only() {
         "{text} vs {largest:?}"
     );
     assert!((dsc(&mine) - all[0].2).abs() < 1e-4, "{text} vs {all:?}");
+    let big: Vec<_> = mine
+        .iter()
+        .copied()
+        .filter(|r| num(r[2]) >= 0.3 * num(mine[0][2]))
+        .collect();
+    assert!(
+        (dsc(&big) - relative[0].2).abs() < 1e-4,
+        "{text} vs {relative:?}"
+    );
     assert!(
         mine.windows(2).all(|w| num(w[0][2]) >= num(w[1][2])),
         "largest first: {text}"
     );
-    let bad = synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
-        .args(["--components", "biggest"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    for (rule, says) in [
+        (
+            "biggest",
+            "expected largest, most-probable, all or relative:F",
+        ),
+        ("relative:1.5", "above 0 and at most 1"),
+    ] {
+        let bad = synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
+            .args(["--components", rule])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.contains(says), "{rule}: {err}");
+    }
+
+    // Shipped with a rule: the manifest records it, eval applies it without a flag (and its
+    // native validation figure is measured with it), `--components` still overrides it.
+    let (data, val) = synthetic_data();
+    let stem = dir.join("models/relative");
+    let text = run_ok(
+        train()
+            .args(["ship", "--components", "relative:0.3", "--model"])
+            .arg(&best)
+            .arg("--out")
+            .arg(&stem)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val),
+    );
+    assert!(text.contains("components kept: relative:0.3"), "{text}");
+    let m = manifest(&stem.with_extension("json"));
+    assert_eq!(m["components"], "relative:0.3");
+    let shipped = stem.with_extension("bpk");
+    let csv = dir.join("shipped.csv");
+    let applied = synthetic_scores(synthetic_eval(std::slice::from_ref(&shipped), &csv), &csv);
+    assert_eq!(applied, relative);
+    let native = m["validation_native"]["cases"][0]["dsc"].as_f64().unwrap();
+    assert!(
+        (native - relative[0].2).abs() < 1e-6,
+        "{native} vs {relative:?}"
+    );
+    let mut cmd = synthetic_eval(std::slice::from_ref(&shipped), &csv);
+    cmd.args(["--components", "largest"]);
+    assert_eq!(synthetic_scores(cmd, &csv), largest);
+    // A manifest naming no rule keeps the largest (the protocols').
+    assert!(
+        manifest(&best.with_extension("json"))
+            .get("components")
+            .is_none()
+    );
 }
 
 #[test]

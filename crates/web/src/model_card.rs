@@ -3,6 +3,7 @@
 //! each figure saying which it is. No DOM here, so it is unit-tested.
 
 use brainseg::manifest::{Manifest, Validation};
+use brainseg::postprocess::Components;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +34,9 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
     if !m.tta_sizes.is_empty() {
         let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
         architecture.push_str(&format!(" · scale TTA {}", sides.join(", ")));
+    }
+    if let Some(rule) = describe_components(m.components) {
+        architecture.push_str(&format!(" · {rule}"));
     }
     let cross_validated = match &m.cross_validation {
         Some(cv) => format!(
@@ -75,6 +79,19 @@ fn describe_model(m: &Manifest) -> String {
         "{} f={} · {} levels · input {}²",
         m.model.arch, m.model.width, m.model.levels, m.input_size
     )
+}
+
+/// The post-processing a manifest names, in words; None for the protocols' own (the largest
+/// component), which every model keeps unless its manifest says otherwise.
+fn describe_components(keep: Components) -> Option<String> {
+    match keep {
+        Components::Largest => None,
+        Components::MostProbable => Some("keeps the most probable 3-D component".into()),
+        Components::Relative(f) => Some(format!(
+            "keeps every 3-D component of at least {f} × the largest"
+        )),
+        Components::All => Some("keeps every 3-D component".into()),
+    }
 }
 
 /// "mean 0.912 · median 0.921 · worst 0.790, reference protocol".
@@ -194,6 +211,15 @@ mod tests {
                 .ends_with("not cross-validated: they may have guided its selection)")
         );
         assert!(card(&[]).is_none());
+        // Post-processing other than the protocols' largest component is said.
+        let c = card(&[manifest(
+            r#", "flip_tta": true, "components": "relative:0.3""#,
+        )])
+        .unwrap();
+        assert_eq!(
+            c.architecture,
+            "fpn f=8 · 4 levels · input 64² · flip TTA · keeps every 3-D component of at least 0.3 × the largest"
+        );
     }
 
     #[wasm_bindgen_test]

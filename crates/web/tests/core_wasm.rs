@@ -9,6 +9,7 @@ use brainseg::ingest::{InputFile, ingest_files};
 use brainseg::manifest::{Manifest, Precision};
 use brainseg::model::{Arch, ModelConfig};
 use brainseg::model_io::{load_model, weights_to_bytes};
+use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 use brainseg::tiff_io::{encode_image, encode_mask};
@@ -54,7 +55,7 @@ fn ingest_and_preprocessing_round_trip_in_wasm() {
         .iter()
         .map(|&m| m as f32)
         .collect();
-    assert!(native_dice(&native_mask(&perfect, &prep), case).unwrap() > 0.99);
+    assert!(native_dice(&native_mask(&perfect, &prep, Components::Largest), case).unwrap() > 0.99);
 }
 
 #[wasm_bindgen_test]

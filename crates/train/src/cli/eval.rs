@@ -27,11 +27,13 @@ pub struct EvalArgs {
     /// Write predicted masks as DIR/<case>/<case>_<n>_mask.tif.
     #[arg(long)]
     save_masks: Option<PathBuf>,
-    /// Which 3-D components the native protocol keeps: `largest` (the protocol's rule),
-    /// `most-probable` (largest summed probability) or `all`, to measure other post-processing
-    /// against it. The reference protocol always keeps the largest.
-    #[arg(long, value_enum, default_value = "largest")]
-    components: Keep,
+    /// Which 3-D components the native protocol keeps: `largest` (the protocols' rule),
+    /// `most-probable` (largest summed probability), `relative:F` (every component of at least
+    /// F × the largest's size) or `all`. Default: the model's manifest's setting (`train ship
+    /// --components`; the largest when it names none). The reference protocol always keeps the
+    /// largest.
+    #[arg(long, value_name = "RULE")]
+    components: Option<Components>,
     /// Also write every 3-D component of each case's native prediction (before selection) as
     /// CSV, largest first: voxels, summed / highest / mean probability, voxels in the ground
     /// truth; to study which component a selection rule should keep.
@@ -39,24 +41,6 @@ pub struct EvalArgs {
     components_csv: Option<PathBuf>,
     #[command(flatten)]
     infer: InferArgs,
-}
-
-/// `--components` (the core's `Components`, which knows nothing of clap).
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Keep {
-    Largest,
-    MostProbable,
-    All,
-}
-
-impl From<Keep> for Components {
-    fn from(k: Keep) -> Self {
-        match k {
-            Keep::Largest => Components::Largest,
-            Keep::MostProbable => Components::MostProbable,
-            Keep::All => Components::All,
-        }
-    }
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -69,7 +53,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         backend: args.infer.backend,
         sizes: args.infer.sizes(),
         infer: args.infer.options(),
-        components: args.components.into(),
+        components: args.components,
         components_csv: args.components_csv.clone(),
     })?;
     print_summary(&rows);

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CrossValidation, Manifest, Precision, sha256_hex};
 use brainseg::model_io::weights_to_bytes;
+use brainseg::postprocess::Components;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -37,6 +38,12 @@ pub struct ShipArgs {
     /// Ship with scale test-time augmentation at these further sides (see `train eval`).
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
     tta_sizes: Option<Vec<usize>>,
+    /// Which 3-D components the product keeps (see `train eval --components`), recorded in
+    /// the manifest: the web app, `train eval` and `train predict` apply it, and the native
+    /// validation figure is measured with it. Default: the given model's setting (the largest
+    /// for a trained model).
+    #[arg(long, value_name = "RULE")]
+    components: Option<Components>,
     /// Data folder holding the validation cases.
     #[arg(long)]
     data: PathBuf,
@@ -213,7 +220,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             batch: 8,
             flip_tta: false,
         },
-        components: Default::default(),
+        components: None,
         components_csv: None,
     })?;
     let reference = validation(&rows, "reference", |r| r.dsc_reference)?;
@@ -232,7 +239,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         t.insert("ship_command".into(), super::command_line().into());
     }
     println!(
-        "shipped {}{} ({}² inputs, flip TTA {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
+        "shipped {}{} ({}² inputs, flip TTA {}, components kept: {}): val mean DSC {:.4} reference (median {:.4}, min {:.4}), {:.4} native (median {:.4}, min {:.4})",
         bpk.display(),
         if manifest.ensemble.is_empty() {
             String::new()
@@ -241,6 +248,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         },
         manifest.input_size,
         if args.flip_tta { "on" } else { "off" },
+        manifest.components,
         reference.mean,
         reference.median,
         reference.min,
@@ -286,6 +294,9 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
             );
         }
         m.flip_tta = args.flip_tta;
+        if let Some(keep) = args.components {
+            m.components = keep;
+        }
         let history = stages(&m.training);
         if history.len() > 1
             && let Some(t) = m.training.as_object_mut()

@@ -73,7 +73,7 @@ pub async fn load(
 
 /// Runs a case: native preprocessing, inference (its forward passes shared with `offload`'s
 /// threads; awaiting `progress` between rounds of slices, which returns false to cancel),
-/// mapping back, largest component, DSC. `Ok(None)`: cancelled.
+/// mapping back, the components the model keeps, DSC. `Ok(None)`: cancelled.
 pub async fn run_case<F: std::future::Future<Output = bool>>(
     engine: &Engine,
     case: &Case,
@@ -100,7 +100,14 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
     else {
         return Ok(None);
     };
-    let mask = native_mask(&probs, &prep);
+    // The first model's manifest says which components the product keeps (`train eval` reads
+    // the same field, so the page's DSC stays the CLI's).
+    let keep = engine
+        .models
+        .first()
+        .map(|(m, _)| m.components)
+        .unwrap_or_default();
+    let mask = native_mask(&probs, &prep, keep);
     let dsc = native_dice(&mask, case);
     let plane = case.height() * case.width();
     let slice_dsc = case
