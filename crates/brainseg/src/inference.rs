@@ -331,7 +331,7 @@ pub async fn predict_ensemble_with<F: Future<Output = bool>>(
         let own = predict_case_with(
             pass,
             case,
-            prep(manifest.input_size),
+            prep(manifest.input_size).with_version(manifest.preprocessing_version),
             &manifest.tta_sizes,
             device,
             infer,

@@ -17,8 +17,10 @@ pub const MAX_EXTRA_PASSES: usize = 8;
 pub enum ManifestError {
     #[error("invalid model manifest: {0}")]
     Json(String),
-    #[error("model was trained with preprocessing version {found}, this build has {expected}")]
-    PreprocessingVersion { found: u32, expected: u32 },
+    #[error(
+        "model was trained with preprocessing version {found}, this build has versions 1 to {latest}"
+    )]
+    PreprocessingVersion { found: u32, latest: u32 },
     #[error("model: {0}")]
     Model(#[from] ModelError),
     #[error("input size {size}: {reason}")]
@@ -168,10 +170,10 @@ impl Manifest {
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
         let mut m: Manifest =
             serde_json::from_str(text).map_err(|e| ManifestError::Json(e.to_string()))?;
-        if m.preprocessing_version != crate::preprocess::PREPROCESSING_VERSION {
+        if !crate::preprocess::supports_version(m.preprocessing_version) {
             return Err(ManifestError::PreprocessingVersion {
                 found: m.preprocessing_version,
-                expected: crate::preprocess::PREPROCESSING_VERSION,
+                latest: crate::preprocess::CENTRAL_STATISTICS,
             });
         }
         m.model.validate()?;

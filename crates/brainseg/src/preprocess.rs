@@ -7,6 +7,12 @@
 //! intensities are rescaled from the volume's 10th–99th percentile (channels pooled) to [0, 1]
 //! with clipping; each channel is then z-scored over the volume.
 //!
+//! Version 2 ([`CENTRAL_STATISTICS`]) keeps that geometry and those steps, but takes the
+//! percentiles, means and standard deviations from the central half of the kept slices only.
+//! Volumes that reach beyond the brain (thin-slice acquisitions down to the neck or up past the
+//! vertex: 9 of the 100 development patients have 60 or more slices) otherwise shift every
+//! slice's intensities, and the lesion can vanish from a model's view (`docs/cv/README.md`).
+//!
 //! [`Transform`] keeps the geometry so predictions map back onto the original slice grid.
 
 use crate::ingest::Case;
@@ -14,8 +20,15 @@ use crate::resize::{resize_gray, resize_nearest, resize_rgb};
 use serde::{Deserialize, Serialize};
 
 /// Version of this preprocessing, recorded in model manifests: a model trained on one version
-/// must not be fed another.
+/// must not be fed another. Version 1 is the reference program's (the default).
 pub const PREPROCESSING_VERSION: u32 = 1;
+/// Version 2: intensity statistics from the central half of the kept slices (module docs).
+pub const CENTRAL_STATISTICS: u32 = 2;
+
+/// Whether this build can prepare inputs of preprocessing `version`.
+pub fn supports_version(version: u32) -> bool {
+    (PREPROCESSING_VERSION..=CENTRAL_STATISTICS).contains(&version)
+}
 
 /// Channels per slice (pre-contrast, FLAIR, post-contrast).
 pub const CHANNELS: usize = 3;
@@ -26,6 +39,8 @@ pub struct PrepOptions {
     pub size: usize,
     /// Drop the first and last slice before anything else, as the reference program does.
     pub drop_end_slices: bool,
+    /// Preprocessing version (a model's manifest says which it was trained with).
+    pub version: u32,
 }
 
 impl PrepOptions {
@@ -33,13 +48,18 @@ impl PrepOptions {
         Self {
             size,
             drop_end_slices: false,
+            version: PREPROCESSING_VERSION,
         }
     }
     pub fn reference(size: usize) -> Self {
         Self {
             size,
             drop_end_slices: true,
+            version: PREPROCESSING_VERSION,
         }
+    }
+    pub fn with_version(self, version: u32) -> Self {
+        Self { version, ..self }
     }
 }
 
@@ -161,6 +181,8 @@ pub enum PrepError {
     ZeroSize,
     #[error("case {case}: every voxel is zero")]
     AllZero { case: String },
+    #[error("preprocessing version {0} is not one this build has (1 to {CENTRAL_STATISTICS})")]
+    Version(u32),
 }
 
 /// Runs the forward preprocessing on a case.
@@ -180,6 +202,9 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, PrepError>
     if opts.size == 0 {
         return Err(PrepError::ZeroSize);
     }
+    if !supports_version(opts.version) {
+        return Err(PrepError::Version(opts.version));
+    }
     let max = case.slices[first..last]
         .iter()
         .flat_map(|s| s.image.data.iter().copied())
@@ -192,7 +217,7 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, PrepError>
     let thr = 0.1 * max;
     let transform = crop_box(case, first..last, thr, opts.size);
     let (hwc, mask) = crop_and_resize(case, &transform, thr);
-    let image = normalise(hwc, opts.size);
+    let image = normalise(hwc, opts.size, opts.version == CENTRAL_STATISTICS);
     Ok(Prepared {
         case_id: case.id.clone(),
         image,
@@ -281,9 +306,18 @@ fn crop_and_resize(case: &Case, t: &Transform, thr: f32) -> (Vec<f32>, Option<Ve
 }
 
 /// 10–99th percentile rescale to [0, 1], then z-score per channel, written planar
-/// (slice, channel, y, x) from the interleaved `hwc` of n² slices.
-fn normalise(mut hwc: Vec<f32>, n: usize) -> Vec<f32> {
-    let mut sorted = hwc.clone();
+/// (slice, channel, y, x) from the interleaved `hwc` of n² slices. The statistics come from every
+/// slice, or with `central` from the central half of them (at least 4 slices; fewer: all).
+fn normalise(mut hwc: Vec<f32>, n: usize, central: bool) -> Vec<f32> {
+    let slice_len = 3 * n * n;
+    let slices = hwc.len() / slice_len;
+    let quarter = if central && slices >= 4 {
+        slices / 4
+    } else {
+        0
+    };
+    let stats = quarter * slice_len..(slices - quarter) * slice_len;
+    let mut sorted = hwc[stats.clone()].to_vec();
     let p10 = percentile(&mut sorted, 10.0);
     let p99 = percentile(&mut sorted, 99.0);
     drop(sorted);
@@ -292,12 +326,14 @@ fn normalise(mut hwc: Vec<f32>, n: usize) -> Vec<f32> {
     let mut sum2 = [0.0f64; 3];
     for (i, v) in hwc.iter_mut().enumerate() {
         *v = ((*v - p10) / range).clamp(0.0, 1.0);
-        sum[i % 3] += *v as f64;
-        sum2[i % 3] += (*v as f64) * (*v as f64);
+        if stats.contains(&i) {
+            sum[i % 3] += *v as f64;
+            sum2[i % 3] += (*v as f64) * (*v as f64);
+        }
     }
     let plane = n * n;
     let kept = hwc.len() / (3 * plane);
-    let count = (kept * plane) as f64;
+    let count = (stats.len() / 3) as f64;
     let mut mean = [0.0f32; 3];
     let mut inv_std = [0.0f32; 3];
     for c in 0..3 {
@@ -334,5 +370,35 @@ mod tests {
         let mut v = vec![4.0, 1.0, 3.0, 2.0];
         // numpy.percentile([1,2,3,4], 99) = 3.97
         assert!((percentile(&mut v, 99.0) - 3.97).abs() < 1e-5);
+    }
+
+    #[test]
+    fn central_statistics_ignore_slices_beyond_the_brain() {
+        let n = 4;
+        let slice_len = 3 * n * n;
+        // 8 "brain" slices, then the same with 4 much brighter slices at each end.
+        let brain: Vec<f32> = (0..8 * slice_len)
+            .map(|i| ((i * 7919) % 101) as f32 / 100.0)
+            .collect();
+        let bright = vec![5.0f32; 4 * slice_len];
+        let long: Vec<f32> = [bright.clone(), brain.clone(), bright].concat();
+        let alone = normalise(brain.clone(), n, false);
+        // Version 2 on the long volume gives the brain slices exactly what they get alone.
+        let central = normalise(long.clone(), n, true);
+        assert_eq!(&central[4 * slice_len..12 * slice_len], &alone[..]);
+        // Version 1 does not: the bright slices move every slice's values.
+        let whole = normalise(long, n, false);
+        let moved = whole[4 * slice_len..12 * slice_len]
+            .iter()
+            .zip(&alone)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 0.5, "version 1 moved the brain slices by {moved}");
+        // Fewer than 4 slices: every slice counts in both versions.
+        let short = brain[..3 * slice_len].to_vec();
+        assert_eq!(
+            normalise(short.clone(), n, true),
+            normalise(short, n, false)
+        );
     }
 }

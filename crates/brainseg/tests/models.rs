@@ -117,40 +117,30 @@ fn weights_round_trip_to_identical_predictions() {
         weights_to_bytes(&model, Precision::F32).unwrap().len(),
     );
     assert!(q8 * 3 < f32, "q8 {q8} bytes, f32 {f32}");
-    // Weights of another architecture are refused, not half-loaded.
+    // Weights that do not fit the manifest are refused, not half-loaded: the error, naming the
+    // file, of loading `model` stored at `stored` under a manifest of `config` at `declared`.
+    let refused = |config: ModelConfig, declared: Precision, stored: Precision| {
+        load_model(
+            &Manifest::new(config, 16, declared),
+            weights_to_bytes(&model, stored).unwrap(),
+            &device,
+            "m.bpk",
+        )
+        .unwrap_err()
+        .to_string()
+    };
     let other = ModelConfig {
         arch: Arch::Fpn,
         width: 4,
         levels: 2,
         cardinality: 4,
     };
-    assert!(
-        load_model(
-            &Manifest::new(other, 16, Precision::F32),
-            weights_to_bytes(&model, Precision::F32).unwrap(),
-            &device,
-            "m.bpk"
-        )
-        .is_err()
-    );
-    let e = load_model(
-        &Manifest::new(other, 16, Precision::Q8),
-        weights_to_bytes(&model, Precision::Q8).unwrap(),
-        &device,
-        "m.bpk",
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("m.bpk: weights do not match"), "{e}");
-    // f16 burnpack bytes read as 8-bit weights: an error naming the file.
-    let e = load_model(
-        &Manifest::new(cfg, 16, Precision::Q8),
-        weights_to_bytes(&model, Precision::F16).unwrap(),
-        &device,
-        "m.bpk",
-    )
-    .unwrap_err()
-    .to_string();
+    for p in [Precision::F32, Precision::Q8] {
+        let e = refused(other, p, p);
+        assert!(e.contains("m.bpk: weights do not match"), "{p:?}: {e}");
+    }
+    // f16 burnpack bytes read as 8-bit weights.
+    let e = refused(cfg, Precision::Q8, Precision::F16);
     assert!(
         e.contains("m.bpk: cannot load weights: not 8-bit weights"),
         "{e}"
@@ -309,6 +299,46 @@ fn manifest_ensemble_members_are_plain_names_beside_it() {
         r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{PREPROCESSING_VERSION},"precision":"f32"}}"#
     );
     assert!(Manifest::from_json(&one).unwrap().ensemble.is_empty());
+}
+
+#[test]
+fn a_model_is_fed_the_preprocessing_version_its_manifest_names() {
+    let device = Device::flex();
+    let cfg = tiny(Arch::Unet);
+    let model = cfg.init(&device).unwrap();
+    let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
+    let case = synthetic_case("SYN", 8, 40, 36, 3);
+    let prepared = |version: u32| {
+        let m = Manifest {
+            preprocessing_version: version,
+            ..Manifest::new(cfg, 16, Precision::F32)
+        };
+        let loaded = load_model(&m, bytes.clone(), &device, "m.bpk").unwrap();
+        let models = [(m, loaded)];
+        let run = predict_ensemble(
+            &models,
+            &case,
+            PrepOptions::native,
+            &device,
+            InferOptions::default(),
+            |_, _| async { true },
+        );
+        pollster::block_on(run).unwrap().unwrap().1.image
+    };
+    let want = |version: u32| {
+        preprocess(&case, PrepOptions::native(16).with_version(version))
+            .unwrap()
+            .image
+    };
+    assert_eq!(prepared(1), want(1));
+    assert_eq!(prepared(2), want(2));
+    assert_ne!(want(1), want(2), "the versions differ on this case");
+    // A version this build does not have: refused in the manifest and in the preprocessing.
+    let text = r#"{"model":{"arch":"unet","width":4,"levels":2,"cardinality":4},"input_size":16,"preprocessing_version":3,"precision":"f32"}"#;
+    let e = Manifest::from_json(text).unwrap_err().to_string();
+    assert!(e.contains("preprocessing version 3"), "{e}");
+    let e = preprocess(&case, PrepOptions::native(16).with_version(3)).unwrap_err();
+    assert!(e.to_string().contains("preprocessing version 3"), "{e}");
 }
 
 #[test]

@@ -272,6 +272,8 @@ fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
             }
             let trained = read_manifest(&best)?;
             let mut manifest = Manifest::new(trained.model, trained.input_size, Precision::F32);
+            // Scored on the inputs it was trained on.
+            manifest.preprocessing_version = trained.preprocessing_version;
             // The run's training record, at the epoch these weights are from.
             manifest.training = trained.training;
             if let Some(t) = manifest.training.as_object_mut() {

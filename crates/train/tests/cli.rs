@@ -84,6 +84,38 @@ fn a_killed_run_resumes_where_it_stopped() {
 }
 
 #[test]
+fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
+    let out = temp_dir("prep2");
+    run_ok(&mut tiny_fit(&out, 1, &["--preprocessing", "2"]));
+    let m = manifest(&out.join("model.json"));
+    assert_eq!(m["preprocessing_version"], 2);
+    assert_eq!(m["training"]["config"]["preprocessing"], 2);
+    // Weights of two preprocessing versions do not average.
+    let mixed = train()
+        .args(["average", "--model"])
+        .arg(out.join("model.bpk"))
+        .arg("--model")
+        .arg(trained().join("model.bpk"))
+        .arg("--out")
+        .arg(out.join("soup"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        !mixed.status.success() && err.contains("their weights do not average"),
+        "{err}"
+    );
+    let refused = tiny_fit(&temp_dir("prep3"), 1, &["--preprocessing", "3"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("--preprocessing 3"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_run_scheduled_by_time_ends_when_its_time_does() {
     // An epoch far too long for the budget: the run must cut it short, then validate and
     // export as after any epoch, with the schedule run down to its end.
@@ -1099,6 +1131,8 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
                 "--width", "8", "--levels", "2", "--size", "32", "--batch", "4",
             ])
             .args([
+                "--preprocessing",
+                "2",
                 "--lr",
                 "3e-3",
                 "--epochs",
@@ -1133,6 +1167,9 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
         "{md}"
     );
     assert!(out.join("fold-0/last.bpk").is_file() && out.join("fold-1/metrics.csv").is_file());
+    // Each fold's last-epoch weights are scored on the preprocessing they were trained on.
+    let last = manifest(&out.join("fold-0/last.json"));
+    assert_eq!(last["preprocessing_version"], 2);
     let held_out = std::fs::read_to_string(out.join("lists/fold-0-held-out.txt")).unwrap();
     assert!(held_out.contains("SYN_3"), "{held_out}");
     // Again: both folds are complete and scored; nothing is trained.

@@ -4,6 +4,7 @@
 
 use brainseg::manifest::{Manifest, Validation};
 use brainseg::postprocess::Components;
+use brainseg::preprocess::CENTRAL_STATISTICS;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,9 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
     if !m.tta_sizes.is_empty() {
         let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
         architecture.push_str(&format!(" · scale TTA {}", sides.join(", ")));
+    }
+    if m.preprocessing_version == CENTRAL_STATISTICS {
+        architecture.push_str(" · intensities normalised on the central slices");
     }
     if let Some(rule) = describe_components(m.components) {
         architecture.push_str(&format!(" · {rule}"));

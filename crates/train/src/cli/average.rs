@@ -115,6 +115,17 @@ fn load_inputs(args: &AverageArgs, device: &Device) -> Result<(Vec<Manifest>, Ve
                 f.input_size
             );
         }
+        if let Some(f) = manifests.first()
+            && f.preprocessing_version != manifest.preprocessing_version
+        {
+            bail!(
+                "{} was trained on preprocessing version {}, {} on {}: their weights do not average",
+                path.display(),
+                manifest.preprocessing_version,
+                args.model[0].display(),
+                f.preprocessing_version
+            );
+        }
         let bytes =
             std::fs::read(path).with_context(|| format!("model weights {}", path.display()))?;
         models.push(load_model(

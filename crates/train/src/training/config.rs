@@ -7,6 +7,7 @@ use super::schedule::{LrSchedule, Schedule};
 use crate::backend::Backend;
 use anyhow::{Result, bail};
 use brainseg::model::{Arch, ModelConfig};
+use brainseg::preprocess::{CENTRAL_STATISTICS, PREPROCESSING_VERSION, supports_version};
 use burn::optim::{AdamConfig, AdamWConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -114,6 +115,17 @@ pub struct FitConfig {
     #[arg(long, requires = "max_minutes")]
     #[serde(default)]
     pub schedule_by_time: bool,
+    /// Preprocessing version: 1, the reference program's; 2, the same with the intensity
+    /// statistics taken from the central half of each volume's slices (robust to volumes that
+    /// reach beyond the brain). Recorded in the model's manifest, which every reader follows.
+    #[arg(long, default_value_t = PREPROCESSING_VERSION)]
+    #[serde(default = "reference_preprocessing")]
+    pub preprocessing: u32,
+}
+
+/// Runs recorded before `--preprocessing` existed used the reference's.
+fn reference_preprocessing() -> u32 {
+    PREPROCESSING_VERSION
 }
 
 impl FitConfig {
@@ -157,6 +169,12 @@ impl FitConfig {
         }
         if self.batch == 0 || self.epochs == 0 {
             bail!("--batch and --epochs must be positive");
+        }
+        if !supports_version(self.preprocessing) {
+            bail!(
+                "--preprocessing {}: this build has versions 1 to {CENTRAL_STATISTICS}",
+                self.preprocessing
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("--lr must be a positive number, not {}", self.lr);

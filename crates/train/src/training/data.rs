@@ -32,7 +32,7 @@ pub fn load(cfg: &FitConfig) -> Result<RunData> {
     let val_ids = read_case_list(&val_path)?;
     let train_ids = cfg.train_cases.as_deref().map(read_case_list).transpose()?;
     let (train_groups, val_groups) = split(&groups, &val_ids, train_ids.as_deref())?;
-    let opts = PrepOptions::reference(cfg.size);
+    let opts = PrepOptions::reference(cfg.size).with_version(cfg.preprocessing);
     let (train_vols, p1) = load_prepared(&train_groups, opts);
     let (val, p2) = load_prepared(&val_groups, opts);
     for p in p1.iter().chain(&p2) {

@@ -283,6 +283,7 @@ fn manifest_for(
             cases: record.cases.clone(),
         }),
         training: serde_json::json!({ "command": command, "epoch": record.epoch, "config": config }),
+        preprocessing_version: config.preprocessing,
         ..Manifest::new(config.model_config(), config.size, precision)
     }
 }
