@@ -359,20 +359,8 @@ fn fine_tuning_starts_from_the_given_weights() {
         "init {first} vs given {given} vs fresh {fresh_first}"
     );
     // Shipped, the manifest records both stages' commands, the first stage first.
-    let (data, val) = synthetic_data();
     let stem = out.join("shipped");
-    run_ok(
-        train()
-            .arg("ship")
-            .arg("--model")
-            .arg(out.join("model.bpk"))
-            .arg("--out")
-            .arg(&stem)
-            .arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(val),
-    );
+    ship_synthetic(&out.join("model.bpk"), &stem, &[]);
     let stages = manifest(&stem.with_extension("json"))["training"]["stages"].clone();
     let given_command = manifest(&best.with_extension("json"))["training"]["command"].clone();
     assert_eq!(stages.as_array().map(|a| a.len()), Some(2), "{stages}");
@@ -481,19 +469,8 @@ fn other_component_selections_are_measured_in_the_native_protocol_only_and_ship(
 
     // Shipped with a rule: the manifest records it, eval applies it without a flag (and its
     // native validation figure is measured with it), `--components` still overrides it.
-    let (data, val) = synthetic_data();
     let stem = dir.join("models/relative");
-    let text = run_ok(
-        train()
-            .args(["ship", "--components", "relative:0.3", "--model"])
-            .arg(&best)
-            .arg("--out")
-            .arg(&stem)
-            .arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(val),
-    );
+    let text = ship_synthetic(&best, &stem, &["--components", "relative:0.3"]);
     assert!(text.contains("components kept: relative:0.3"), "{text}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["components"], "relative:0.3");
@@ -678,20 +655,9 @@ fn pack_and_unpack_round_trip() {
 
 #[test]
 fn ship_records_the_inference_setting_and_what_it_measures() {
-    let (data, val) = synthetic_data();
     let dir = temp_dir("ship");
     let stem = dir.join("models/default");
-    let text = run_ok(
-        train()
-            .args(["ship", "--flip-tta", "--model"])
-            .arg(trained().join("model.bpk"))
-            .arg("--out")
-            .arg(&stem)
-            .arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(val),
-    );
+    let text = ship_synthetic(&trained().join("model.bpk"), &stem, &["--flip-tta"]);
     assert!(text.contains("flip TTA on"), "{text}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["flip_tta"], true);
@@ -868,25 +834,31 @@ fn trained_eval_refused(dir: &Path, flags: &[&str]) -> String {
 
 /// Ships the shared trained model with extra `train ship` flags to `dir/models/default`: the
 /// ship output, the written manifest, and the shipped files' `train eval` scores (no flags).
-fn ship_trained(
-    dir: &Path,
-    flags: &[&str],
-) -> (String, serde_json::Value, Vec<(String, f64, f64)>) {
+/// `train ship` of `model` to `stem` with `flags`, measured on the synthetic validation case:
+/// its output.
+fn ship_synthetic(model: &Path, stem: &Path, flags: &[&str]) -> String {
     let (data, val) = synthetic_data();
-    let stem = dir.join("models/default");
-    let text = run_ok(
+    run_ok(
         train()
             .arg("ship")
             .args(flags)
             .arg("--model")
-            .arg(trained().join("model.bpk"))
+            .arg(model)
             .arg("--out")
-            .arg(&stem)
+            .arg(stem)
             .arg("--data")
             .arg(data)
             .arg("--cases")
             .arg(val),
-    );
+    )
+}
+
+fn ship_trained(
+    dir: &Path,
+    flags: &[&str],
+) -> (String, serde_json::Value, Vec<(String, f64, f64)>) {
+    let stem = dir.join("models/default");
+    let text = ship_synthetic(&trained().join("model.bpk"), &stem, flags);
     let shipped = dir.join("shipped.csv");
     let scores = synthetic_scores(
         synthetic_eval(&[stem.with_extension("bpk")], &shipped),

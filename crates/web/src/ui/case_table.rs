@@ -16,6 +16,8 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
     let swatch = |m: &str| html! { <span class="swatch" style={format!("background: {}", css(app.model_colour(m)))}></span> };
     html! {
         <>
+        // Several models add a DSC column each and one per pair: wide tables scroll, not the page.
+        <div class="table-scroll">
         <table id="cases">
             <thead><tr>
                 <th>{ "case" }</th><th>{ "slices" }</th><th>{ "status" }</th>
@@ -47,6 +49,7 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
                 </tr></tfoot>
             }
         </table>
+        </div>
         if table.any_result() { <button id="csv" onclick={link.callback(|_| Msg::DownloadCsv)}>{
             match app.export_target() {
                 Some(m) if several => format!("Download {m}'s DSC table (CSV)"),
