@@ -6,6 +6,7 @@
 use crate::ingest::Case;
 use crate::manifest::Manifest;
 use crate::model::Model;
+use crate::postprocess::Components;
 use crate::preprocess::{CHANNELS, PrepError, PrepOptions, Prepared, preprocess};
 use crate::resize::resize_gray;
 use burn::prelude::*;
@@ -296,6 +297,16 @@ pub async fn predict_ensemble<F: Future<Output = bool>>(
     progress: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<(Vec<f32>, Prepared)>, InferenceError> {
     predict_ensemble_with(models, case, prep, device, opts, &NoOffload, progress).await
+}
+
+/// The 3-D components an ensemble's prediction keeps: its first model's manifest says (`train
+/// ship` writes the setting there; the members' are not used), as the first model's grid is the
+/// ensemble's.
+pub fn ensemble_components(models: &[(Manifest, Model)]) -> Components {
+    models
+        .first()
+        .map(|(m, _)| m.components)
+        .unwrap_or_default()
 }
 
 /// `predict_ensemble` with `offload`'s threads, which hold the same models in the same order.

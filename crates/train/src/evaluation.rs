@@ -9,7 +9,7 @@ use crate::model_io::load_with_members;
 use anyhow::{Context, Result, anyhow, bail};
 use brainseg::eval::{native_component_stats, native_dice, native_mask, reference_dice};
 use brainseg::export::case_mask_files;
-use brainseg::inference::{InferOptions, predict_ensemble};
+use brainseg::inference::{InferOptions, ensemble_components, predict_ensemble};
 use brainseg::ingest::Case;
 use brainseg::manifest::{CaseScore, Manifest, ManifestError, Validation};
 use brainseg::metrics::summarize;
@@ -89,16 +89,7 @@ pub fn predict_native(
     infer: InferOptions,
 ) -> Result<Vec<u8>> {
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, infer)?;
-    Ok(native_mask(&probs, &prep, lead_components(models)))
-}
-
-/// The components an ensemble keeps: its first model's manifest says (`train ship` writes the
-/// setting there; the members' are not used).
-pub fn lead_components(models: &[(Manifest, Model)]) -> Components {
-    models
-        .first()
-        .map(|(m, _)| m.components)
-        .unwrap_or_default()
+    Ok(native_mask(&probs, &prep, ensemble_components(models)))
 }
 
 /// Writes a case's predicted masks as `DIR/<case>/<case>_<n>_mask.tif`.
@@ -167,7 +158,9 @@ fn score_case(
     let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
     let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, job.infer)?;
-    let keep = job.components.unwrap_or_else(|| lead_components(models));
+    let keep = job
+        .components
+        .unwrap_or_else(|| ensemble_components(models));
     let mask = native_mask(&probs, &prep, keep);
     let native = native_dice(&mask, case).context("the case has no masks")?;
     if let Some(dir) = &job.save_masks {

@@ -3,7 +3,7 @@
 mod common;
 
 use brainseg::synthetic::synthetic_case;
-use common::{run_ok, synthetic_data, temp_dir, tiny_fit, train, write_case};
+use common::{run_ok, run_refused, synthetic_data, temp_dir, tiny_fit, train, write_case};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -91,28 +91,22 @@ fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
     assert_eq!(m["preprocessing_version"], 2);
     assert_eq!(m["training"]["config"]["preprocessing"], 2);
     // Weights of two preprocessing versions do not average.
-    let mixed = train()
-        .args(["average", "--model"])
-        .arg(out.join("model.bpk"))
-        .arg("--model")
-        .arg(trained().join("model.bpk"))
-        .arg("--out")
-        .arg(out.join("soup"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&mixed.stderr);
-    assert!(
-        !mixed.status.success() && err.contains("their weights do not average"),
-        "{err}"
+    let err = run_refused(
+        train()
+            .args(["average", "--model"])
+            .arg(out.join("model.bpk"))
+            .arg("--model")
+            .arg(trained().join("model.bpk"))
+            .arg("--out")
+            .arg(out.join("soup")),
     );
-    let refused = tiny_fit(&temp_dir("prep3"), 1, &["--preprocessing", "3"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && err.contains("--preprocessing 3"),
-        "{err}"
-    );
+    assert!(err.contains("their weights do not average"), "{err}");
+    let err = run_refused(&mut tiny_fit(
+        &temp_dir("prep3"),
+        1,
+        &["--preprocessing", "3"],
+    ));
+    assert!(err.contains("--preprocessing 3"), "{err}");
 }
 
 #[test]
@@ -459,12 +453,11 @@ fn other_component_selections_are_measured_in_the_native_protocol_only_and_ship(
         ),
         ("relative:1.5", "above 0 and at most 1"),
     ] {
-        let bad = synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
-            .args(["--components", rule])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&bad.stderr);
-        assert!(!bad.status.success() && err.contains(says), "{rule}: {err}");
+        let err = run_refused(
+            synthetic_eval(std::slice::from_ref(&best), &dir.join("x.csv"))
+                .args(["--components", rule]),
+        );
+        assert!(err.contains(says), "{rule}: {err}");
     }
 
     // Shipped with a rule: the manifest records it, eval applies it without a flag (and its
@@ -823,13 +816,9 @@ fn trained_scores(dir: &Path, name: &str, flags: &[&str]) -> Vec<(String, f64, f
 
 /// `train eval` of the shared trained model with `flags` that must be refused: its stderr.
 fn trained_eval_refused(dir: &Path, flags: &[&str]) -> String {
-    let out = synthetic_eval(&[trained().join("model.bpk")], &dir.join("refused.csv"))
-        .args(flags)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "{flags:?} was accepted: {err}");
-    err
+    run_refused(
+        synthetic_eval(&[trained().join("model.bpk")], &dir.join("refused.csv")).args(flags),
+    )
 }
 
 /// Ships the shared trained model with extra `train ship` flags to `dir/models/default`: the

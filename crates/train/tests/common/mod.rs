@@ -24,6 +24,14 @@ pub fn run_ok(cmd: &mut Command) -> String {
     text
 }
 
+/// Runs a command that must fail: its stderr (the error the user sees).
+pub fn run_refused(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("train runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{cmd:?} was accepted:\n{err}");
+    err
+}
+
 /// A fresh empty folder in the system's temp folder (earlier runs' folders are swept).
 pub fn temp_dir(name: &str) -> PathBuf {
     brainseg::synthetic::scratch_dir("brainseg-cli", name)

@@ -6,7 +6,7 @@ use crate::net::fetch_bytes;
 use crate::now_ms;
 use crate::protocol::{BackendKind, CaseResult};
 use brainseg::eval::{native_dice, native_mask, per_slice_dice};
-use brainseg::inference::{InferOptions, Offload, predict_ensemble_with};
+use brainseg::inference::{InferOptions, Offload, ensemble_components, predict_ensemble_with};
 use brainseg::ingest::Case;
 use brainseg::manifest::Manifest;
 use brainseg::model::Model;
@@ -100,14 +100,8 @@ pub async fn run_case<F: std::future::Future<Output = bool>>(
     else {
         return Ok(None);
     };
-    // The first model's manifest says which components the product keeps (`train eval` reads
-    // the same field, so the page's DSC stays the CLI's).
-    let keep = engine
-        .models
-        .first()
-        .map(|(m, _)| m.components)
-        .unwrap_or_default();
-    let mask = native_mask(&probs, &prep, keep);
+    // The same rule `train eval` applies, so the page's DSC stays the CLI's.
+    let mask = native_mask(&probs, &prep, ensemble_components(&engine.models));
     let dsc = native_dice(&mask, case);
     let plane = case.height() * case.width();
     let slice_dsc = case
