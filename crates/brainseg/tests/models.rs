@@ -869,22 +869,23 @@ fn upconv_by_a_matrix_product_equals_burns_transposed_convolution() {
     }
 }
 
-/// `conv_im2col` (shifted copies and one matrix product) gives burn's `conv2d` for 'same'
-/// 1×1 and 3×3 convolutions: values, and the gradients of the input and the weight.
-#[test]
-fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
-    use brainseg::model::conv_im2col;
+/// `conv` gives burn's `conv2d` for "same" k×k convolutions (each k of `kernels`) on an autodiff
+/// flex device: values, and the gradients of the input and the weight.
+fn assert_equals_burns_same_convolution(
+    kernels: &[usize],
+    conv: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
     let device = Device::flex().autodiff();
-    for k in [1, 3] {
+    for &k in kernels {
         let x = field([2, 5, 6, 7], &device);
         let weight = field([4, 5, k, k], &device);
         let (xa, xb) = (x.clone().require_grad(), x.require_grad());
         let (wa, wb) = (weight.clone().require_grad(), weight.require_grad());
         let p = k / 2;
         let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
-        let mine = conv_im2col(xa.clone(), wa.clone());
+        let mine = conv(xa.clone(), wa.clone());
         let reference = conv2d(xb.clone(), wb.clone(), None, options);
         assert_eq!(mine.dims(), [2, 4, 6, 7]);
         assert!(
@@ -900,5 +901,93 @@ fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
             input < 1e-4 && weight < 1e-3,
             "k {k}: input {input}, weight {weight}"
         );
+    }
+}
+
+/// `conv_im2col` (shifted copies and one matrix product) gives burn's `conv2d` for 'same'
+/// 1×1 and 3×3 convolutions: values, and the gradients of the input and the weight.
+#[test]
+fn conv_by_im2col_equals_burns_convolution_in_values_and_gradients() {
+    assert_equals_burns_same_convolution(&[1, 3], brainseg::model::conv_im2col);
+}
+
+/// Our CPU convolution (`cpu_conv::same_conv2d`, a burn extension with its own backward) gives
+/// burn's `conv2d` for "same" 1×1, 3×3 and 5×5 convolutions: values on a plain flex device (no
+/// autodiff: inference), values and gradients on an autodiff one.
+#[cfg(feature = "cpu-kernels")]
+#[test]
+fn cpu_kernels_equal_burns_convolution_in_values_and_gradients() {
+    use brainseg::model::cpu_conv::same_conv2d;
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let plain = Device::flex();
+    for k in [1, 3, 5] {
+        let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
+        let (x, weight) = (field([2, 5, 6, 7], &plain), field([4, 5, k, k], &plain));
+        let reference = conv2d(x.clone(), weight.clone(), None, options);
+        let d = diff(same_conv2d(x, weight), reference);
+        assert!(d < 1e-4, "k {k}, plain device: {d}");
+    }
+    assert_equals_burns_same_convolution(&[1, 3, 5], same_conv2d);
+}
+
+/// Each architecture gives the same logits and gradients on flex with our convolution kernels
+/// as with burn's (`cpu_conv::set_enabled`); the kernels run where they apply (U-Net and FPN
+/// convolutions; the ResNeXt-U-Net's grouped ones stay burn's). The switch is per thread: the
+/// other tests keep the kernels.
+#[cfg(feature = "cpu-kernels")]
+#[test]
+fn every_architecture_trains_the_same_through_the_cpu_kernels() {
+    use brainseg::model::cpu_conv;
+    let device = Device::flex().autodiff();
+    for arch in [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn] {
+        let cfg = ModelConfig {
+            levels: 2,
+            ..ModelConfig::new(arch, 8)
+        };
+        let model = cfg.init(&device).unwrap();
+        let x = input(2, 16, &device);
+        let run = |on: bool| {
+            cpu_conv::set_enabled(on);
+            let logits = model.forward(x.clone());
+            let grads = logits.clone().powf_scalar(2.0).sum().backward();
+            let mut gradient = Vec::new();
+            model.visit(&mut GradCollector {
+                grads: &grads,
+                out: &mut gradient,
+            });
+            (logits, gradient)
+        };
+        let (ours, ours_grad) = run(true);
+        let (burns, burns_grad) = run(false);
+        cpu_conv::set_enabled(true);
+        assert!(diff(ours, burns) < 1e-3, "{arch}: logits");
+        assert_eq!(ours_grad.len(), burns_grad.len());
+        let scale = burns_grad.iter().fold(1e-6f32, |m, g| m.max(g.abs()));
+        let worst = ours_grad
+            .iter()
+            .zip(&burns_grad)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst < 1e-3 * scale,
+            "{arch}: gradients differ by {worst} (largest {scale})"
+        );
+    }
+}
+
+/// Every float parameter's gradient, in the model's order.
+#[cfg(feature = "cpu-kernels")]
+struct GradCollector<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: &'a mut Vec<f32>,
+}
+
+#[cfg(feature = "cpu-kernels")]
+impl burn::module::ModuleVisitor for GradCollector<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if let Some(g) = param.val().grad(self.grads) {
+            self.out.extend(g.into_data().try_to_vec::<f32>().unwrap());
+        }
     }
 }

@@ -2,16 +2,17 @@
 //! operation, on the chosen backend. Each operation runs alone on random tensors of every shape
 //! the U-Net gives it (one warm-up run per shape, so autotuning is not timed), and its time is
 //! summed over the layers: 3×3 convolution forward, its input gradient, its weight gradient
-//! (each gradient alone: only that tensor is tracked), batch norm + ReLU forward and backward,
-//! max pooling, and the transposed convolution (burn's kernel and the matrix product); the 3×3
-//! convolution is also timed as im2col + a matrix product (`conv_im2col`, not in the step); then
+//! (each gradient alone: only that tensor is tracked) by burn's kernels, by our CPU kernels on
+//! flex (`cpu_conv`, what the model runs there) and as im2col + a matrix product in tensor ops
+//! (`conv_im2col`, not in the step); batch norm + ReLU forward and backward, max pooling, and the
+//! transposed convolution (burn's kernel and the matrix product); then
 //! the skip concatenations, the Dice loss and one Adam update of the whole model. `train bench`
 //! prints them beside its whole step; what the rows leave (copies, the head, launches) is the
 //! difference. A read-back of a reduction ends every timed run, so GPU work is
 //! counted where it happens.
 
 use crate::training::loss::Loss;
-use brainseg::model::{Arch, ModelConfig, conv_im2col};
+use brainseg::model::{Arch, ModelConfig, conv_im2col, cpu_conv};
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
@@ -87,37 +88,23 @@ pub fn unet_step(
 ) -> Vec<Row> {
     let (convs, ups, pools) = unet_layers(width, levels, size);
     let opts = || ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let (mut fwd, mut input_grad, mut weight_grad, mut norm) = (0.0, 0.0, 0.0, 0.0);
-    let (mut im2col_fwd, mut im2col_input, mut im2col_weight) = (0.0, 0.0, 0.0);
+    // On flex the model's convolutions run through our kernels (brainseg::model::cpu_conv).
+    let ours = cpu_conv::on_flex(&random([1, 1, 1, 1], device));
+    let (mut burn, mut im2col, mut kernels, mut norm) = ([0.0; 3], [0.0; 3], [0.0; 3], 0.0);
     for c in &convs {
         let x = random([batch, c.cin, c.side, c.side], device);
         let k = random([c.cout, c.cin, 3, 3], device);
-        let f = time(reps, || conv2d(x.clone(), k.clone(), None, opts()));
-        let xg = x.clone().require_grad();
-        let gi = time(reps, || {
-            let g = conv2d(xg.clone(), k.clone(), None, opts()).sum().backward();
-            xg.grad(&g).expect("input gradient")
-        });
-        let kg = k.clone().require_grad();
-        let gw = time(reps, || {
-            let g = conv2d(x.clone(), kg.clone(), None, opts()).sum().backward();
-            kg.grad(&g).expect("weight gradient")
-        });
-        fwd += f;
-        input_grad += (gi - f).max(0.0);
-        weight_grad += (gw - f).max(0.0);
-        let f = time(reps, || conv_im2col(x.clone(), k.clone()));
-        let gi = time(reps, || {
-            let g = conv_im2col(xg.clone(), k.clone()).sum().backward();
-            xg.grad(&g).expect("input gradient")
-        });
-        let gw = time(reps, || {
-            let g = conv_im2col(x.clone(), kg.clone()).sum().backward();
-            kg.grad(&g).expect("weight gradient")
-        });
-        im2col_fwd += f;
-        im2col_input += (gi - f).max(0.0);
-        im2col_weight += (gw - f).max(0.0);
+        add(
+            &mut burn,
+            conv_passes(reps, &x, &k, |x, k| conv2d(x, k, None, opts())),
+        );
+        add(&mut im2col, conv_passes(reps, &x, &k, conv_im2col));
+        if ours {
+            add(
+                &mut kernels,
+                conv_passes(reps, &x, &k, cpu_conv::same_conv2d),
+            );
+        }
         let bn = BatchNormConfig::new(c.cout).init(device);
         let y = random([batch, c.cout, c.side, c.side], device).require_grad();
         norm += time(reps, || {
@@ -175,23 +162,44 @@ pub fn unet_step(
         seconds,
         in_step,
     };
-    vec![
-        row("3x3 convolution, forward", fwd, true),
-        row("3x3 convolution, input gradient", input_grad, true),
-        row("3x3 convolution, weight gradient", weight_grad, true),
+    let mut rows = vec![
+        row("3x3 convolution (burn), forward", burn[0], !ours),
+        row("3x3 convolution (burn), input gradient", burn[1], !ours),
+        row("3x3 convolution (burn), weight gradient", burn[2], !ours),
+    ];
+    if ours {
+        rows.extend([
+            row(
+                "3x3 convolution (our CPU kernels), forward",
+                kernels[0],
+                true,
+            ),
+            row(
+                "3x3 convolution (our CPU kernels), input gradient",
+                kernels[1],
+                true,
+            ),
+            row(
+                "3x3 convolution (our CPU kernels), weight gradient",
+                kernels[2],
+                true,
+            ),
+        ]);
+    }
+    rows.extend([
         row(
             "3x3 convolution as im2col + matrix product, forward",
-            im2col_fwd,
+            im2col[0],
             false,
         ),
         row(
             "3x3 convolution as im2col + matrix product, input gradient",
-            im2col_input,
+            im2col[1],
             false,
         ),
         row(
             "3x3 convolution as im2col + matrix product, weight gradient",
-            im2col_weight,
+            im2col[2],
             false,
         ),
         row("batch norm + ReLU, forward and backward", norm, true),
@@ -209,7 +217,36 @@ pub fn unet_step(
         row("skip concatenations, forward and backward", concat, true),
         row("Dice loss, forward and backward", loss, true),
         row("Adam update of every parameter", adam, true),
-    ]
+    ]);
+    rows
+}
+
+fn add(total: &mut [f64; 3], passes: [f64; 3]) {
+    for (t, p) in total.iter_mut().zip(passes) {
+        *t += p;
+    }
+}
+
+/// Seconds of one layer's forward pass, input gradient and weight gradient through `conv`
+/// (each gradient alone, only its tensor tracked; the forward pass's time taken out of both).
+fn conv_passes(
+    reps: usize,
+    x: &Tensor<4>,
+    k: &Tensor<4>,
+    conv: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> [f64; 3] {
+    let f = time(reps, || conv(x.clone(), k.clone()));
+    let xg = x.clone().require_grad();
+    let gi = time(reps, || {
+        let g = conv(xg.clone(), k.clone()).sum().backward();
+        xg.grad(&g).expect("input gradient")
+    });
+    let kg = k.clone().require_grad();
+    let gw = time(reps, || {
+        let g = conv(x.clone(), kg.clone()).sum().backward();
+        kg.grad(&g).expect("weight gradient")
+    });
+    [f, (gi - f).max(0.0), (gw - f).max(0.0)]
 }
 
 /// Seconds of one Adam update of a U-Net's parameters (the gradients computed untimed).

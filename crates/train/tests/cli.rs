@@ -1002,8 +1002,20 @@ fn scale_tta_averages_other_sides_and_ships() {
     }
 }
 
+/// `train bench --profile` times each operation of a U-Net step (burn's convolutions and ours
+/// side by side on flex); `--burn-conv` runs the model on burn's convolutions instead of ours.
 #[test]
 fn bench_profiles_the_operations_of_a_unet_training_step() {
+    let small = [
+        "bench", "--width", "4", "--size", "32", "--batch", "2", "--steps", "1",
+    ];
+    let ours = run_ok(train().args(small));
+    let burns = run_ok(train().args(small).arg("--burn-conv"));
+    assert!(ours.contains("our convolutions"), "{ours}");
+    assert!(
+        burns.contains("img/s") && !burns.contains("our convolutions"),
+        "{burns}"
+    );
     let text = run_ok(train().args([
         "bench",
         "--arch",
@@ -1020,9 +1032,12 @@ fn bench_profiles_the_operations_of_a_unet_training_step() {
     ]));
     assert!(text.contains("train") && text.contains("img/s"), "{text}");
     for op in [
-        "3x3 convolution, forward",
-        "3x3 convolution, input gradient",
-        "3x3 convolution, weight gradient",
+        "3x3 convolution (burn), forward",
+        "3x3 convolution (burn), input gradient",
+        "3x3 convolution (burn), weight gradient",
+        "3x3 convolution (our CPU kernels), forward",
+        "3x3 convolution (our CPU kernels), input gradient",
+        "3x3 convolution (our CPU kernels), weight gradient",
         "batch norm + ReLU",
         "max pooling",
         "transposed convolution (burn)",

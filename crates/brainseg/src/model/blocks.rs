@@ -5,6 +5,15 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+/// `conv.forward(x)`; on flex through our CPU kernels where they apply (`cpu_conv`, with the
+/// `cpu-kernels` feature).
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "cpu-kernels")]
+    return super::cpu_conv::conv2d(conv, x);
+    #[cfg(not(feature = "cpu-kernels"))]
+    conv.forward(x)
+}
+
 /// Convolution (no bias: BatchNorm follows) then BatchNorm. `groups` > 1 gives a grouped conv.
 #[derive(Module, Debug)]
 pub struct ConvBn {
@@ -27,7 +36,7 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward(conv2d(&self.conv, x))
     }
 }
 

@@ -3,7 +3,7 @@
 //! segmentation head per level (conv3×3 → BN → ReLU) is upsampled to stride 2 and summed; a 1×1
 //! conv gives the logits, upsampled to the input size.
 
-use super::blocks::{ConvBn, Resample, UnetBlock, upsample_to};
+use super::blocks::{ConvBn, Resample, UnetBlock, conv2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -61,7 +61,7 @@ impl Fpn {
         let mut sum: Option<Tensor<4>> = None;
         let (h2, w2) = (h / 2, w / 2);
         for i in (0..self.laterals.len()).rev() {
-            let lateral = self.laterals[i].forward(feats[i + 1].clone());
+            let lateral = conv2d(&self.laterals[i], feats[i + 1].clone());
             let [_, _, fh, fw] = lateral.dims();
             let p = match top {
                 None => lateral,
@@ -79,7 +79,7 @@ impl Fpn {
             });
             top = Some(p);
         }
-        let logits = self.classifier.forward(sum.expect("at least one level"));
+        let logits = conv2d(&self.classifier, sum.expect("at least one level"));
         upsample_to(logits, h, w, Resample::Bilinear)
     }
 }

@@ -1,6 +1,8 @@
 //! The segmentation models. All map `[B, 3, N, N]` slices to `[B, 1, N, N]` logits.
 
 mod blocks;
+#[cfg(feature = "cpu-kernels")]
+pub mod cpu_conv;
 mod flops;
 mod fpn;
 mod resnext;

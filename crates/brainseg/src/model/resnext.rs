@@ -2,7 +2,7 @@
 //! with a light decoder (bilinear upsampling, concatenated skip, one conv3×3 per level).
 //! Trained from scratch: no pretrained weights can be fetched where it is trained.
 
-use super::blocks::{ConvBn, ResNextBlock, Resample, upsample_to};
+use super::blocks::{ConvBn, ResNextBlock, Resample, conv2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -56,6 +56,6 @@ impl ResNextUNet {
             let up = upsample_to(x, h, w, Resample::Bilinear);
             x = relu(self.decoders[i].forward(Tensor::cat(vec![up, skip], 1)));
         }
-        self.head.forward(x)
+        conv2d(&self.head, x)
     }
 }

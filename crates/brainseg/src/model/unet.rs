@@ -1,7 +1,7 @@
 //! `unet` (the reference U-Net of brain-segmentation-pytorch) and `resunet` (the same with
 //! residual blocks).
 
-use super::blocks::{UnetBlock, upsample_2x};
+use super::blocks::{UnetBlock, conv2d, upsample_2x};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -74,6 +74,6 @@ impl UNet {
                 1,
             ));
         }
-        self.head.forward(x)
+        conv2d(&self.head, x)
     }
 }

@@ -29,12 +29,17 @@ pub struct BenchArgs {
     /// its share of the step.
     #[arg(long)]
     pub profile: bool,
+    /// On flex, run the model's convolutions with burn's kernels instead of ours
+    /// (brainseg::model::cpu_conv), to compare the two on one machine in one run.
+    #[arg(long)]
+    pub burn_conv: bool,
 }
 
 pub fn run(a: &BenchArgs) -> Result<()> {
     if a.profile && a.arch != Arch::Unet {
         bail!("--profile covers the U-Net (--arch unet), not {}", a.arch);
     }
+    brainseg::model::cpu_conv::set_enabled(!a.burn_conv);
     let base = backend::device(a.backend)?;
     let device = base.clone().autodiff();
     let cfg = ModelConfig::new(a.arch, a.width);
@@ -69,8 +74,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
     }
     let n = (a.steps * a.batch) as f64;
+    let conv = if a.backend == Backend::Flex && !a.burn_conv {
+        ", our convolutions"
+    } else {
+        ""
+    };
     println!(
-        "burn {:?} {} f={} {}² batch {}: train {:.3} img/s, inference {:.3} img/s",
+        "burn {:?}{conv} {} f={} {}² batch {}: train {:.3} img/s, inference {:.3} img/s",
         a.backend,
         a.arch,
         a.width,

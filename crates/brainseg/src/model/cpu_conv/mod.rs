@@ -1,0 +1,184 @@
+//! The models' "same" convolutions on the CPU backend (flex) through our kernels (`kernels`),
+//! as a burn backend extension with its own backward pass. burn 0.22.1's flex convolution runs
+//! a whole U-Net training step's 3×3 convolutions 3–4× slower than these kernels on the same
+//! machine (forward, input gradient and weight gradient: docs/benchmarks.md), its weight gradient
+//! most of all: burn computes it as a convolution whose kernel is the size of the activation.
+//! Other devices (wgpu) and other convolutions (grouped, strided, with a bias) keep burn's.
+
+mod kernels;
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{DispatchDevice, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::DType;
+use std::cell::Cell;
+
+pub use kernels::Geometry;
+
+#[backend_extension(Autodiff, Flex)]
+pub trait SameConvBackend: burn::backend::Backend {
+    /// `x` `[B, Cin, H, W]` convolved with `weight` `[Cout, Cin, k, k]` (k odd), stride 1, zero
+    /// padding k/2, no bias.
+    fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// The data of a contiguous f32 flex tensor and its dims.
+fn contiguous(t: &FlexTensor) -> (FlexTensor, Vec<usize>) {
+    let t = t.to_contiguous();
+    let dims = t.layout().shape().to_vec();
+    (t, dims)
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("same_conv2d: contiguous f32 tensor")
+}
+
+fn geometry(x: &[usize], weight: &[usize]) -> Geometry {
+    Geometry {
+        batch: x[0],
+        cin: x[1],
+        cout: weight[0],
+        h: x[2],
+        w: x[3],
+        k: weight[2],
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, dims))
+}
+
+fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+    let ((x, xd), (w, wd)) = (contiguous(x), contiguous(weight));
+    let g = geometry(&xd, &wd);
+    flex_tensor(
+        kernels::forward(&g, slice(&x), slice(&w)),
+        [g.batch, g.cout, g.h, g.w],
+    )
+}
+
+impl SameConvBackend for Flex {
+    fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        forward(&x, &weight)
+    }
+}
+
+#[derive(Debug)]
+struct SameConvBackward;
+
+impl Backward<Flex, 2> for SameConvBackward {
+    /// The forward pass's input and weight.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, weight_node] = ops.parents;
+        let (grad, grad_dims) = contiguous(&grads.consume::<Flex>(&ops.node));
+        let ((x, xd), (w, wd)) = (contiguous(&ops.state.0), contiguous(&ops.state.1));
+        debug_assert_eq!(grad_dims, [xd[0], wd[0], xd[2], xd[3]]);
+        let g = geometry(&xd, &wd);
+        if let Some(node) = x_node {
+            let dx = kernels::input_grad(&g, slice(&grad), slice(&w));
+            grads.register::<Flex>(node.id, flex_tensor(dx, [g.batch, g.cin, g.h, g.w]));
+        }
+        if let Some(node) = weight_node {
+            let dw = kernels::weight_grad(&g, slice(&x), slice(&grad));
+            grads.register::<Flex>(node.id, flex_tensor(dw, [g.cout, g.cin, g.k, g.k]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
+    fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SameConvBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let out = forward(&x, &weight);
+                prep.finish((x, weight), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), weight.primitive())),
+        }
+    }
+}
+
+/// Whether `x` lives on the flex backend (with or without autodiff) as f32.
+pub fn on_flex(x: &Tensor<4>) -> bool {
+    matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_)) && x.dtype() == DType::F32
+}
+
+/// `x` `[B, Cin, H, W]` convolved with `weight` `[Cout, Cin, k, k]` (k odd; stride 1, zero padding
+/// k/2, no bias) by these kernels. `x` must be an f32 tensor on a flex device (`applies`).
+pub fn same_conv2d(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
+    let [_, cin, _, _] = x.dims();
+    let [_, wcin, k, k2] = weight.dims();
+    assert!(
+        on_flex(&x) && wcin == cin && k == k2 && k % 2 == 1,
+        "same_conv2d: an f32 flex input and an odd square kernel over its channels"
+    );
+    Tensor::from_dispatch(<burn::backend::Dispatch as SameConvBackend>::same_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+    ))
+}
+
+thread_local! {
+    /// Whether the models called on this thread use these kernels where they apply (on by
+    /// default). Per thread, so that a test comparing both paths leaves the others alone.
+    static ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Turns these kernels on or off for the models run on the calling thread: off, flex runs every
+/// convolution with burn's kernels (`train bench --burn-conv`, to compare the two in one run).
+pub fn set_enabled(on: bool) {
+    ENABLED.set(on);
+}
+
+/// Whether `conv` on `x` is one these kernels compute: a flex f32 input, an odd square kernel,
+/// stride 1, no dilation, no groups, zero padding k/2 on every side (and the kernels are on:
+/// `set_enabled`). A bias is added after them.
+pub fn applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
+    let [k, k2] = conv.kernel_size;
+    let p = k / 2;
+    // With stride 1 and an odd kernel, `Same` is k/2 on every side too.
+    let same = match conv.padding {
+        PaddingConfig2d::Same => true,
+        PaddingConfig2d::Explicit(t, l, b, r) => [t, l, b, r] == [p; 4],
+        PaddingConfig2d::Valid => k == 1,
+    };
+    k == k2
+        && k % 2 == 1
+        && same
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && on_flex(x)
+        && ENABLED.get()
+}
+
+/// `conv.forward(x)`, through these kernels where they apply (`applies`); a bias is added with
+/// burn's tensor ops (its gradient too).
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if !applies(conv, &x) {
+        return conv.forward(x);
+    }
+    let y = same_conv2d(x, conv.weight.val());
+    match &conv.bias {
+        Some(bias) => {
+            let [cout] = bias.dims();
+            y + bias.val().reshape([1, cout, 1, 1])
+        }
+        None => y,
+    }
+}
