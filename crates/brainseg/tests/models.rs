@@ -991,3 +991,54 @@ impl burn::module::ModuleVisitor for GradCollector<'_> {
         }
     }
 }
+
+/// The fused batch norm (`cpu_norm::batch_norm`, training on flex) gives burn's `BatchNorm`:
+/// output, the gradients of the input, γ and β, and the running statistics it leaves; it stays
+/// out of inference.
+#[cfg(feature = "cpu-kernels")]
+#[test]
+fn fused_batch_norm_equals_burns_in_training() {
+    use brainseg::model::cpu_norm;
+    use burn::nn::BatchNormConfig;
+    let device = Device::flex().autodiff();
+    let (ours_bn, burns_bn) = (
+        BatchNormConfig::new(4).init(&device),
+        BatchNormConfig::new(4).init(&device),
+    );
+    let x = field([3, 4, 5, 6], &device).mul_scalar(3.0).add_scalar(0.7);
+    let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+    let ours = cpu_norm::batch_norm(&ours_bn, &xa).expect("applies while training on flex");
+    let burns = burns_bn.forward(xb.clone());
+    assert!(diff(ours.clone(), burns.clone()) < 1e-4, "output");
+    let upstream = field([3, 4, 5, 6], &device).powf_scalar(2.0);
+    let ga = (ours * upstream.clone()).sum().backward();
+    let gb = (burns * upstream).sum().backward();
+    assert!(
+        diff(xa.grad(&ga).unwrap(), xb.grad(&gb).unwrap()) < 1e-4,
+        "input gradient"
+    );
+    let per_channel = |t: Tensor<1>| t.reshape([1, 1, 1, 4]);
+    for (name, a, b) in [
+        ("gamma", ours_bn.gamma.grad(&ga), burns_bn.gamma.grad(&gb)),
+        ("beta", ours_bn.beta.grad(&ga), burns_bn.beta.grad(&gb)),
+    ] {
+        let d = diff(per_channel(a.unwrap()), per_channel(b.unwrap()));
+        assert!(d < 1e-3, "{name} gradient {d}");
+    }
+    for (name, a, b) in [
+        (
+            "running mean",
+            ours_bn.running_mean.value(),
+            burns_bn.running_mean.value(),
+        ),
+        (
+            "running variance",
+            ours_bn.running_var.value(),
+            burns_bn.running_var.value(),
+        ),
+    ] {
+        let d = diff(per_channel(a), per_channel(b));
+        assert!(d < 1e-5, "{name} {d}");
+    }
+    assert!(cpu_norm::batch_norm(&ours_bn, &field([3, 4, 5, 6], &Device::flex())).is_none());
+}

@@ -4,15 +4,15 @@
 //! summed over the layers: 3×3 convolution forward, its input gradient, its weight gradient
 //! (each gradient alone: only that tensor is tracked) by burn's kernels, by our CPU kernels on
 //! flex (`cpu_conv`, what the model runs there) and as im2col + a matrix product in tensor ops
-//! (`conv_im2col`, not in the step); batch norm + ReLU forward and backward, max pooling, and the
-//! transposed convolution (burn's kernel and the matrix product); then
-//! the skip concatenations, the Dice loss and one Adam update of the whole model. `train bench`
+//! (`conv_im2col`, not in the step); batch norm (fused on flex: `cpu_norm`) + ReLU forward and
+//! backward, max pooling, and the transposed convolution (burn's kernel and the matrix
+//! product); then the skip concatenations, the Dice loss and one Adam update of the whole model. `train bench`
 //! prints them beside its whole step; what the rows leave (copies, the head, launches) is the
 //! difference. A read-back of a reduction ends every timed run, so GPU work is
 //! counted where it happens.
 
 use crate::training::loss::Loss;
-use brainseg::model::{Arch, ModelConfig, conv_im2col, cpu_conv};
+use brainseg::model::{Arch, ModelConfig, conv_im2col, cpu_conv, cpu_norm};
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
@@ -108,7 +108,9 @@ pub fn unet_step(
         let bn = BatchNormConfig::new(c.cout).init(device);
         let y = random([batch, c.cout, c.side, c.side], device).require_grad();
         norm += time(reps, || {
-            let g = relu(bn.forward(y.clone())).sum().backward();
+            // The model's batch norm: the fused one on flex (cpu_norm), burn's elsewhere.
+            let normalised = cpu_norm::batch_norm(&bn, &y).unwrap_or_else(|| bn.forward(y.clone()));
+            let g = relu(normalised).sum().backward();
             y.grad(&g).expect("norm gradient")
         });
     }

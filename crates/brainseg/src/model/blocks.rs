@@ -36,7 +36,12 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(conv2d(&self.conv, x))
+        let y = conv2d(&self.conv, x);
+        #[cfg(feature = "cpu-kernels")]
+        if let Some(normalised) = super::cpu_norm::batch_norm(&self.bn, &y) {
+            return normalised;
+        }
+        self.bn.forward(y)
     }
 }
 

@@ -3,6 +3,8 @@
 mod blocks;
 #[cfg(feature = "cpu-kernels")]
 pub mod cpu_conv;
+#[cfg(feature = "cpu-kernels")]
+pub mod cpu_norm;
 mod flops;
 mod fpn;
 mod resnext;

@@ -29,8 +29,8 @@ pub struct BenchArgs {
     /// its share of the step.
     #[arg(long)]
     pub profile: bool,
-    /// On flex, run the model's convolutions with burn's kernels instead of ours
-    /// (brainseg::model::cpu_conv), to compare the two on one machine in one run.
+    /// On flex, run the model's convolutions and batch norm with burn's kernels instead of ours
+    /// (brainseg::model::cpu_conv, cpu_norm), to compare the two on one machine in one run.
     #[arg(long)]
     pub burn_conv: bool,
 }

@@ -139,10 +139,16 @@ thread_local! {
     static ENABLED: Cell<bool> = const { Cell::new(true) };
 }
 
-/// Turns these kernels on or off for the models run on the calling thread: off, flex runs every
-/// convolution with burn's kernels (`train bench --burn-conv`, to compare the two in one run).
+/// Turns these kernels (and the fused batch norm, `cpu_norm`) on or off for the models run on
+/// the calling thread: off, flex runs every convolution and batch norm with burn's kernels
+/// (`train bench --burn-conv`, to compare the two in one run).
 pub fn set_enabled(on: bool) {
     ENABLED.set(on);
+}
+
+/// Whether the CPU kernels are on for the calling thread (`set_enabled`).
+pub fn enabled() -> bool {
+    ENABLED.get()
 }
 
 /// Whether `conv` on `x` is one these kernels compute: a flex f32 input, an odd square kernel,

@@ -1,0 +1,256 @@
+//! Batch normalisation while training on the CPU backend (flex), fused: per-channel sums over
+//! the NCHW activation's contiguous planes, then one pass to normalise, and a backward pass of its
+//! own (input, γ and β). burn 0.22.1's default `batch_norm_train` and its backward (flex does not
+//! override them) transpose the activation for every mean and sum and leave several autodiff
+//! nodes per layer; batch norm + ReLU was 19 % of a U-Net training step with our convolutions
+//! (docs/benchmarks.md). Running statistics are updated as burn's `BatchNorm` does (momentum,
+//! biased variance). Inference and other devices keep burn's `BatchNorm::forward`.
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use rayon::prelude::*;
+
+#[backend_extension(Autodiff, Flex)]
+pub trait BatchNormBackend: burn::backend::Backend {
+    /// `x` `[B, C, H, W]` normalised with its own per-channel mean and biased variance, scaled by
+    /// `gamma` and shifted by `beta` (`[C]` each).
+    fn batch_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The per-channel mean and biased variance of `x`, `[2, C]` (not differentiable).
+    fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+fn values(t: &FlexTensor) -> (FlexTensor, Vec<usize>) {
+    let t = t.to_contiguous();
+    let dims = t.layout().shape().to_vec();
+    (t, dims)
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>()
+        .expect("batch norm: a contiguous f32 tensor")
+}
+
+/// Per-channel mean and biased variance of an NCHW activation (`c` channels, planes of `plane`).
+fn statistics(x: &[f32], c: usize, plane: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = (x.len() / plane.max(1)) / c.max(1) * plane;
+    let planes = |ch: usize| x.chunks_exact(plane).skip(ch).step_by(c);
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let sum: f64 = planes(ch).flatten().map(|&v| v as f64).sum();
+            let mean = sum / n as f64;
+            let sq: f64 = planes(ch)
+                .flatten()
+                .map(|&v| (v as f64 - mean).powi(2))
+                .sum();
+            (mean as f32, (sq / n as f64) as f32)
+        })
+        .unzip()
+}
+
+/// `out[b, ch, :] = f(ch, x[b, ch, :])` over every plane, planes in parallel.
+fn per_plane(
+    x: &[f32],
+    c: usize,
+    plane: usize,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(plane)
+        .zip(x.par_chunks(plane))
+        .enumerate()
+        .for_each(|(i, (o, xs))| f(i % c, xs, o));
+    out
+}
+
+fn inv_std(var: &[f32], epsilon: f64) -> Vec<f32> {
+    var.iter()
+        .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+        .collect()
+}
+
+fn flex(values: Vec<f32>, dims: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, dims.to_vec()))
+}
+
+/// Output, mean and variance of the fused forward pass.
+fn forward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, Vec<f32>, Vec<f32>) {
+    let ((x, dims), (gamma, _), (beta, _)) = (values(x), values(gamma), values(beta));
+    let (c, plane) = (dims[1], dims[2..].iter().product::<usize>());
+    let (mean, var) = statistics(slice(&x), c, plane);
+    let inv = inv_std(&var, epsilon);
+    let (g, b) = (slice(&gamma), slice(&beta));
+    let out = per_plane(slice(&x), c, plane, |ch, xs, o| {
+        let (scale, m, shift) = (g[ch] * inv[ch], mean[ch], b[ch]);
+        for (o, &v) in o.iter_mut().zip(xs) {
+            *o = (v - m) * scale + shift;
+        }
+    });
+    (flex(out, &dims), mean, var)
+}
+
+impl BatchNormBackend for Flex {
+    fn batch_norm_fused(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        forward(&x, &gamma, &beta, epsilon).0
+    }
+
+    fn batch_statistics(x: FlexTensor) -> FlexTensor {
+        let (x, dims) = values(&x);
+        let (mut mean, var) = statistics(slice(&x), dims[1], dims[2..].iter().product());
+        mean.extend(var);
+        flex(mean, &[2, dims[1]])
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    /// The input, γ, the batch mean and variance, ε.
+    type State = (FlexTensor, FlexTensor, Vec<f32>, Vec<f32>, f64);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [x_node, gamma_node, beta_node] = ops.parents;
+        let (grad, dims) = values(&grads.consume::<Flex>(&ops.node));
+        let (x, gamma, mean, var, epsilon) = ops.state;
+        let ((x, _), (gamma, _)) = (values(&x), values(&gamma));
+        let (c, plane) = (dims[1], dims[2..].iter().product::<usize>());
+        let n = (dims.iter().product::<usize>() / c) as f64;
+        let inv = inv_std(&var, epsilon);
+        let (xs, dy, g) = (slice(&x), slice(&grad), slice(&gamma));
+        // Per channel: Σ dy (β's gradient) and Σ dy · x̂ (γ's gradient).
+        let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mut s, mut sx) = (0.0f64, 0.0f64);
+                for (xp, dp) in xs
+                    .chunks_exact(plane)
+                    .zip(dy.chunks_exact(plane))
+                    .skip(ch)
+                    .step_by(c)
+                {
+                    for (&v, &d) in xp.iter().zip(dp) {
+                        s += d as f64;
+                        sx += d as f64 * ((v - mean[ch]) * inv[ch]) as f64;
+                    }
+                }
+                (s, sx)
+            })
+            .unzip();
+        if let Some(node) = x_node {
+            // dx = γ·σ⁻¹ · (dy − mean(dy) − x̂ · mean(dy · x̂))
+            let mut dx = vec![0.0f32; xs.len()];
+            dx.par_chunks_mut(plane)
+                .zip(xs.par_chunks(plane).zip(dy.par_chunks(plane)))
+                .enumerate()
+                .for_each(|(i, (o, (xp, dp)))| {
+                    let ch = i % c;
+                    let (scale, m, s) = (g[ch] * inv[ch], mean[ch], inv[ch]);
+                    let (mdy, mdx) = ((sum_dy[ch] / n) as f32, (sum_dy_xhat[ch] / n) as f32);
+                    for ((o, &v), &d) in o.iter_mut().zip(xp).zip(dp) {
+                        *o = scale * (d - mdy - (v - m) * s * mdx);
+                    }
+                });
+            grads.register::<Flex>(node.id, flex(dx, &dims));
+        }
+        let to_f32 = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<f32>>();
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, flex(to_f32(&sum_dy_xhat), &[c]));
+        }
+        if let Some(node) = beta_node {
+            grads.register::<Flex>(node.id, flex(to_f32(&sum_dy), &[c]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
+    fn batch_norm_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        match BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, gamma) = (x.primitive().clone(), gamma.primitive().clone());
+                let (out, mean, var) = forward(&x, &gamma, beta.primitive(), epsilon);
+                prep.finish((x, gamma, mean, var, epsilon), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(x.primitive(), gamma.primitive(), beta.primitive(), epsilon).0)
+            }
+        }
+    }
+
+    fn batch_statistics(_x: FloatTensor<Self>) -> FloatTensor<Self> {
+        unreachable!("batch_statistics runs on the tensor without autodiff (see batch_norm)")
+    }
+}
+
+/// `bn.forward(x)` for an f32 flex activation `[B, C, H, W]` on an autodiff device while the
+/// layer trains: the fused pass above, and the running statistics updated as burn's `BatchNorm`
+/// does. `None` where it does not apply (another device, inference, a frozen layer).
+pub fn batch_norm(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
+    let device = x.device();
+    let applies = device.is_autodiff()
+        && bn.training.is_enabled()
+        && super::cpu_conv::on_flex(x)
+        && super::cpu_conv::enabled();
+    if !applies {
+        return None;
+    }
+    let dispatch = |t: Tensor<4>| t.into_dispatch();
+    let out = Tensor::<4>::from_dispatch(
+        <burn::backend::Dispatch as BatchNormBackend>::batch_norm_fused(
+            dispatch(x.clone()),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+        ),
+    );
+    let stats = Tensor::<2>::from_dispatch(
+        <burn::backend::Dispatch as BatchNormBackend>::batch_statistics(
+            x.clone().inner().into_dispatch(),
+        ),
+    );
+    let stats = Tensor::<2>::from_inner(stats);
+    let [_, c] = stats.dims();
+    let mean = stats.clone().slice([0..1, 0..c]).reshape([c]);
+    let var = stats.slice([1..2, 0..c]).reshape([c]);
+    let m = bn.momentum;
+    let running_mean = bn.running_mean.value_sync().to_device(&device);
+    let running_var = bn.running_var.value_sync().to_device(&device);
+    bn.running_mean
+        .update((running_mean.mul_scalar(1.0 - m) + mean.mul_scalar(m)).detach());
+    bn.running_var
+        .update((running_var.mul_scalar(1.0 - m) + var.mul_scalar(m)).detach());
+    Some(out)
+}
