@@ -18,6 +18,8 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use super::cpu_conv::{contiguous, slice};
+
 #[backend_extension(Autodiff, Flex)]
 pub trait BatchNormBackend: burn::backend::Backend {
     /// `x` `[B, C, H, W]` normalised with its own per-channel mean and biased variance, scaled by
@@ -31,17 +33,6 @@ pub trait BatchNormBackend: burn::backend::Backend {
 
     /// The per-channel mean and biased variance of `x`, `[2, C]` (not differentiable).
     fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
-}
-
-fn values(t: &FlexTensor) -> (FlexTensor, Vec<usize>) {
-    let t = t.to_contiguous();
-    let dims = t.layout().shape().to_vec();
-    (t, dims)
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>()
-        .expect("batch norm: a contiguous f32 tensor")
 }
 
 /// Per-channel mean and biased variance of an NCHW activation (`c` channels, planes of `plane`).
@@ -94,7 +85,7 @@ fn forward(
     beta: &FlexTensor,
     epsilon: f64,
 ) -> (FlexTensor, Vec<f32>, Vec<f32>) {
-    let ((x, dims), (gamma, _), (beta, _)) = (values(x), values(gamma), values(beta));
+    let ((x, dims), (gamma, _), (beta, _)) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let (c, plane) = (dims[1], dims[2..].iter().product::<usize>());
     let (mean, var) = statistics(slice(&x), c, plane);
     let inv = inv_std(&var, epsilon);
@@ -119,7 +110,7 @@ impl BatchNormBackend for Flex {
     }
 
     fn batch_statistics(x: FlexTensor) -> FlexTensor {
-        let (x, dims) = values(&x);
+        let (x, dims) = contiguous(&x);
         let (mut mean, var) = statistics(slice(&x), dims[1], dims[2..].iter().product());
         mean.extend(var);
         flex(mean, &[2, dims[1]])
@@ -135,9 +126,9 @@ impl Backward<Flex, 3> for BatchNormBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [x_node, gamma_node, beta_node] = ops.parents;
-        let (grad, dims) = values(&grads.consume::<Flex>(&ops.node));
+        let (grad, dims) = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x, gamma, mean, var, epsilon) = ops.state;
-        let ((x, _), (gamma, _)) = (values(&x), values(&gamma));
+        let ((x, _), (gamma, _)) = (contiguous(&x), contiguous(&gamma));
         let (c, plane) = (dims[1], dims[2..].iter().product::<usize>());
         let n = (dims.iter().product::<usize>() / c) as f64;
         let inv = inv_std(&var, epsilon);

@@ -30,16 +30,17 @@ pub trait SameConvBackend: burn::backend::Backend {
     fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// The data of a contiguous f32 flex tensor and its dims.
-fn contiguous(t: &FlexTensor) -> (FlexTensor, Vec<usize>) {
+/// The data of a contiguous f32 flex tensor and its dims (also for `cpu_norm`).
+pub(crate) fn contiguous(t: &FlexTensor) -> (FlexTensor, Vec<usize>) {
     let t = t.to_contiguous();
     let dims = t.layout().shape().to_vec();
     (t, dims)
 }
 
-fn slice(t: &FlexTensor) -> &[f32] {
+/// The values of a tensor from `contiguous` (f32: the callers checked the dtype with `on_flex`).
+pub(crate) fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
-        .expect("same_conv2d: contiguous f32 tensor")
+        .expect("CPU kernels: a contiguous f32 tensor")
 }
 
 fn geometry(x: &[usize], weight: &[usize]) -> Geometry {
