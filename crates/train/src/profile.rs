@@ -6,10 +6,10 @@
 //! flex (`cpu_conv`, what the model runs there) and as im2col + a matrix product in tensor ops
 //! (`conv_im2col`, not in the step); batch norm (fused on flex: `cpu_norm`) + ReLU forward and
 //! backward, max pooling, and the transposed convolution (burn's kernel and the matrix
-//! product); then the skip concatenations, the Dice loss and one Adam update of the whole model. `train bench`
-//! prints them beside its whole step; what the rows leave (copies, the head, launches) is the
-//! difference. A read-back of a reduction ends every timed run, so GPU work is
-//! counted where it happens.
+//! product); then the skip concatenations, the Dice loss and one Adam update of the whole
+//! model. `train bench` prints them beside its whole step; what the rows leave (copies, the
+//! head, launches) is the difference. A read-back of a reduction ends every timed run, so GPU
+//! work is counted where it happens.
 
 use crate::training::loss::Loss;
 use brainseg::model::{Arch, ModelConfig, conv_im2col, cpu_conv, cpu_norm};

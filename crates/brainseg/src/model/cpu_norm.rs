@@ -22,12 +22,15 @@ use super::cpu_conv::{contiguous, slice};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait BatchNormBackend: burn::backend::Backend {
-    /// `x` `[B, C, H, W]` normalised with its own per-channel mean and biased variance, scaled by
-    /// `gamma` and shifted by `beta` (`[C]` each).
+    /// `x` `[B, C, H, W]` normalised with its per-channel batch statistics `stats` (`[2, C]`:
+    /// mean, biased variance, from `batch_statistics` of the same `x`), scaled by `gamma` and
+    /// shifted by `beta` (`[C]` each). The gradient reaches `x` (through the statistics too), γ
+    /// and β; `stats` is read as a constant.
     fn batch_norm_fused(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self>;
 
@@ -37,34 +40,41 @@ pub trait BatchNormBackend: burn::backend::Backend {
 
 /// Per-channel mean and biased variance of an NCHW activation (`c` channels, planes of `plane`).
 fn statistics(x: &[f32], c: usize, plane: usize) -> (Vec<f32>, Vec<f32>) {
-    let n = (x.len() / plane.max(1)) / c.max(1) * plane;
+    let n = (x.len() / c) as f64;
     let planes = |ch: usize| x.chunks_exact(plane).skip(ch).step_by(c);
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let sum: f64 = planes(ch).flatten().map(|&v| v as f64).sum();
-            let mean = sum / n as f64;
+            let mean = planes(ch).flatten().map(|&v| v as f64).sum::<f64>() / n;
             let sq: f64 = planes(ch)
                 .flatten()
                 .map(|&v| (v as f64 - mean).powi(2))
                 .sum();
-            (mean as f32, (sq / n as f64) as f32)
+            (mean as f32, (sq / n) as f32)
         })
         .unzip()
 }
 
-/// `out[b, ch, :] = f(ch, x[b, ch, :])` over every plane, planes in parallel.
+/// `[2, C]` statistics as (mean, variance).
+fn split_statistics(stats: &FlexTensor) -> (Vec<f32>, Vec<f32>) {
+    let (stats, _) = contiguous(stats);
+    let values = slice(&stats);
+    let c = values.len() / 2;
+    (values[..c].to_vec(), values[c..].to_vec())
+}
+
+/// A new activation of `len` values whose plane `i` (channel `i % c`) `f(i, c, plane)` fills;
+/// planes in parallel.
 fn per_plane(
-    x: &[f32],
+    len: usize,
     c: usize,
     plane: usize,
-    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+    f: impl Fn(usize, usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = vec![0.0f32; len];
     out.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
         .enumerate()
-        .for_each(|(i, (o, xs))| f(i % c, xs, o));
+        .for_each(|(i, o)| f(i, i % c, o));
     out
 }
 
@@ -78,25 +88,25 @@ fn flex(values: Vec<f32>, dims: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims.to_vec()))
 }
 
-/// Output, mean and variance of the fused forward pass.
+/// The normalised output for the batch statistics `mean`, `var`.
 fn forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
+    (mean, var): (&[f32], &[f32]),
     epsilon: f64,
-) -> (FlexTensor, Vec<f32>, Vec<f32>) {
+) -> FlexTensor {
     let ((x, dims), (gamma, _), (beta, _)) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let (c, plane) = (dims[1], dims[2..].iter().product::<usize>());
-    let (mean, var) = statistics(slice(&x), c, plane);
-    let inv = inv_std(&var, epsilon);
-    let (g, b) = (slice(&gamma), slice(&beta));
-    let out = per_plane(slice(&x), c, plane, |ch, xs, o| {
+    let inv = inv_std(var, epsilon);
+    let (xs, g, b) = (slice(&x), slice(&gamma), slice(&beta));
+    let out = per_plane(xs.len(), c, plane, |i, ch, o| {
         let (scale, m, shift) = (g[ch] * inv[ch], mean[ch], b[ch]);
-        for (o, &v) in o.iter_mut().zip(xs) {
+        for (o, &v) in o.iter_mut().zip(&xs[i * plane..][..plane]) {
             *o = (v - m) * scale + shift;
         }
     });
-    (flex(out, &dims), mean, var)
+    flex(out, &dims)
 }
 
 impl BatchNormBackend for Flex {
@@ -104,9 +114,11 @@ impl BatchNormBackend for Flex {
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
+        stats: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        forward(&x, &gamma, &beta, epsilon).0
+        let (mean, var) = split_statistics(&stats);
+        forward(&x, &gamma, &beta, (&mean, &var), epsilon)
     }
 
     fn batch_statistics(x: FlexTensor) -> FlexTensor {
@@ -154,18 +166,14 @@ impl Backward<Flex, 3> for BatchNormBackward {
             .unzip();
         if let Some(node) = x_node {
             // dx = γ·σ⁻¹ · (dy − mean(dy) − x̂ · mean(dy · x̂))
-            let mut dx = vec![0.0f32; xs.len()];
-            dx.par_chunks_mut(plane)
-                .zip(xs.par_chunks(plane).zip(dy.par_chunks(plane)))
-                .enumerate()
-                .for_each(|(i, (o, (xp, dp)))| {
-                    let ch = i % c;
-                    let (scale, m, s) = (g[ch] * inv[ch], mean[ch], inv[ch]);
-                    let (mdy, mdx) = ((sum_dy[ch] / n) as f32, (sum_dy_xhat[ch] / n) as f32);
-                    for ((o, &v), &d) in o.iter_mut().zip(xp).zip(dp) {
-                        *o = scale * (d - mdy - (v - m) * s * mdx);
-                    }
-                });
+            let dx = per_plane(xs.len(), c, plane, |i, ch, o| {
+                let (scale, m, s) = (g[ch] * inv[ch], mean[ch], inv[ch]);
+                let (mdy, mdx) = ((sum_dy[ch] / n) as f32, (sum_dy_xhat[ch] / n) as f32);
+                let (xp, dp) = (&xs[i * plane..][..plane], &dy[i * plane..][..plane]);
+                for ((o, &v), &d) in o.iter_mut().zip(xp).zip(dp) {
+                    *o = scale * (d - mdy - (v - m) * s * mdx);
+                }
+            });
             grads.register::<Flex>(node.id, flex(dx, &dims));
         }
         let to_f32 = |v: &[f64]| v.iter().map(|&s| s as f32).collect::<Vec<f32>>();
@@ -183,8 +191,10 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
+        let (mean, var) = split_statistics(stats.primitive());
         match BatchNormBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -192,23 +202,32 @@ impl<C: CheckpointStrategy> BatchNormBackend for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, gamma) = (x.primitive().clone(), gamma.primitive().clone());
-                let (out, mean, var) = forward(&x, &gamma, beta.primitive(), epsilon);
+                let out = forward(&x, &gamma, beta.primitive(), (&mean, &var), epsilon);
                 prep.finish((x, gamma, mean, var, epsilon), out)
             }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(forward(x.primitive(), gamma.primitive(), beta.primitive(), epsilon).0)
-            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(
+                x.primitive(),
+                gamma.primitive(),
+                beta.primitive(),
+                (&mean, &var),
+                epsilon,
+            )),
         }
     }
 
-    fn batch_statistics(_x: FloatTensor<Self>) -> FloatTensor<Self> {
-        unreachable!("batch_statistics runs on the tensor without autodiff (see batch_norm)")
+    /// Untracked: the statistics only feed the running averages and the fused pass above, whose
+    /// backward accounts for them.
+    fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        <FloatTensor<Self>>::new(<Flex as BatchNormBackend>::batch_statistics(
+            x.primitive().clone(),
+        ))
     }
 }
 
 /// `bn.forward(x)` for an f32 flex activation `[B, C, H, W]` on an autodiff device while the
-/// layer trains: the fused pass above, and the running statistics updated as burn's `BatchNorm`
-/// does. `None` where it does not apply (another device, inference, a frozen layer).
+/// layer trains: the batch statistics once, the fused pass above with them, and the running
+/// statistics updated as burn's `BatchNorm` does. `None` where it does not apply (another
+/// device, inference, a frozen layer).
 pub fn batch_norm(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
     let device = x.device();
     let applies = device.is_autodiff()
@@ -218,21 +237,17 @@ pub fn batch_norm(bn: &BatchNorm, x: &Tensor<4>) -> Option<Tensor<4>> {
     if !applies {
         return None;
     }
-    let dispatch = |t: Tensor<4>| t.into_dispatch();
-    let out = Tensor::<4>::from_dispatch(
-        <burn::backend::Dispatch as BatchNormBackend>::batch_norm_fused(
-            dispatch(x.clone()),
-            bn.gamma.val().into_dispatch(),
-            bn.beta.val().into_dispatch(),
-            bn.epsilon,
-        ),
-    );
-    let stats = Tensor::<2>::from_dispatch(
-        <burn::backend::Dispatch as BatchNormBackend>::batch_statistics(
-            x.clone().inner().into_dispatch(),
-        ),
-    );
-    let stats = Tensor::<2>::from_inner(stats);
+    type Ext = burn::backend::Dispatch;
+    let stats = Tensor::<2>::from_dispatch(<Ext as BatchNormBackend>::batch_statistics(
+        x.clone().into_dispatch(),
+    ));
+    let out = Tensor::<4>::from_dispatch(<Ext as BatchNormBackend>::batch_norm_fused(
+        x.clone().into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        stats.clone().into_dispatch(),
+        bn.epsilon,
+    ));
     let [_, c] = stats.dims();
     let mean = stats.clone().slice([0..1, 0..c]).reshape([c]);
     let var = stats.slice([1..2, 0..c]).reshape([c]);

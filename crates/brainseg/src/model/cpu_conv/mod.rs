@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use std::cell::Cell;
 
-pub use kernels::Geometry;
+use kernels::Geometry;
 
 #[backend_extension(Autodiff, Flex)]
 pub trait SameConvBackend: burn::backend::Backend {
@@ -171,7 +171,7 @@ pub fn applies(conv: &Conv2d, x: &Tensor<4>) -> bool {
         && conv.dilation == [1, 1]
         && conv.groups == 1
         && on_flex(x)
-        && ENABLED.get()
+        && enabled()
 }
 
 /// `conv.forward(x)`, through these kernels where they apply (`applies`); a bias is added with
