@@ -976,6 +976,59 @@ fn every_architecture_trains_the_same_through_the_cpu_kernels() {
     }
 }
 
+/// At inference on flex each architecture gives the same logits with every convolution + batch
+/// norm (+ ReLU) folded into one pass of our kernels (`cpu_conv::conv_bn`) as with burn's
+/// convolution, batch norm and ReLU, for batch norms whose running statistics, γ and β are far
+/// from their initial values (which fold to nothing).
+#[cfg(feature = "cpu-conv")]
+#[test]
+fn every_architecture_infers_the_same_with_batch_norm_folded_into_the_cpu_kernels() {
+    use brainseg::model::cpu_conv;
+    use burn::module::{ModuleMapper, Param};
+    /// Every parameter `t` becomes `t·(1 + v/2) + v/10` for a varied `v` in [−1, 1].
+    struct Perturb;
+    impl ModuleMapper for Perturb {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| {
+                let shape = t.shape();
+                let v: Vec<f32> = (0..shape.num_elements())
+                    .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+                    .collect();
+                let v = Tensor::<D>::from_data(TensorData::new(v, shape), &t.device());
+                t.clone() * (v.clone() * 0.5 + 1.0) + v * 0.1
+            })
+        }
+    }
+    let training = Device::flex().autodiff();
+    let plain = Device::flex();
+    for arch in [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn] {
+        let cfg = ModelConfig {
+            levels: 2,
+            ..ModelConfig::new(arch, 8)
+        };
+        let model = cfg.init(&training).unwrap();
+        // Training-mode passes move the running statistics away from mean 0, variance 1.
+        for _ in 0..3 {
+            let _ = model.forward(input(2, 16, &training));
+        }
+        let model = model.valid().map(&mut Perturb);
+        let x = input(2, 16, &plain);
+        let run = |on: bool| {
+            cpu_conv::set_enabled(on);
+            let logits = model.forward(x.clone());
+            cpu_conv::set_enabled(true);
+            logits
+        };
+        let (ours, burns) = (run(true), run(false));
+        let scale: f32 = burns.clone().abs().max().into_scalar();
+        let d = diff(ours, burns);
+        assert!(
+            d < 1e-4 * scale.max(1.0),
+            "{arch}: logits differ by {d} (largest {scale})"
+        );
+    }
+}
+
 /// Every float parameter's gradient, in the model's order.
 #[cfg(feature = "cpu-kernels")]
 struct GradCollector<'a> {

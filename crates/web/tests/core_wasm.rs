@@ -1,6 +1,7 @@
 //! The core crate compiled to wasm32 (run by wasm-bindgen-test-runner under Node): decoding,
 //! preprocessing and its inverse, a model forward pass on the CPU backend, weights round trip,
-//! post-processing and DSC — the same code paths the page uses.
+//! post-processing and DSC — the same code paths the page uses, our CPU convolution kernels
+//! (single-threaded, wasm SIMD) included.
 #![cfg(target_arch = "wasm32")]
 
 use brainseg::eval::{native_dice, native_mask};
@@ -13,7 +14,8 @@ use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 use brainseg::tiff_io::{encode_image, encode_mask};
-use burn::prelude::Device;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 fn files() -> Vec<InputFile> {
@@ -150,4 +152,63 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     assert_eq!((scaled.len(), p.size()), (probs.len(), 32));
     assert_eq!(last, (2 * prep.slices(), 2 * prep.slices()));
     assert!(scaled.iter().all(|p| (0.0..=1.0).contains(p)) && scaled != probs);
+}
+
+/// Every parameter `t` becomes `t·(1 + v/2) + v/10` for a varied `v` in [−1, 1], so that batch
+/// norms fold into something (γ 1 and β 0 fold to nothing).
+struct Perturb;
+
+impl ModuleMapper for Perturb {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let shape = t.shape();
+            let v: Vec<f32> = (0..shape.num_elements())
+                .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+                .collect();
+            let v = Tensor::<D>::from_data(TensorData::new(v, shape), &t.device());
+            t.clone() * (v.clone() * 0.5 + 1.0) + v * 0.1
+        })
+    }
+}
+
+/// The page's CPU worker runs the models' convolutions, batch norms and ReLUs through our kernels
+/// (`cpu_conv::conv_bn`: one thread, gemm's wasm SIMD kernels, several bands of rows at 96²):
+/// every architecture's logits equal those of burn's own operations.
+#[wasm_bindgen_test]
+fn the_cpu_kernels_give_burns_logits_in_wasm() {
+    use brainseg::model::cpu_conv;
+    let device = Device::flex();
+    let n = 96;
+    let x: Vec<f32> = (0..2 * 3 * n * n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, n, n]), &device);
+    for arch in [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn] {
+        let cfg = ModelConfig {
+            levels: 2,
+            ..ModelConfig::new(arch, 8)
+        };
+        let model = cfg.init(&device).unwrap().map(&mut Perturb);
+        let run = |on: bool| {
+            cpu_conv::set_enabled(on);
+            let logits = model
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            cpu_conv::set_enabled(true);
+            logits
+        };
+        let (ours, burns) = (run(true), run(false));
+        let scale = burns.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(&burns)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst < 1e-4 * scale,
+            "{arch}: logits differ by {worst} (largest {scale})"
+        );
+    }
 }

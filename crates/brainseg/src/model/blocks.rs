@@ -6,11 +6,11 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 /// `conv.forward(x)`; on flex through our CPU kernels where they apply (`cpu_conv`, with the
-/// `cpu-kernels` feature).
+/// `cpu-conv` feature).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    #[cfg(feature = "cpu-kernels")]
+    #[cfg(feature = "cpu-conv")]
     return super::cpu_conv::conv2d(conv, x);
-    #[cfg(not(feature = "cpu-kernels"))]
+    #[cfg(not(feature = "cpu-conv"))]
     conv.forward(x)
 }
 
@@ -36,12 +36,25 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "cpu-conv")]
+        if let Some(y) = super::cpu_conv::conv_bn(&self.conv, &self.bn, &x, false) {
+            return y;
+        }
         let y = conv2d(&self.conv, x);
         #[cfg(feature = "cpu-kernels")]
         if let Some(normalised) = super::cpu_norm::batch_norm(&self.bn, &y) {
             return normalised;
         }
         self.bn.forward(y)
+    }
+
+    /// `relu(self.forward(x))`; at inference on flex one pass of our kernels (`cpu_conv::conv_bn`).
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        #[cfg(feature = "cpu-conv")]
+        if let Some(y) = super::cpu_conv::conv_bn(&self.conv, &self.bn, &x, true) {
+            return y;
+        }
+        relu(self.forward(x))
     }
 }
 
@@ -67,10 +80,11 @@ impl UnetBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = self.b.forward(relu(self.a.forward(x.clone())));
+        let a = self.a.forward_relu(x.clone());
         if !self.residual {
-            return relu(h);
+            return self.b.forward_relu(a);
         }
+        let h = self.b.forward(a);
         let shortcut = match &self.projection {
             Some(p) => p.forward(x),
             None => x,
@@ -100,8 +114,8 @@ impl ResNextBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = relu(self.reduce.forward(x.clone()));
-        let h = relu(self.grouped.forward(h));
+        let h = self.reduce.forward_relu(x.clone());
+        let h = self.grouped.forward_relu(h);
         let h = self.expand.forward(h);
         let shortcut = match &self.projection {
             Some(p) => p.forward(x),

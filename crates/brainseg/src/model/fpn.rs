@@ -7,7 +7,6 @@ use super::blocks::{ConvBn, Resample, UnetBlock, conv2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 #[derive(Module, Debug)]
 pub struct Fpn {
@@ -67,7 +66,7 @@ impl Fpn {
                 None => lateral,
                 Some(t) => lateral + upsample_to(t, fh, fw, Resample::Nearest),
             };
-            let head = relu(self.heads[i].forward(p.clone()));
+            let head = self.heads[i].forward_relu(p.clone());
             let head = if (fh, fw) == (h2, w2) {
                 head
             } else {

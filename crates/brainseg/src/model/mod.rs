@@ -1,7 +1,7 @@
 //! The segmentation models. All map `[B, 3, N, N]` slices to `[B, 1, N, N]` logits.
 
 mod blocks;
-#[cfg(feature = "cpu-kernels")]
+#[cfg(feature = "cpu-conv")]
 pub mod cpu_conv;
 #[cfg(feature = "cpu-kernels")]
 pub mod cpu_norm;

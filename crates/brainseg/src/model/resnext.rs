@@ -6,7 +6,6 @@ use super::blocks::{ConvBn, ResNextBlock, Resample, conv2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 #[derive(Module, Debug)]
 pub struct ResNextUNet {
@@ -43,7 +42,7 @@ impl ResNextUNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.stem.forward(x));
+        let mut x = self.stem.forward_relu(x);
         let mut skips = Vec::with_capacity(self.stages.len());
         for stage in &self.stages {
             let down = self.pool.forward(x.clone());
@@ -54,7 +53,7 @@ impl ResNextUNet {
             let skip = skips.pop().expect("one skip per stage");
             let [_, _, h, w] = skip.dims();
             let up = upsample_to(x, h, w, Resample::Bilinear);
-            x = relu(self.decoders[i].forward(Tensor::cat(vec![up, skip], 1)));
+            x = self.decoders[i].forward_relu(Tensor::cat(vec![up, skip], 1));
         }
         conv2d(&self.head, x)
     }

@@ -8,9 +8,12 @@
 //! re-read columns of 9–19 MB per image and ran at memory speed. The input gradient is the
 //! forward convolution of the output gradient with the weights transposed and flipped; the weight
 //! gradient sums `grad_out · columnsᵀ` over the items in a fixed number of partial sums (the
-//! result does not depend on the machine's thread count).
+//! result does not depend on the machine's thread count). Without the `cpu-kernels` feature (the
+//! page's wasm, one thread per worker) the items run in turn on the calling thread and only the
+//! forward convolution is built.
 
 use gemm::{Parallelism, gemm};
+#[cfg(feature = "cpu-kernels")]
 use rayon::prelude::*;
 
 /// The shape of one convolution: the input is `[batch, cin, h, w]`, the weight
@@ -30,6 +33,7 @@ pub struct Geometry {
 const BAND_BYTES: usize = 512 * 1024;
 
 /// Partial sums of the weight gradient: fixed, so the sum's order is the same on every machine.
+#[cfg(feature = "cpu-kernels")]
 const PARTIAL_SUMS: usize = 16;
 
 impl Geometry {
@@ -139,54 +143,94 @@ fn column_buffer(g: &Geometry) -> Vec<f32> {
     }
 }
 
+/// Runs `work(columns, item)` for every (image, band) item of `g`, each with a column buffer of
+/// its thread's: on rayon's pool with `cpu-kernels`, in turn on this thread without.
+fn for_each_item(g: &Geometry, work: impl Fn(&mut Vec<f32>, (usize, usize)) + Send + Sync) {
+    #[cfg(feature = "cpu-kernels")]
+    g.items()
+        .par_iter()
+        .for_each_init(|| column_buffer(g), |col, &item| work(col, item));
+    #[cfg(not(feature = "cpu-kernels"))]
+    {
+        let mut col = column_buffer(g);
+        for item in g.items() {
+            work(&mut col, item);
+        }
+    }
+}
+
+/// What the forward convolution applies to its output before returning it: a per-output-channel
+/// bias, then a ReLU (both while the band is in cache, instead of a pass of their own each).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// `[cout]` added to every output pixel of its channel.
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
 /// The convolution `[batch, cout, h, w]` of `x` (`[batch, cin, h, w]`) with `weight`
-/// (`[cout, cin, k, k]`).
-pub fn forward(g: &Geometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
+/// (`[cout, cin, k, k]`), then `epilogue`.
+pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> Vec<f32> {
     g.check(x, g.cin, weight, g.cout * g.depth());
+    if let Some(bias) = epilogue.bias {
+        assert_eq!(bias.len(), g.cout, "bias length");
+    }
     let (plane, depth) = (g.plane(), g.depth());
     let mut out = vec![0.0f32; g.batch * g.cout * plane];
     let dst = SharedOut(out.as_mut_ptr());
-    g.items().par_iter().for_each_init(
-        || column_buffer(g),
-        |col, &(b, y0)| {
-            let y1 = g.band_end(y0);
-            let n = (y1 - y0) * g.w;
-            let (rhs, rhs_rs) = patches(g, &x[b * g.cin * plane..][..g.cin * plane], y0, y1, col);
-            // out[b, :, band] = weight[cout, depth] · patches[depth, n]
-            // SAFETY: the destination is rows y0..y1 of image b in every output channel (row
-            // stride `plane`, inside `out`); the operands are `depth × n` and `cout × depth`
-            // matrices inside `col`/`x` and `weight`, as `check` and `patches` established.
-            unsafe {
-                gemm(
-                    g.cout,
-                    n,
-                    depth,
-                    dst.at(b * g.cout * plane + y0 * g.w),
-                    1,
-                    plane as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    depth as isize,
-                    rhs,
-                    1,
-                    rhs_rs as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
+    for_each_item(g, |col, (b, y0)| {
+        let y1 = g.band_end(y0);
+        let n = (y1 - y0) * g.w;
+        let (rhs, rhs_rs) = patches(g, &x[b * g.cin * plane..][..g.cin * plane], y0, y1, col);
+        let band = b * g.cout * plane + y0 * g.w;
+        // out[b, :, band] = weight[cout, depth] · patches[depth, n]
+        // SAFETY: the destination is rows y0..y1 of image b in every output channel (row
+        // stride `plane`, inside `out`); the operands are `depth × n` and `cout × depth`
+        // matrices inside `col`/`x` and `weight`, as `check` and `patches` established.
+        unsafe {
+            gemm(
+                g.cout,
+                n,
+                depth,
+                dst.at(band),
+                1,
+                plane as isize,
+                false,
+                weight.as_ptr(),
+                1,
+                depth as isize,
+                rhs,
+                1,
+                rhs_rs as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        if epilogue.bias.is_none() && !epilogue.relu {
+            return;
+        }
+        for o in 0..g.cout {
+            // SAFETY: this item's own `n` values of output channel `o` (see above).
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.at(band + o * plane), n) };
+            let add = epilogue.bias.map_or(0.0, |bias| bias[o]);
+            if epilogue.relu {
+                row.iter_mut().for_each(|v| *v = (*v + add).max(0.0));
+            } else {
+                row.iter_mut().for_each(|v| *v += add);
             }
-        },
-    );
+        }
+    });
     out
 }
 
 /// The gradient of the forward convolution's input, for the output gradient `grad_out`
 /// (`[batch, cout, h, w]`): the forward convolution of `grad_out` with the weight transposed
 /// (`[cin, cout, k, k]`) and flipped in both spatial axes.
+#[cfg(feature = "cpu-kernels")]
 pub fn input_grad(g: &Geometry, grad_out: &[f32], weight: &[f32]) -> Vec<f32> {
     g.check(grad_out, g.cout, weight, g.cout * g.depth());
     let k2 = g.k * g.k;
@@ -203,11 +247,12 @@ pub fn input_grad(g: &Geometry, grad_out: &[f32], weight: &[f32]) -> Vec<f32> {
         cout: g.cin,
         ..*g
     };
-    forward(&transposed, grad_out, &flipped)
+    forward(&transposed, grad_out, &flipped, Epilogue::default())
 }
 
 /// The gradient of the forward convolution's weight (`[cout, cin, k, k]`), for input `x` and
 /// output gradient `grad_out`.
+#[cfg(feature = "cpu-kernels")]
 pub fn weight_grad(g: &Geometry, x: &[f32], grad_out: &[f32]) -> Vec<f32> {
     g.check(x, g.cin, grad_out, g.batch * g.cout * g.plane());
     let (plane, depth) = (g.plane(), g.depth());
@@ -312,6 +357,7 @@ mod tests {
             .collect()
     }
 
+    #[cfg(feature = "cpu-kernels")]
     fn dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter()
             .zip(b)
@@ -346,13 +392,29 @@ mod tests {
         for g in geometries() {
             let x = values(g.batch * g.cin * g.plane(), 1);
             let w = values(g.cout * g.depth(), 2);
-            let (fast, slow) = (forward(&g, &x, &w), direct(&g, &x, &w));
-            let worst = fast
-                .iter()
-                .zip(&slow)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{g:?}: {worst}");
+            let bias = values(g.cout, 6);
+            let slow = direct(&g, &x, &w);
+            // The same convolution with the epilogue: + bias[channel], then ReLU.
+            let plane = g.plane();
+            let slow_biased: Vec<f32> = (0..slow.len())
+                .map(|i| (slow[i] + bias[(i / plane) % g.cout]).max(0.0))
+                .collect();
+            let epilogue = Epilogue {
+                bias: Some(&bias),
+                relu: true,
+            };
+            for (fast, slow) in [
+                (forward(&g, &x, &w, Epilogue::default()), &slow),
+                (forward(&g, &x, &w, epilogue), &slow_biased),
+            ] {
+                let worst = fast
+                    .iter()
+                    .zip(slow)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-4, "{g:?}: {worst}");
+            }
+            assert!(slow_biased.contains(&0.0) && slow_biased.iter().any(|&v| v > 0.0));
         }
     }
 
@@ -360,6 +422,7 @@ mod tests {
     /// `⟨d, conv(x, w)⟩ = ⟨input_grad(d), x⟩ = ⟨weight_grad(x, d), w⟩`. (tests/models.rs also
     /// compares both gradients with burn's element by element.)
     #[test]
+    #[cfg(feature = "cpu-kernels")]
     fn gradients_are_the_adjoints_of_the_forward_convolution() {
         for g in geometries() {
             let x = values(g.batch * g.cin * g.plane(), 3);

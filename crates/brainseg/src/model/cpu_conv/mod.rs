@@ -4,30 +4,50 @@
 //! gradient) slower than these kernels on the same machine (docs/benchmarks.md): burn computes
 //! the weight gradient as a convolution whose kernel is the size of the activation. Other
 //! devices (wgpu) and other convolutions (grouped, strided, dilated) keep burn's.
+//!
+//! At inference (a device without autodiff) a convolution followed by batch norm runs as one
+//! convolution: the normalisation's scale folded into the weights, its shift a bias, and the ReLU
+//! that follows applied while each band is in cache (`conv_bn`), which saves the activation's
+//! passes through burn's batch norm and ReLU. Without the `cpu-kernels` feature (the page's wasm)
+//! only that inference path is built.
 
 mod kernels;
 
-use burn::backend::autodiff::Autodiff;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+#[cfg(feature = "cpu-kernels")]
+use burn::backend::autodiff::{
+    Autodiff,
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{DispatchDevice, Flex, backend_extension};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::DType;
 use std::cell::Cell;
 
-use kernels::Geometry;
+use kernels::{Epilogue, Geometry};
 
-#[backend_extension(Autodiff, Flex)]
+#[backend_extension(Autodiff: cfg(feature = "cpu-kernels"), Flex)]
 pub trait SameConvBackend: burn::backend::Backend {
     /// `x` `[B, Cin, H, W]` convolved with `weight` `[Cout, Cin, k, k]` (k odd), stride 1, zero
     /// padding k/2, no bias.
     fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// Inference only (no autodiff implementation: `conv_bn` calls it on devices without one).
+#[backend_extension(Flex)]
+pub trait SameConvBiasReluBackend: burn::backend::Backend {
+    /// `same_conv2d(x, weight) + bias` (`[Cout]`, per output channel), then a ReLU if `relu`.
+    fn same_conv2d_bias_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
 }
 
 /// The data of a contiguous f32 flex tensor and its dims (also for `cpu_norm`).
@@ -58,24 +78,47 @@ fn flex_tensor(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, dims))
 }
 
-fn forward(x: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
+fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    relu: bool,
+) -> FlexTensor {
     let ((x, xd), (w, wd)) = (contiguous(x), contiguous(weight));
     let g = geometry(&xd, &wd);
+    let bias = bias.map(|b| contiguous(b).0);
+    let epilogue = Epilogue {
+        bias: bias.as_ref().map(slice),
+        relu,
+    };
     flex_tensor(
-        kernels::forward(&g, slice(&x), slice(&w)),
+        kernels::forward(&g, slice(&x), slice(&w), epilogue),
         [g.batch, g.cout, g.h, g.w],
     )
 }
 
 impl SameConvBackend for Flex {
     fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
-        forward(&x, &weight)
+        forward(&x, &weight, None, false)
     }
 }
 
+impl SameConvBiasReluBackend for Flex {
+    fn same_conv2d_bias_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        forward(&x, &weight, Some(&bias), relu)
+    }
+}
+
+#[cfg(feature = "cpu-kernels")]
 #[derive(Debug)]
 struct SameConvBackward;
 
+#[cfg(feature = "cpu-kernels")]
 impl Backward<Flex, 2> for SameConvBackward {
     /// The forward pass's input and weight.
     type State = (FlexTensor, FlexTensor);
@@ -97,6 +140,7 @@ impl Backward<Flex, 2> for SameConvBackward {
     }
 }
 
+#[cfg(feature = "cpu-kernels")]
 impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
     fn same_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         match SameConvBackward
@@ -106,10 +150,12 @@ impl<C: CheckpointStrategy> SameConvBackend for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out = forward(&x, &weight);
+                let out = forward(&x, &weight, None, false);
                 prep.finish((x, weight), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive(), weight.primitive())),
+            OpsKind::UnTracked(prep) => {
+                prep.finish(forward(x.primitive(), weight.primitive(), None, false))
+            }
         }
     }
 }
@@ -188,4 +234,38 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         }
         None => y,
     }
+}
+
+/// `bn(conv(x))`, then a ReLU if `then_relu`, as one convolution at inference: the batch norm's
+/// running statistics folded into the weights and a bias, the ReLU applied inside the kernel.
+/// `None` where it does not apply: `conv` not one of these kernels' (`applies`), or a device with
+/// autodiff (training, where the batch statistics are used instead).
+pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
+    if !applies(conv, x) || x.device().is_autodiff() {
+        return None;
+    }
+    let device = x.device();
+    let [cout] = bn.gamma.dims();
+    // y = γ·(conv(x) + b − μ)/√(σ² + ε) + β = conv_{w·s}(x) + (b − μ)·s + β, s = γ/√(σ² + ε)
+    let scale = bn.gamma.val()
+        / bn.running_var
+            .value()
+            .to_device(&device)
+            .add_scalar(bn.epsilon)
+            .sqrt();
+    let mean = bn.running_mean.value().to_device(&device);
+    let centred = match &conv.bias {
+        Some(b) => b.val() - mean,
+        None => mean.neg(),
+    };
+    let bias = centred * scale.clone() + bn.beta.val();
+    let weight = conv.weight.val() * scale.reshape([cout, 1, 1, 1]);
+    Some(Tensor::from_dispatch(
+        <burn::backend::Dispatch as SameConvBiasReluBackend>::same_conv2d_bias_relu(
+            x.clone().into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            then_relu,
+        ),
+    ))
 }
