@@ -45,12 +45,17 @@ impl Default for InferOptions {
     }
 }
 
-/// Builds the `[B, 3, N, N]` input of slices `range` of a prepared volume.
-pub fn slices_tensor(prep: &Prepared, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
+/// Builds the `[B, 3 + 2·context, N, N]` input of slices `range` of a prepared volume
+/// (`Prepared::inputs`).
+pub fn slices_tensor(
+    prep: &Prepared,
+    range: std::ops::Range<usize>,
+    context: usize,
+    device: &Device,
+) -> Tensor<4> {
     let n = prep.size();
-    let len = CHANNELS * n * n;
-    let data = prep.image[range.start * len..range.end * len].to_vec();
-    Tensor::from_data(TensorData::new(data, [range.len(), CHANNELS, n, n]), device)
+    let shape = [range.len(), CHANNELS + 2 * context, n, n];
+    Tensor::from_data(TensorData::new(prep.inputs(range, context), shape), device)
 }
 
 /// Probabilities `[B, 1, N, N]` for an input batch.
@@ -63,8 +68,9 @@ pub fn probabilities(model: &Model, input: Tensor<4>, flip_tta: bool) -> Tensor<
     (p + flipped) / 2.0
 }
 
-/// Probabilities (`[B, 1, N, N]` as flat data) of slices `input` (`[B, 3, N, N]`, N = `size`).
-/// What a thread that runs forward passes for another one computes (`Offload`).
+/// Probabilities (`[B, 1, N, N]` as flat data) of slices `input` (`[B, C, N, N]`, N = `size`,
+/// C the model's input channels). What a thread that runs forward passes for another one
+/// computes (`Offload`).
 pub async fn probabilities_of(
     model: &Model,
     input: Vec<f32>,
@@ -72,14 +78,15 @@ pub async fn probabilities_of(
     flip_tta: bool,
     device: &Device,
 ) -> Result<Vec<f32>, InferenceError> {
-    let plane = CHANNELS * size * size;
+    let channels = model.in_channels();
+    let plane = channels * size * size;
     if plane == 0 || !input.len().is_multiple_of(plane) {
         return Err(InferenceError::Offload(format!(
-            "{} input values are not whole 3×{size}×{size} slices",
+            "{} input values are not whole {channels}×{size}×{size} slices",
             input.len()
         )));
     }
-    let shape = [input.len() / plane, CHANNELS, size, size];
+    let shape = [input.len() / plane, channels, size, size];
     let input = Tensor::from_data(TensorData::new(input, shape), device);
     read(probabilities(model, input, flip_tta)).await
 }
@@ -101,7 +108,7 @@ pub struct OffloadJob {
     /// Input side N.
     pub size: usize,
     pub flip_tta: bool,
-    /// `[B, 3, N, N]` slices.
+    /// `[B, C, N, N]` slices (C: the model's input channels).
     pub input: Vec<f32>,
 }
 
@@ -177,7 +184,7 @@ pub async fn predict_volume_with<F: Future<Output = bool>>(
 ) -> Result<Option<Vec<f32>>, InferenceError> {
     let (total, n) = (prep.slices(), prep.size());
     let batch = opts.batch.max(1);
-    let len = CHANNELS * n * n;
+    let context = pass.model.context();
     let mut out = Vec::with_capacity(total * n * n);
     let mut start = 0;
     while start < total {
@@ -196,14 +203,14 @@ pub async fn predict_volume_with<F: Future<Output = bool>>(
                     model: pass.index,
                     size: n,
                     flip_tta: opts.flip_tta,
-                    input: prep.image[r.start * len..r.end * len].to_vec(),
+                    input: prep.inputs(r.clone(), context),
                 };
                 pass.offload.start(lane, job)
             })
             .collect();
         let own = probabilities(
             pass.model,
-            slices_tensor(prep, ranges[0].clone(), device),
+            slices_tensor(prep, ranges[0].clone(), context, device),
             opts.flip_tta,
         );
         out.extend(read(own).await?);

@@ -10,6 +10,9 @@ pub const MAX_LEVELS: usize = 6;
 /// so a manifest asking for it is refused rather than allowed to exhaust memory.
 pub const MAX_WIDTH: usize = 256;
 
+/// Most neighbouring slices a model may see on each side (`ModelConfig::context`).
+pub const MAX_CONTEXT: usize = 4;
+
 /// Why a model configuration is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
@@ -23,6 +26,8 @@ pub enum ModelError {
     TooWide(usize),
     #[error("resnext-unet: cardinality {cardinality} must divide the width {width}")]
     Cardinality { cardinality: usize, width: usize },
+    #[error("context {0} is above the most neighbouring slices a side supported, {MAX_CONTEXT}")]
+    Context(usize),
 }
 
 /// Architecture names, as the CLI and `model.json` spell them.
@@ -83,6 +88,15 @@ pub struct ModelConfig {
     /// Groups of the grouped 3×3 convolutions (`resnext-unet` only).
     #[serde(default = "default_cardinality")]
     pub cardinality: usize,
+    /// 2.5-D input: the FLAIR channel of this many neighbouring slices on each side is stacked
+    /// after a slice's own 3 channels (lesions are 3-D; a slice alone does not show where one
+    /// ends). 0, the reference's: the slice alone. Absent from manifests when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub context: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl ModelConfig {
@@ -92,7 +106,13 @@ impl ModelConfig {
             width,
             levels: default_levels(),
             cardinality: default_cardinality(),
+            context: 0,
         }
+    }
+
+    /// Channels of the model's input: the slice's 3, then one FLAIR plane per neighbour.
+    pub fn in_channels(&self) -> usize {
+        crate::preprocess::CHANNELS + 2 * self.context
     }
 
     /// Checks every field before anything is built from them (a manifest is user input).
@@ -105,6 +125,9 @@ impl ModelConfig {
         }
         if self.width > MAX_WIDTH {
             return Err(ModelError::TooWide(self.width));
+        }
+        if self.context > MAX_CONTEXT {
+            return Err(ModelError::Context(self.context));
         }
         if self.arch == Arch::ResnextUnet {
             // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).

@@ -153,6 +153,32 @@ impl Prepared {
         let len = CHANNELS * self.size() * self.size();
         &self.image[k * len..(k + 1) * len]
     }
+    /// A model's input for slices `range` (`[B, 3 + 2·context, N, N]`, planar): each slice's
+    /// own 3 channels, then the FLAIR plane of its `context` neighbours below it (nearest first
+    /// … farthest last, i.e. k−1, k−2, …) and above it (k+1, k+2, …). A neighbour past either
+    /// end of the kept slices repeats the end slice (so the input exists for every slice and the
+    /// edge is not mistaken for an empty one). With `context` 0, the slices' own channels.
+    pub fn inputs(&self, range: std::ops::Range<usize>, context: usize) -> Vec<f32> {
+        let plane = self.size() * self.size();
+        if context == 0 {
+            return self.image[range.start * CHANNELS * plane..range.end * CHANNELS * plane]
+                .to_vec();
+        }
+        let last = self.slices().saturating_sub(1);
+        let flair = |k: usize| &self.slice_image(k)[plane..2 * plane];
+        let mut out = Vec::with_capacity(range.len() * (CHANNELS + 2 * context) * plane);
+        for k in range {
+            out.extend_from_slice(self.slice_image(k));
+            for d in 1..=context {
+                out.extend_from_slice(flair(k.saturating_sub(d)));
+            }
+            for d in 1..=context {
+                out.extend_from_slice(flair((k + d).min(last)));
+            }
+        }
+        out
+    }
+
     pub fn slice_mask(&self, k: usize) -> Option<&[u8]> {
         let len = self.size() * self.size();
         self.mask.as_ref().map(|m| &m[k * len..(k + 1) * len])
@@ -362,6 +388,58 @@ fn normalise(mut hwc: Vec<f32>, n: usize, central: bool) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 2.5-D inputs: own channels, then the FLAIR of k−1 … k−c and k+1 … k+c, the ends
+    /// repeated; context 0 is the slices' own channels.
+    #[test]
+    fn inputs_stack_the_neighbours_flair_and_repeat_the_ends() {
+        let (n, slices) = (2, 4);
+        let plane = n * n;
+        // Slice k, channel c, pixel p holds 100·k + 10·c + p.
+        let image: Vec<f32> = (0..slices * CHANNELS * plane)
+            .map(|i| {
+                let (k, c, p) = (i / (CHANNELS * plane), i / plane % CHANNELS, i % plane);
+                (100 * k + 10 * c + p) as f32
+            })
+            .collect();
+        let prep = Prepared {
+            case_id: "C".into(),
+            image: image.clone(),
+            mask: None,
+            transform: Transform {
+                depth: slices,
+                height: n,
+                width: n,
+                z0: 0,
+                z1: slices,
+                y0: 0,
+                y1: n,
+                x0: 0,
+                x1: n,
+                pad_top: 0,
+                pad_left: 0,
+                square: n,
+                size: n,
+            },
+        };
+        assert_eq!(
+            prep.inputs(1..3, 0),
+            image[CHANNELS * plane..3 * CHANNELS * plane]
+        );
+        let got = prep.inputs(0..4, 2);
+        let per = (CHANNELS + 4) * plane;
+        assert_eq!(got.len(), 4 * per);
+        // The first value of each plane: (slice, channel) it came from.
+        let planes = |k: usize| -> Vec<f32> {
+            (0..CHANNELS + 4)
+                .map(|c| got[k * per + c * plane])
+                .collect()
+        };
+        assert_eq!(planes(0), [0.0, 10.0, 20.0, 10.0, 10.0, 110.0, 210.0]);
+        assert_eq!(planes(1), [100.0, 110.0, 120.0, 10.0, 10.0, 210.0, 310.0]);
+        assert_eq!(planes(3), [300.0, 310.0, 320.0, 210.0, 110.0, 310.0, 310.0]);
+        assert_eq!(got[per + 3 * plane + 3], 13.0, "whole planes are copied");
+    }
 
     #[test]
     fn percentile_matches_numpy_linear() {

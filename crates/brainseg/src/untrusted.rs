@@ -68,6 +68,7 @@ pub fn weights_model() -> ModelConfig {
         width: 4,
         levels: 2,
         cardinality: 4,
+        context: 0,
     }
 }
 

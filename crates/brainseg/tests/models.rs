@@ -34,6 +34,7 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
             width: 8,
             levels: 3,
             cardinality: 4,
+            context: 0,
         };
         let m = cfg.init(&device).unwrap();
         let out = m.forward(input(2, 32, &device));
@@ -55,6 +56,7 @@ fn tiny(arch: Arch) -> ModelConfig {
         width: 4,
         levels: 2,
         cardinality: 4,
+        context: 0,
     }
 }
 
@@ -65,6 +67,7 @@ fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
         width: 12,
         levels: 2,
         cardinality: 8,
+        context: 0,
     };
     assert!(
         cfg.init(&Device::flex())
@@ -82,6 +85,7 @@ fn weights_round_trip_to_identical_predictions() {
         width: 4,
         levels: 2,
         cardinality: 4,
+        context: 0,
     };
     let model = cfg.init(&device).unwrap();
     let x = input(1, 16, &device);
@@ -134,6 +138,7 @@ fn weights_round_trip_to_identical_predictions() {
         width: 4,
         levels: 2,
         cardinality: 4,
+        context: 0,
     };
     for p in [Precision::F32, Precision::Q8] {
         let e = refused(other, p, p);
@@ -155,6 +160,7 @@ fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
         width: 4,
         levels: 2,
         cardinality: 4,
+        context: 0,
     }
     .init(&device)
     .unwrap();
@@ -435,7 +441,8 @@ impl Offload for Lanes {
     }
     fn start(&self, lane: usize, job: OffloadJob) -> Offloaded {
         assert!(lane < self.lanes, "lane {lane} of {}", self.lanes);
-        let slices = job.input.len() / (3 * job.size * job.size);
+        let channels = self.members[job.model].0.model.in_channels();
+        let slices = job.input.len() / (channels * job.size * job.size);
         self.log.borrow_mut().push((lane, job.model, slices));
         let got = pollster::block_on(probabilities_of(
             &self.members[job.model].1,
@@ -465,8 +472,11 @@ impl Offload for Lanes {
 #[test]
 fn offloaded_passes_give_the_one_thread_result_exactly() {
     let device = Device::flex();
-    let member = |arch, size: usize| {
-        let cfg = tiny(arch);
+    let member = |arch, size: usize, context| {
+        let cfg = ModelConfig {
+            context,
+            ..tiny(arch)
+        };
         let model = cfg.init(&device).unwrap();
         let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
         let mut m = Manifest::new(cfg, size, Precision::F32);
@@ -474,9 +484,10 @@ fn offloaded_passes_give_the_one_thread_result_exactly() {
         let loaded = load_model(&m, bytes, &device, "m.bpk").unwrap();
         (m, loaded)
     };
-    let mut first = member(Arch::Unet, 16);
+    let mut first = member(Arch::Unet, 16, 0);
     first.0.tta_sizes = vec![24];
-    let members = vec![first, member(Arch::Fpn, 24)];
+    // The second sees a neighbouring slice on each side (2.5-D: 5 input channels).
+    let members = vec![first, member(Arch::Fpn, 24, 1)];
     let case = synthetic_case("SYN", 7, 40, 36, 5);
     let opts = InferOptions {
         batch: 2,

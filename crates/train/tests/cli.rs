@@ -110,6 +110,62 @@ fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
 }
 
 #[test]
+fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
+    let out = temp_dir("context");
+    run_ok(&mut tiny_fit(&out, 2, &["--context", "1"]));
+    let m = manifest(&out.join("model.json"));
+    assert_eq!(m["model"]["context"], 1);
+    // A model of the slices alone says nothing about context (manifests stay as they were).
+    assert!(
+        manifest(&trained().join("model.json"))["model"]
+            .get("context")
+            .is_none()
+    );
+    // `train eval` builds the 5-channel inputs as training's validation did: same DSC.
+    let (data, val) = synthetic_data();
+    let csv = out.join("eval.csv");
+    run_ok(
+        train()
+            .args(["eval", "--model"])
+            .arg(out.join("model.bpk"))
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val)
+            .arg("--csv")
+            .arg(&csv),
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let reference: f64 = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let recorded = m["validation"]["mean"].as_f64().unwrap();
+    assert!(
+        (reference - recorded).abs() < 0.02,
+        "eval {reference} vs recorded {recorded}"
+    );
+    // A model with context does not average with one without.
+    let err = run_refused(
+        train()
+            .args(["average", "--model"])
+            .arg(out.join("model.bpk"))
+            .arg("--model")
+            .arg(trained().join("model.bpk"))
+            .arg("--out")
+            .arg(out.join("soup")),
+    );
+    assert!(err.contains("only models of one configuration"), "{err}");
+    let err = run_refused(&mut tiny_fit(&temp_dir("context9"), 1, &["--context", "9"]));
+    assert!(err.contains("context 9"), "{err}");
+}
+
+#[test]
 fn a_run_scheduled_by_time_ends_when_its_time_does() {
     // An epoch far too long for the budget: the run must cut it short, then validate and
     // export as after any epoch, with the schedule run down to its end.

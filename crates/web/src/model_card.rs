@@ -79,10 +79,18 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
 }
 
 fn describe_model(m: &Manifest) -> String {
-    format!(
+    let mut s = format!(
         "{} f={} · {} levels · input {}²",
         m.model.arch, m.model.width, m.model.levels, m.input_size
-    )
+    );
+    match m.model.context {
+        0 => {}
+        1 => s.push_str(" · 2.5-D: with the FLAIR of the slice above and below"),
+        c => s.push_str(&format!(
+            " · 2.5-D: with the FLAIR of {c} slices above and {c} below"
+        )),
+    }
+    s
 }
 
 /// The post-processing a manifest names, in words; None for the protocols' own (the largest
@@ -215,6 +223,13 @@ mod tests {
                 .ends_with("not cross-validated: they may have guided its selection)")
         );
         assert!(card(&[]).is_none());
+        // A 2.5-D model says which neighbours it sees.
+        let mut m = manifest("");
+        m.model.context = 1;
+        assert_eq!(
+            card(&[m]).unwrap().architecture,
+            "fpn f=8 · 4 levels · input 64² · 2.5-D: with the FLAIR of the slice above and below"
+        );
         // Post-processing other than the protocols' largest component is said.
         let c = card(&[manifest(
             r#", "flip_tta": true, "components": "relative:0.3""#,

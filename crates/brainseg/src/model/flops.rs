@@ -165,6 +165,7 @@ mod tests {
                     width,
                     levels,
                     cardinality: 4,
+                    context: 0,
                 };
                 let model = cfg.init(&device).unwrap();
                 let listed: usize = cfg.conv_layers(64).iter().map(ConvLayer::weights).sum();
@@ -187,6 +188,7 @@ mod tests {
             width: 2,
             levels: 1,
             cardinality: 1,
+            context: 0,
         };
         assert_eq!(cfg.flops_per_slice(4), 2 * 4192);
         // Halving the side quarters the count exactly.

@@ -15,6 +15,8 @@ pub struct Fpn {
     heads: Vec<ConvBn>,
     classifier: Conv2d,
     pool: MaxPool2d,
+    /// Channels of the input (`Model::in_channels`).
+    pub(crate) in_channels: usize,
 }
 
 impl Fpn {
@@ -41,6 +43,7 @@ impl Fpn {
                 .collect(),
             classifier: Conv2dConfig::new([seg, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
+            in_channels,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The segmentation models. All map `[B, 3, N, N]` slices to `[B, 1, N, N]` logits.
+//! The segmentation models. All map `[B, C, N, N]` slices (C = 3, or more with neighbouring
+//! slices: `ModelConfig::context`) to `[B, 1, N, N]` logits.
 
 mod blocks;
 #[cfg(feature = "cpu-conv")]
@@ -23,14 +24,14 @@ use burn::prelude::*;
 impl ModelConfig {
     pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
         self.validate()?;
-        let (w, l) = (self.width, self.levels);
+        let (c, w, l) = (self.in_channels(), self.width, self.levels);
         Ok(match self.arch {
-            Arch::Unet => Model::Unet(UNet::new(3, w, l, false, device)),
-            Arch::Resunet => Model::Unet(UNet::new(3, w, l, true, device)),
+            Arch::Unet => Model::Unet(UNet::new(c, w, l, false, device)),
+            Arch::Resunet => Model::Unet(UNet::new(c, w, l, true, device)),
             Arch::ResnextUnet => {
-                Model::ResNext(ResNextUNet::new(3, w, l, self.cardinality, device))
+                Model::ResNext(ResNextUNet::new(c, w, l, self.cardinality, device))
             }
-            Arch::Fpn => Model::Fpn(Fpn::new(3, w, l, device)),
+            Arch::Fpn => Model::Fpn(Fpn::new(c, w, l, device)),
         })
     }
 }
@@ -51,6 +52,22 @@ impl Model {
             Model::ResNext(m) => m.forward(x),
             Model::Fpn(m) => m.forward(x),
         }
+    }
+
+    /// Channels of the input (`ModelConfig::in_channels`).
+    pub fn in_channels(&self) -> usize {
+        match self {
+            Model::Unet(m) => m.in_channels,
+            Model::ResNext(m) => m.in_channels,
+            Model::Fpn(m) => m.in_channels,
+        }
+    }
+
+    /// Neighbouring slices on each side in the input (`ModelConfig::context`).
+    pub fn context(&self) -> usize {
+        self.in_channels()
+            .saturating_sub(crate::preprocess::CHANNELS)
+            / 2
     }
 }
 

@@ -14,6 +14,8 @@ pub struct ResNextUNet {
     decoders: Vec<ConvBn>,
     head: Conv2d,
     pool: MaxPool2d,
+    /// Channels of the input (`Model::in_channels`).
+    pub(crate) in_channels: usize,
 }
 
 impl ResNextUNet {
@@ -38,6 +40,7 @@ impl ResNextUNet {
                 .collect(),
             head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
+            in_channels,
         }
     }
 

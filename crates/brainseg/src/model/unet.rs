@@ -14,6 +14,8 @@ pub struct UNet {
     decoders: Vec<UnetBlock>,
     head: Conv2d,
     pool: MaxPool2d,
+    /// Channels of the input (`Model::in_channels`).
+    pub(crate) in_channels: usize,
 }
 
 impl UNet {
@@ -54,6 +56,7 @@ impl UNet {
             decoders,
             head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
+            in_channels,
         }
     }
 

@@ -48,7 +48,7 @@ fn draw_affine(cfg: &AugConfig, rng: &mut impl Rng) -> (f32, f32, bool) {
     (s, a, flip)
 }
 
-/// Samples an `out × out` window centred on `(cy, cx)` of a planar 3 × n × n image and its n × n
+/// Samples an `out × out` window centred on `(cy, cx)` of a planar C × n × n image and its n × n
 /// mask, through a random scale/rotation/flip about the window centre. Outside the image the
 /// input is 0, as in the reference's constant-mode transforms.
 pub fn sample_window(
@@ -65,7 +65,8 @@ pub fn sample_window(
     let (sin, cos) = a.sin_cos();
     let half = (out as f32 - 1.0) / 2.0;
     let plane = n * n;
-    let mut img = vec![0.0f32; 3 * out * out];
+    let channels = image.len() / plane;
+    let mut img = vec![0.0f32; channels * out * out];
     let mut msk = vec![0.0f32; out * out];
     for oy in 0..out {
         for ox in 0..out {
@@ -84,7 +85,7 @@ pub fn sample_window(
             }
             let (y0, x0) = (sy.floor(), sx.floor());
             let (fy, fx) = (sy - y0, sx - x0);
-            for c in 0..3 {
+            for c in 0..channels {
                 let at = |y: f32, x: f32| -> f32 {
                     if y < 0.0 || x < 0.0 || y as usize >= n || x as usize >= n {
                         0.0

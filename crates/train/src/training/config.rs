@@ -43,6 +43,11 @@ pub struct FitConfig {
     /// Groups of the grouped convolutions (resnext-unet).
     #[arg(long, default_value_t = 8)]
     pub cardinality: usize,
+    /// 2.5-D input: the FLAIR of this many neighbouring slices on each side as extra input
+    /// channels (0: each slice alone, the reference's). Recorded in the model's manifest.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub context: usize,
     /// Side N of the preprocessed slices.
     #[arg(long, default_value_t = 256)]
     pub size: usize,
@@ -135,6 +140,7 @@ impl FitConfig {
             width: self.width,
             levels: self.levels,
             cardinality: self.cardinality,
+            context: self.context,
         }
     }
 
@@ -145,6 +151,7 @@ impl FitConfig {
             crop_lesion_p: self.crop_lesion_p,
             sampler: self.sampler,
             samples_per_epoch: self.samples_per_epoch,
+            context: self.context,
             aug: AugConfig {
                 scale: self.aug_scale,
                 rotate: self.aug_rotate,

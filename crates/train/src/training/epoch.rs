@@ -73,7 +73,11 @@ pub fn train_epoch(
         let step = (epoch - 1) * steps + i;
         stats.lr = schedule.lr_at(schedule.progress(step, steps * cfg.epochs, seconds_spent));
         let s = batch.side;
-        let x = Tensor::from_data(TensorData::new(batch.x, [batch.len, 3, s, s]), device);
+        let channels = batch.x.len() / (batch.len * s * s).max(1);
+        let x = Tensor::from_data(
+            TensorData::new(batch.x, [batch.len, channels, s, s]),
+            device,
+        );
         let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), device);
         let loss = cfg.loss.compute(model.forward(x), y);
         let value = loss.clone().into_scalar::<f32>() as f64;
@@ -142,6 +146,7 @@ mod tests {
                     width: 8,
                     levels: 2,
                     cardinality: 4,
+                    context: 0,
                 };
                 let model = cfg.init(&device).expect("valid config");
                 let mut optim = AdamConfig::new().init();

@@ -35,10 +35,13 @@ pub struct BatchPlan {
     pub sampler: Sampler,
     /// Samples per epoch (default: the number of training slices, as the reference).
     pub samples_per_epoch: Option<usize>,
+    /// Neighbouring slices a side in the input (`ModelConfig::context`).
+    pub context: usize,
     pub aug: AugConfig,
 }
 
-/// A ready batch: inputs `[B, 3, S, S]` and targets `[B, 1, S, S]`, flattened.
+/// A ready batch: inputs `[B, C, S, S]` (C = 3 + 2·context) and targets `[B, 1, S, S]`,
+/// flattened.
 pub struct Batch {
     pub x: Vec<f32>,
     pub y: Vec<f32>,
@@ -158,7 +161,7 @@ impl TrainSet {
             }
         };
         sample_window(
-            vol.slice_image(k),
+            &vol.inputs(k..k + 1, plan.context),
             vol.slice_mask(k).expect("TrainSet::new checked every mask"),
             n,
             out,
@@ -197,7 +200,7 @@ impl TrainSet {
                     .crop
                     .unwrap_or(set.vols[0].size())
                     .min(set.vols[0].size());
-                let mut x = Vec::with_capacity(items.len() * 3 * side * side);
+                let mut x = Vec::with_capacity(items.iter().map(|(img, _)| img.len()).sum());
                 let mut y = Vec::with_capacity(items.len() * side * side);
                 for (img, m) in &items {
                     x.extend_from_slice(img);

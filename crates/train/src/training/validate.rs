@@ -32,7 +32,7 @@ pub fn validate(
         let mut start = 0;
         while start < vol.slices() {
             let end = (start + batch.max(1)).min(vol.slices());
-            let logits = model.forward(slices_tensor(vol, start..end, device));
+            let logits = model.forward(slices_tensor(vol, start..end, model.context(), device));
             let m: Vec<f32> = mask[start * n * n..end * n * n]
                 .iter()
                 .map(|&v| v as f32)
