@@ -1,3 +1,7 @@
+#[cfg(feature = "cpu-conv")]
+#[path = "common/perturb.rs"]
+mod perturb;
+
 use brainseg::inference::{
     InferOptions, InferenceError, Offload, OffloadJob, Offloaded, predict_case, predict_ensemble,
     predict_ensemble_with, predict_volume, probabilities_of,
@@ -995,21 +999,7 @@ fn every_architecture_trains_the_same_through_the_cpu_kernels() {
 #[test]
 fn every_architecture_infers_the_same_with_batch_norm_folded_into_the_cpu_kernels() {
     use brainseg::model::cpu_conv;
-    use burn::module::{ModuleMapper, Param};
-    /// Every parameter `t` becomes `t·(1 + v/2) + v/10` for a varied `v` in [−1, 1].
-    struct Perturb;
-    impl ModuleMapper for Perturb {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            param.map(|t| {
-                let shape = t.shape();
-                let v: Vec<f32> = (0..shape.num_elements())
-                    .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
-                    .collect();
-                let v = Tensor::<D>::from_data(TensorData::new(v, shape), &t.device());
-                t.clone() * (v.clone() * 0.5 + 1.0) + v * 0.1
-            })
-        }
-    }
+    use perturb::Perturb;
     let training = Device::flex().autodiff();
     let plain = Device::flex();
     for arch in [Arch::Unet, Arch::Resunet, Arch::ResnextUnet, Arch::Fpn] {

@@ -8,6 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// `train average` of two models into `out`.
+fn average(a: &Path, b: &Path, out: &Path) -> Command {
+    let mut cmd = train();
+    cmd.args(["average", "--model"])
+        .arg(a)
+        .arg("--model")
+        .arg(b)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 /// One small model trained once and shared by the tests that need a model.
 fn trained() -> &'static PathBuf {
     static RUN: OnceLock<PathBuf> = OnceLock::new();
@@ -91,15 +103,11 @@ fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
     assert_eq!(m["preprocessing_version"], 2);
     assert_eq!(m["training"]["config"]["preprocessing"], 2);
     // Weights of two preprocessing versions do not average.
-    let err = run_refused(
-        train()
-            .args(["average", "--model"])
-            .arg(out.join("model.bpk"))
-            .arg("--model")
-            .arg(trained().join("model.bpk"))
-            .arg("--out")
-            .arg(out.join("soup")),
-    );
+    let err = run_refused(&mut average(
+        &out.join("model.bpk"),
+        &trained().join("model.bpk"),
+        &out.join("soup"),
+    ));
     assert!(err.contains("their weights do not average"), "{err}");
     let err = run_refused(&mut tiny_fit(
         &temp_dir("prep3"),
@@ -151,15 +159,11 @@ fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
         "eval {reference} vs recorded {recorded}"
     );
     // A model with context does not average with one without.
-    let err = run_refused(
-        train()
-            .args(["average", "--model"])
-            .arg(out.join("model.bpk"))
-            .arg("--model")
-            .arg(trained().join("model.bpk"))
-            .arg("--out")
-            .arg(out.join("soup")),
-    );
+    let err = run_refused(&mut average(
+        &out.join("model.bpk"),
+        &trained().join("model.bpk"),
+        &out.join("soup"),
+    ));
     assert!(err.contains("only models of one configuration"), "{err}");
     let err = run_refused(&mut tiny_fit(&temp_dir("context9"), 1, &["--context", "9"]));
     assert!(err.contains("context 9"), "{err}");
@@ -744,15 +748,7 @@ fn average_writes_one_model_of_the_mean_weights() {
     let stem = dir.join("soup");
     // A model averaged with itself is itself: scored exactly as the run's own half-precision export.
     let best = trained().join("best.bpk");
-    let out = run_ok(
-        train()
-            .args(["average", "--model"])
-            .arg(&best)
-            .arg("--model")
-            .arg(&best)
-            .arg("--out")
-            .arg(&stem),
-    );
+    let out = run_ok(&mut average(&best, &best, &stem));
     assert!(out.contains("averaged 2 models"), "{out}");
     let m = manifest(&stem.with_extension("json"));
     assert_eq!(m["precision"], "f16");

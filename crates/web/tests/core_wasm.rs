@@ -4,6 +4,10 @@
 //! (single-threaded, wasm SIMD) included.
 #![cfg(target_arch = "wasm32")]
 
+// The perturbation the native model tests use too (crates/brainseg/tests/models.rs).
+#[path = "../../brainseg/tests/common/perturb.rs"]
+mod perturb;
+
 use brainseg::eval::{native_dice, native_mask};
 use brainseg::inference::{InferOptions, predict_case, predict_volume};
 use brainseg::ingest::{InputFile, ingest_files};
@@ -14,7 +18,7 @@ use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, preprocess};
 use brainseg::synthetic::synthetic_case;
 use brainseg::tiff_io::{encode_image, encode_mask};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -155,23 +159,6 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
     assert!(scaled.iter().all(|p| (0.0..=1.0).contains(p)) && scaled != probs);
 }
 
-/// Every parameter `t` becomes `t·(1 + v/2) + v/10` for a varied `v` in [−1, 1], so that batch
-/// norms fold into something (γ 1 and β 0 fold to nothing).
-struct Perturb;
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.map(|t| {
-            let shape = t.shape();
-            let v: Vec<f32> = (0..shape.num_elements())
-                .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
-                .collect();
-            let v = Tensor::<D>::from_data(TensorData::new(v, shape), &t.device());
-            t.clone() * (v.clone() * 0.5 + 1.0) + v * 0.1
-        })
-    }
-}
-
 /// The page's CPU worker runs the models' convolutions, batch norms and ReLUs through our kernels
 /// (`cpu_conv::conv_bn`: one thread, gemm's wasm SIMD kernels, several bands of rows at 96²):
 /// every architecture's logits equal those of burn's own operations.
@@ -189,7 +176,7 @@ fn the_cpu_kernels_give_burns_logits_in_wasm() {
             levels: 2,
             ..ModelConfig::new(arch, 8)
         };
-        let model = cfg.init(&device).unwrap().map(&mut Perturb);
+        let model = cfg.init(&device).unwrap().map(&mut perturb::Perturb);
         let run = |on: bool| {
             cpu_conv::set_enabled(on);
             let logits = model
