@@ -160,10 +160,6 @@ impl Prepared {
     /// edge is not mistaken for an empty one). With `context` 0, the slices' own channels.
     pub fn inputs(&self, range: std::ops::Range<usize>, context: usize) -> Vec<f32> {
         let plane = self.size() * self.size();
-        if context == 0 {
-            return self.image[range.start * CHANNELS * plane..range.end * CHANNELS * plane]
-                .to_vec();
-        }
         let last = self.slices().saturating_sub(1);
         let flair = |k: usize| &self.slice_image(k)[plane..2 * plane];
         let mut out = Vec::with_capacity(range.len() * (CHANNELS + 2 * context) * plane);
