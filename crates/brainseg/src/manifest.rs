@@ -164,6 +164,24 @@ impl Manifest {
         }
     }
 
+    /// Whether the model trained on its validation cases (`train fit --train-on-val`, in any
+    /// stage or averaged run of its training record): its validation figures are then of seen
+    /// cases, and what shows them must say so.
+    pub fn trained_on_validation_cases(&self) -> bool {
+        fn seen(training: &serde_json::Value) -> bool {
+            let nested = |key: &str| {
+                training
+                    .get(key)
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|list| list.iter().any(seen))
+            };
+            training["config"]["train_on_val"].as_bool() == Some(true)
+                || nested("stages")
+                || nested("inputs_training")
+        }
+        seen(&self.training)
+    }
+
     /// Parses and checks a manifest: every field is validated before it is used (the model's
     /// shape first, since the side checks derive from it), so a malformed file gives an error,
     /// never a panic or a huge allocation.
@@ -264,5 +282,51 @@ impl Manifest {
             return Err(SideError::TooLarge);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Arch, ModelConfig};
+    use serde_json::json;
+
+    #[test]
+    fn training_on_the_validation_cases_is_found_in_any_stage_or_averaged_run() {
+        let model = ModelConfig {
+            arch: Arch::Fpn,
+            width: 8,
+            levels: 4,
+            cardinality: 8,
+            context: 0,
+        };
+        let mut m = Manifest::new(model, 64, Precision::F32);
+        let fit = |on_val: bool| json!({"config": {"loss": "dice", "train_on_val": on_val}});
+        let cases = [
+            (json!(null), false),
+            (fit(false), false),
+            (json!({"config": {"loss": "dice"}}), false),
+            (fit(true), true),
+            (
+                json!({"config": {}, "stages": [fit(true), {"config": {}}]}),
+                true,
+            ),
+            (
+                json!({"config": {}, "stages": [fit(false), fit(false)]}),
+                false,
+            ),
+            (
+                json!({"averaged": ["a", "b"], "inputs_training": [fit(false), {"stages": [fit(true)]}]}),
+                true,
+            ),
+            (
+                json!({"averaged": ["a", "b"], "inputs_training": [fit(false), fit(false)]}),
+                false,
+            ),
+        ];
+        for (training, seen) in cases {
+            m.training = training.clone();
+            assert_eq!(m.trained_on_validation_cases(), seen, "{training}");
+        }
     }
 }

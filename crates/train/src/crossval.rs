@@ -223,6 +223,8 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
             out: dir.clone(),
             val_cases: Some(held_out.clone()),
             train_cases: Some(train),
+            // A fold's figures are of cases its model never saw.
+            train_on_val: false,
             ..job.fit.clone()
         };
         training::run(cfg, state.is_some())?;

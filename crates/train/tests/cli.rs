@@ -45,10 +45,16 @@ fn a_tiny_model_learns_synthetic_lesions_and_the_run_folder_is_complete() {
         "best.json",
         "model.bpk",
         "model.json",
+        "last.bpk",
+        "last.json",
         "state.json",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
+    // The last epoch's weights, whichever epoch was best.
+    let last = manifest(&run.join("last.json"));
+    assert_eq!(last["training"]["epoch"], 30);
+    assert_eq!(last["precision"], "f32");
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 31, "{csv}");
     assert!(csv.lines().next().unwrap().ends_with(",dsc_SYN_3"));
@@ -115,6 +121,31 @@ fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
         &["--preprocessing", "3"],
     ));
     assert!(err.contains("--preprocessing 3"), "{err}");
+}
+
+#[test]
+fn a_final_run_trains_on_the_validation_cases_too_and_its_manifests_say_so() {
+    let out = temp_dir("on-val");
+    let text = run_ok(&mut tiny_fit(&out, 1, &["--train-on-val"]));
+    // Four synthetic cases: three for training alone, all four with the validation case.
+    assert!(text.contains("data: 4 training cases"), "{text}");
+    assert!(text.contains("--train-on-val: the 1 validation cases are training cases too"));
+    let m = manifest(&out.join("last.json"));
+    assert_eq!(m["training"]["config"]["train_on_val"], true);
+    let shipped = ship_synthetic(&out.join("last.bpk"), &out.join("models/final"), &[]);
+    assert!(
+        shipped.contains("trained on its validation cases"),
+        "{shipped}"
+    );
+    let text = run_ok(&mut tiny_fit(&temp_dir("not-on-val"), 1, &[]));
+    assert!(text.contains("data: 3 training cases"), "{text}");
+    // Cross-validation scores folds on unseen cases only.
+    let err = run_refused(
+        train()
+            .args(["cv", "--folds", "f.csv", "--data", "d", "--out", "o"])
+            .arg("--train-on-val"),
+    );
+    assert!(err.contains("drop --train-on-val"), "{err}");
 }
 
 #[test]

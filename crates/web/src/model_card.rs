@@ -57,6 +57,9 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
     let validation = match &m.validation {
         Some(v) => {
             let held_out = match m.cross_validation.as_ref().map(|cv| cv.model_fold) {
+                _ if m.trained_on_validation_cases() => {
+                    "trained on them: not a test of new patients"
+                }
                 Some(Some(_)) => "held out of its training",
                 Some(None) => "",
                 None => "not cross-validated: they may have guided its selection",
@@ -223,6 +226,15 @@ mod tests {
                 .ends_with("not cross-validated: they may have guided its selection)")
         );
         assert!(card(&[]).is_none());
+        // A final model trained on every case, its validation cases too: its validation
+        // figure is of seen cases, whatever its recipe's cross-validation says.
+        let mut m = manifest(cv);
+        m.cross_validation.as_mut().unwrap().model_fold = None;
+        m.training["config"]["train_on_val"] = true.into();
+        assert_eq!(
+            card(&[m]).unwrap().validation,
+            "validation DSC mean 0.850 · median 0.900 · worst 0.250, reference protocol (3 cases; trained on them: not a test of new patients)"
+        );
         // A 2.5-D model says which neighbours it sees.
         let mut m = manifest("");
         m.model.context = 1;

@@ -68,6 +68,12 @@ pub fn run(a: CvArgs) -> Result<()> {
     if a.fit.val_cases.is_some() || a.fit.train_cases.is_some() {
         bail!("train cv takes each fold's cases from --folds: drop --val-cases/--train-cases");
     }
+    if a.fit.train_on_val {
+        bail!(
+            "train cv scores each fold on cases its model never saw: drop --train-on-val (it is \
+             for `train fit`'s final model on every case)"
+        );
+    }
     let beside = a
         .beside
         .clone()

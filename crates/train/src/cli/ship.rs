@@ -269,6 +269,13 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             cv.native.mean
         );
     }
+    if manifest.trained_on_validation_cases() {
+        println!(
+            "note: {} trained on its validation cases (--train-on-val): these validation \
+             figures are of seen cases, and its card says so",
+            args.model[0].display()
+        );
+    }
     manifest.validation = Some(reference);
     manifest.validation_native = Some(native);
     manifest.cross_validation = cross;

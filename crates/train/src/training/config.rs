@@ -90,6 +90,14 @@ pub struct FitConfig {
     /// Restrict training to these cases (one ID a line).
     #[arg(long)]
     pub train_cases: Option<PathBuf>,
+    /// Train on the validation cases too: a final model on every development case, once its
+    /// recipe has been chosen by cross-validation (`train cv`). Its validation figures are then
+    /// of cases it trained on (a check that training ran, not a test of new patients): the
+    /// manifest's training record says so and so does the page's card. Ship its `last.bpk`
+    /// (`best.bpk` would be chosen on those same cases).
+    #[arg(long)]
+    #[serde(default)]
+    pub train_on_val: bool,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
     #[arg(long, default_value_t = 42)]

@@ -31,7 +31,15 @@ pub fn load(cfg: &FitConfig) -> Result<RunData> {
     )?;
     let val_ids = read_case_list(&val_path)?;
     let train_ids = cfg.train_cases.as_deref().map(read_case_list).transpose()?;
-    let (train_groups, val_groups) = split(&groups, &val_ids, train_ids.as_deref())?;
+    let (train_groups, val_groups) =
+        split(&groups, &val_ids, train_ids.as_deref(), cfg.train_on_val)?;
+    if cfg.train_on_val {
+        eprintln!(
+            "note: --train-on-val: the {} validation cases are training cases too; their figures \
+             are of seen cases, not a test of new patients",
+            val_groups.len()
+        );
+    }
     let opts = PrepOptions::reference(cfg.size).with_version(cfg.preprocessing);
     let (train_vols, p1) = load_prepared(&train_groups, opts);
     let (val, p2) = load_prepared(&val_groups, opts);
@@ -87,12 +95,15 @@ pub fn load_prepared(groups: &[&CaseFiles], opts: PrepOptions) -> (Vec<Prepared>
     (preps, problems)
 }
 
-/// Splits groups into (train, val) by the validation list. Errors if a listed case is missing
-/// only when none is found at all.
+/// Splits groups into (train, val) by the validation list; the training cases are the others
+/// (those of `train_only` among them, when given), or with `train_on_val` every case (of
+/// `train_only`), the validation cases included. Errors if a listed case is missing only when
+/// none is found at all.
 pub fn split<'a>(
     groups: &'a [CaseFiles],
     val: &[String],
     train_only: Option<&[String]>,
+    train_on_val: bool,
 ) -> Result<(Vec<&'a CaseFiles>, Vec<&'a CaseFiles>)> {
     let val_set: BTreeSet<&str> = val.iter().map(String::as_str).collect();
     let train_set: Option<BTreeSet<&str>> =
@@ -100,6 +111,11 @@ pub fn split<'a>(
     let (v, t): (Vec<_>, Vec<_>) = groups
         .iter()
         .partition(|g| val_set.contains(g.case_id.as_str()));
+    let t: Vec<_> = if train_on_val {
+        groups.iter().collect()
+    } else {
+        t
+    };
     let t: Vec<_> = t
         .into_iter()
         .filter(|g| {
@@ -121,4 +137,47 @@ pub fn split<'a>(
         bail!("no training cases left after removing the validation cases");
     }
     Ok((t, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(ids: &[&str]) -> Vec<CaseFiles> {
+        ids.iter()
+            .map(|id| CaseFiles {
+                case_id: id.to_string(),
+                images: Default::default(),
+                masks: Default::default(),
+            })
+            .collect()
+    }
+
+    fn ids(list: &[&CaseFiles]) -> Vec<String> {
+        list.iter().map(|g| g.case_id.clone()).collect()
+    }
+
+    fn strings(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn validation_cases_are_left_out_of_training_unless_asked_for() {
+        let all = groups(&["A", "B", "C", "D"]);
+        let val = strings(&["B"]);
+        let (t, v) = split(&all, &val, None, false).unwrap();
+        assert_eq!(
+            (ids(&t), ids(&v)),
+            (strings(&["A", "C", "D"]), strings(&["B"]))
+        );
+        let (t, v) = split(&all, &val, None, true).unwrap();
+        assert_eq!(ids(&t), strings(&["A", "B", "C", "D"]));
+        assert_eq!(ids(&v), strings(&["B"]));
+        // --train-cases still restricts training, the validation cases included or not.
+        let only = strings(&["A", "B"]);
+        let (t, _) = split(&all, &val, Some(&only), true).unwrap();
+        assert_eq!(ids(&t), strings(&["A", "B"]));
+        let (t, _) = split(&all, &val, Some(&only), false).unwrap();
+        assert_eq!(ids(&t), strings(&["A"]));
+    }
 }

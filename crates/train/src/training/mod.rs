@@ -108,6 +108,15 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
         }
         print_epoch(&record, cfg.epochs, improved);
     }
+    // The last epoch's weights as a model too: nothing about them was chosen on the
+    // validation cases (what `train cv` scores and a `--train-on-val` run ships).
+    if let Some(record) = state.history.last() {
+        run.export(
+            "last",
+            &model.valid(),
+            &manifest_for(&cfg, record, Precision::F32, &command),
+        )?;
+    }
     if let Some(best) = state.best_epoch {
         println!(
             "best epoch {best}: val mean DSC {:.4} (reference protocol); exported {}",
