@@ -109,10 +109,11 @@ const workerProgram = { webgpu: 'brainseg-worker', cpu: 'brainseg-worker-cpu' };
 // `backend` and downloaded that backend's worker program and no other, hands it the slices with
 // `feed(page)`, waits for `done` and checks the DSC of every case in `cases` against train eval.
 // `threads`: how many threads must run the forward passes (default: 1 on WebGPU; on the CPU one
-// per core the browser reports, at most 4: the worker and its helper workers). `change(dir)`
+// per core the browser reports, at most 4: the worker and its helper workers); `batch`: how many
+// slices each forward pass must take (default 1: SwiftShader is software). `change(dir)`
 // edits the served copy of dist/ first; `want`: the expected DSC per case (default: the
 // default model's `train eval`).
-async function segment({ query, backend, label, feed, cases, threads, change = () => {}, want = expected }) {
+async function segment({ query, backend, label, feed, cases, threads, batch = 1, change = () => {}, want = expected }) {
   cases ??= [...want.keys()];
   const browser = await launch();
   const served = await serveChangedCopy(change);
@@ -129,11 +130,12 @@ async function segment({ query, backend, label, feed, cases, threads, change = (
     const ready = await waitState(page, ['ready', 'error'], 5 * 60 * 1000);
     assert.equal(ready.state, 'ready', `page did not get ready: ${ready.text}`);
     const loadMs = Date.now() - started;
-    const picked = await page.$eval('[data-backend]', e => ({ backend: e.dataset.backend, adapter: e.dataset.adapter, threads: e.dataset.threads, text: e.textContent }));
+    const picked = await page.$eval('[data-backend]', e => ({ backend: e.dataset.backend, adapter: e.dataset.adapter, threads: e.dataset.threads, batch: e.dataset.batch, text: e.textContent }));
     assert.equal(picked.backend, backend, `backend: ${picked.text}`);
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     const wantThreads = threads ?? (backend === 'cpu' ? Math.min(cores, 4) : 1);
     assert.equal(Number(picked.threads), wantThreads, `threads (${cores} cores): ${picked.text}`);
+    assert.equal(Number(picked.batch), batch, `slices a pass: ${picked.text}`);
     await page.evaluate(() => { window.__longTasks = []; });
     await feed(page);
     const t0 = Date.now();
@@ -170,9 +172,11 @@ async function segment({ query, backend, label, feed, cases, threads, change = (
 const caseOf = f => basename(f).replace(/_\d+(_mask)?\.tif$/, '');
 const firstCase = [...expected.keys()].sort()[0];
 
-test('webgpu (forced): DSC equals train eval', { timeout: 30 * 60 * 1000 }, () =>
+// Four slices a forward pass, as on a hardware GPU (`backend::GPU_BATCH`; SwiftShader alone would
+// get one): the path a GPU user takes, batching and all, on the only WebGPU here.
+test('webgpu (forced, 4 slices a pass): DSC equals train eval', { timeout: 30 * 60 * 1000 }, () =>
   segment({
-    query: '?backend=webgpu', backend: 'webgpu', label: 'webgpu', cases: [firstCase],
+    query: '?backend=webgpu&batch=4', backend: 'webgpu', label: 'webgpu', cases: [firstCase], batch: 4,
     feed: async page => (await page.$('#file-input')).uploadFile(...files.filter(f => caseOf(f) === firstCase)),
   }));
 

@@ -60,6 +60,23 @@ pub struct Choice {
     pub adapter: Option<String>,
     /// Forced by `?backend=`, or what the adapter check found.
     pub reason: String,
+    /// Slices per forward pass (`?batch=`, else `default_batch`).
+    pub batch: u32,
+}
+
+/// Slices per forward pass on a hardware GPU. One pass there takes milliseconds, so a slice at a
+/// time leaves the GPU waiting on dispatch and readback; several slices share them (with flip
+/// TTA, twice as many images) while a pass stays short enough for Cancel to act at once.
+pub const GPU_BATCH: u32 = 4;
+
+/// Slices per pass unless `?batch=` says: `GPU_BATCH` on a hardware GPU; one elsewhere. The CPU
+/// path spreads slices over its threads a slice each, and a software adapter takes seconds a
+/// slice, where one slice a pass keeps Cancel within a slice.
+pub fn default_batch(backend: BackendKind, adapter: &Result<AdapterInfo, String>) -> u32 {
+    match (backend, adapter) {
+        (BackendKind::WebGpu, Ok(a)) if !a.is_software() => GPU_BATCH,
+        _ => 1,
+    }
 }
 
 impl BackendKind {
@@ -73,13 +90,15 @@ impl BackendKind {
 }
 
 /// Probes the adapter and decides (what the page does before it starts the worker).
-pub async fn decide(forced: Option<BackendKind>) -> Result<Choice, String> {
-    choose(forced, &probe().await)
+pub async fn decide(forced: Option<BackendKind>, batch: Option<u32>) -> Result<Choice, String> {
+    choose(forced, batch, &probe().await)
 }
 
-/// Decides from `?backend=` and the adapter check (Err: why WebGPU is not available).
+/// Decides from `?backend=`, `?batch=` and the adapter check (Err: why WebGPU is not
+/// available).
 pub fn choose(
     forced: Option<BackendKind>,
+    batch: Option<u32>,
     adapter: &Result<AdapterInfo, String>,
 ) -> Result<Choice, String> {
     let summary = adapter.as_ref().ok().map(AdapterInfo::summary);
@@ -88,6 +107,7 @@ pub fn choose(
             backend,
             adapter: summary.clone(),
             reason,
+            batch: batch.unwrap_or_else(|| default_batch(backend, adapter)),
         })
     };
     match (forced, adapter) {
@@ -169,7 +189,7 @@ mod tests {
         let nvidia = Ok(adapter("nvidia", "hopper", false));
         let flagged = Ok(adapter("", "", true));
         let none: Result<AdapterInfo, String> = Err("no WebGPU".into());
-        let pick = |f, a: &Result<AdapterInfo, String>| choose(f, a).map(|c| c.backend);
+        let pick = |f, a: &Result<AdapterInfo, String>| choose(f, None, a).map(|c| c.backend);
         assert_eq!(pick(None, &swiftshader), Ok(BackendKind::Cpu));
         assert_eq!(pick(None, &flagged), Ok(BackendKind::Cpu));
         assert_eq!(pick(None, &nvidia), Ok(BackendKind::WebGpu));
@@ -180,10 +200,23 @@ mod tests {
         );
         assert_eq!(pick(Some(BackendKind::Cpu), &nvidia), Ok(BackendKind::Cpu));
         assert!(pick(Some(BackendKind::WebGpu), &none).is_err());
-        let why = choose(None, &swiftshader).unwrap().reason;
+        let why = choose(None, None, &swiftshader).unwrap().reason;
         assert!(
             why.contains("google swiftshader") && why.contains("software"),
             "{why}"
         );
+    }
+
+    #[wasm_bindgen_test]
+    fn several_slices_a_pass_on_a_hardware_gpu_only_unless_asked() {
+        let swiftshader = Ok(adapter("google", "swiftshader", false));
+        let nvidia = Ok(adapter("nvidia", "hopper", false));
+        let batch = |f, b, a: &Result<AdapterInfo, String>| choose(f, b, a).unwrap().batch;
+        assert_eq!(batch(None, None, &nvidia), GPU_BATCH);
+        assert_eq!(batch(Some(BackendKind::Cpu), None, &nvidia), 1);
+        assert_eq!(batch(None, None, &swiftshader), 1);
+        assert_eq!(batch(Some(BackendKind::WebGpu), None, &swiftshader), 1);
+        assert_eq!(batch(Some(BackendKind::WebGpu), Some(6), &swiftshader), 6);
+        assert_eq!(batch(None, Some(2), &nvidia), 2);
     }
 }

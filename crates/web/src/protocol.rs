@@ -302,6 +302,7 @@ mod tests {
                 backend: BackendKind::Cpu,
                 adapter: Some("google swiftshader".into()),
                 reason: "chosen by ?backend=cpu".into(),
+                batch: 1,
             },
             base: "http://127.0.0.1:8080/".into(),
             threads: Some(2),

@@ -99,17 +99,25 @@ fn forced_backend() -> Result<Option<BackendKind>, String> {
     }
 }
 
-/// `?threads=N`: how many threads the CPU path runs forward passes on (1 to 16).
-fn forced_threads() -> Result<Option<u32>, String> {
-    match dom::query_param("threads").as_deref() {
+/// `?NAME=N` for a count from 1 to 16 (`what` says what it counts, for the error).
+fn forced_count(name: &str, what: &str) -> Result<Option<u32>, String> {
+    match dom::query_param(name).as_deref() {
         None | Some("") => Ok(None),
         Some(t) => match t.parse::<u32>() {
             Ok(n @ 1..=16) => Ok(Some(n)),
-            _ => Err(format!(
-                "?threads={t}: give a number of threads from 1 to 16"
-            )),
+            _ => Err(format!("?{name}={t}: give a number of {what} from 1 to 16")),
         },
     }
+}
+
+/// `?threads=N`: how many threads the CPU path runs forward passes on.
+fn forced_threads() -> Result<Option<u32>, String> {
+    forced_count("threads", "threads")
+}
+
+/// `?batch=N`: how many slices each forward pass takes (`backend::default_batch` otherwise).
+fn forced_batch() -> Result<Option<u32>, String> {
+    forced_count("batch", "slices a forward pass")
 }
 
 async fn list_models() -> Result<Vec<ModelEntry>, String> {
@@ -360,10 +368,10 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         ctx.link()
             .send_future(async { Msg::Listed(list_models().await) });
-        let fatal = match forced_backend() {
-            Ok(forced) => {
+        let fatal = match forced_backend().and_then(|b| Ok((b, forced_batch()?))) {
+            Ok((forced, batch)) => {
                 ctx.link()
-                    .send_future(async move { Msg::Decided(backend::decide(forced).await) });
+                    .send_future(async move { Msg::Decided(backend::decide(forced, batch).await) });
                 None
             }
             Err(e) => Some(e),

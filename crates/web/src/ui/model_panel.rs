@@ -26,10 +26,12 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
             <div id="status" data-state={state} class={classes!("status", state)}>{ status_text }</div>
             <div class="backend" data-backend={loaded.map(|l| l.choice.backend.attr()).unwrap_or("")}
                 data-adapter={loaded.and_then(|l| l.choice.adapter.clone()).unwrap_or_default()}
-                data-threads={loaded.map(|l| l.threads.to_string()).unwrap_or_default()}>
+                data-threads={loaded.map(|l| l.threads.to_string()).unwrap_or_default()}
+                data-batch={loaded.map(|l| l.choice.batch.to_string()).unwrap_or_default()}>
                 { match loaded {
-                    Some(l) => format!("Backend: {}{} · model(s) loaded in {:.0} ms",
-                        l.choice.backend.label(), threads_label(l.threads), l.millis),
+                    Some(l) => format!("Backend: {}{}{} · model(s) loaded in {:.0} ms",
+                        l.choice.backend.label(), threads_label(l.threads),
+                        batch_label(l.choice.batch), l.millis),
                     None => "Backend: –".to_string(),
                 } }
                 if let Some(l) = loaded {
@@ -43,6 +45,13 @@ pub fn view(app: &App, link: &Scope<App>) -> Html {
                 { for app.models.iter().map(|m| model_card(app, link, m)) }
             </div>
         </section>
+    }
+}
+
+fn batch_label(batch: u32) -> String {
+    match batch {
+        1 => String::new(),
+        n => format!(", {n} slices a pass"),
     }
 }
 

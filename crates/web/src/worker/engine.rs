@@ -71,19 +71,20 @@ pub async fn load(
     Ok((models, from_cache.get()))
 }
 
-/// Runs a case: native preprocessing, inference (its forward passes shared with `offload`'s
-/// threads; awaiting `progress` between rounds of slices, which returns false to cancel),
-/// mapping back, the components the model keeps, DSC. `Ok(None)`: cancelled.
+/// Runs a case: native preprocessing, inference (`batch` slices a forward pass, the passes
+/// shared with `offload`'s threads; awaiting `progress` between rounds of passes, which returns
+/// false to cancel), mapping back, the components the model keeps, DSC. `Ok(None)`: cancelled.
 pub async fn run_case<F: std::future::Future<Output = bool>>(
     engine: &Engine,
     case: &Case,
+    batch: usize,
     offload: &dyn Offload,
     progress: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<CaseResult>, String> {
     let start = now_ms();
     // Each model's manifest says its TTA; one model is an ensemble of one.
     let opts = InferOptions {
-        batch: 1,
+        batch,
         flip_tta: false,
     };
     let Some((probs, prep)) = predict_ensemble_with(

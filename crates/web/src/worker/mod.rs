@@ -32,6 +32,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 struct State {
     /// The device of the backend chosen, set up by the first load.
     device: Option<Device>,
+    /// Slices a forward pass (the backend choice's).
+    batch: usize,
     /// The models every case runs with, by name, in the page's order (empty while loading).
     engines: Vec<(String, Rc<Engine>)>,
     /// Each model's result per job, so that a case runs again only with models added since.
@@ -172,7 +174,11 @@ async fn load(
         Some(d) => d,
         None => engine::init_device(choice.backend).await?,
     };
-    state.borrow_mut().device = Some(device.clone());
+    {
+        let mut s = state.borrow_mut();
+        s.device = Some(device.clone());
+        s.batch = choice.batch.max(1) as usize;
+    }
     let mut engines = Engines::new();
     let mut models = Vec::new();
     for name in names {
@@ -354,7 +360,7 @@ async fn run_job(state: &Shared, job: u32, case: &Case, engines: &Engines) -> Ou
                 ms_per_slice: if done > 0 { elapsed / done as f64 } else { 0.0 },
             });
             let state = Rc::clone(state);
-            // Yield between slices so that a Cancel message is handled before the next one.
+            // Yield between passes so that a Cancel message is handled before the next one.
             async move {
                 gloo_timers::future::TimeoutFuture::new(0).await;
                 !state.borrow().cancel
@@ -364,7 +370,8 @@ async fn run_job(state: &Shared, job: u32, case: &Case, engines: &Engines) -> Ou
             helpers: state.borrow().helpers.clone().unwrap_or_default(),
             model: name.clone(),
         };
-        match engine::run_case(engine, case, &lanes, progress).await {
+        let batch = state.borrow().batch;
+        match engine::run_case(engine, case, batch, &lanes, progress).await {
             Ok(Some(result)) => {
                 state
                     .borrow_mut()
