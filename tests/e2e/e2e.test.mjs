@@ -174,9 +174,11 @@ const firstCase = [...expected.keys()].sort()[0];
 
 // Four slices a forward pass, as on a hardware GPU (`backend::GPU_BATCH`; SwiftShader alone would
 // get one): the path a GPU user takes, batching and all, on the only WebGPU here.
-test('webgpu (forced, 4 slices a pass): DSC equals train eval', { timeout: 30 * 60 * 1000 }, () =>
+// BRAINSEG_WEBGPU_BATCH sets another number, to measure it.
+const webgpuBatch = Number(process.env.BRAINSEG_WEBGPU_BATCH ?? 4);
+test(`webgpu (forced, ${webgpuBatch} slices a pass): DSC equals train eval`, { timeout: 30 * 60 * 1000 }, () =>
   segment({
-    query: '?backend=webgpu&batch=4', backend: 'webgpu', label: 'webgpu', cases: [firstCase], batch: 4,
+    query: `?backend=webgpu&batch=${webgpuBatch}`, backend: 'webgpu', label: 'webgpu', cases: [firstCase], batch: webgpuBatch,
     feed: async page => (await page.$('#file-input')).uploadFile(...files.filter(f => caseOf(f) === firstCase)),
   }));
 

@@ -3,6 +3,8 @@
 # `train eval` (each model listed in web/models/index.json), serve dist/ on loopback, and run
 # e2e.test.mjs in headless Chromium.
 # Input: ../shared/data/lgg-mini when present, else the sample slices shipped in web/samples.
+# Arguments go to `node --test`, e.g. --test-name-pattern=webgpu to run some tests only;
+# BRAINSEG_WEBGPU_BATCH=N runs the WebGPU test at N slices a pass (default 4, a GPU's).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -45,4 +47,4 @@ for _ in range(100):
 PY
 
 BRAINSEG_URL="http://127.0.0.1:$port" BRAINSEG_FILES="$work/files.txt" BRAINSEG_DIR="$data" BRAINSEG_EXPECTED="$work/expected/$first.csv" BRAINSEG_EXPECTED_DIR="$work/expected" \
-BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 tests/e2e/e2e.test.mjs
+BRAINSEG_OUT="$root/tests/e2e/out" node --test --test-concurrency=1 "$@" tests/e2e/e2e.test.mjs
