@@ -253,10 +253,11 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
     write_atomic(&scores, write_csv(&rows)?.as_bytes())
 }
 
-/// The weights a fold is scored with: `best.bpk`, or the last epoch's checkpoint written as
-/// `last.bpk` with a manifest of the model the run trained and its training record (from its
-/// own `best.json`, whatever flags this call got; checkpoints carry none), rewritten only when
-/// the checkpoint is newer.
+/// The weights a fold is scored with: `best.bpk`, or `last.bpk`, which `train fit` exports at
+/// the end of every run. A fold run from before that export (or one whose checkpoint is newer
+/// than its `last.bpk`) gets it written here from the last checkpoint, with a manifest of the
+/// model the run trained and its training record (from its own `best.json`, whatever flags this
+/// call got; checkpoints carry none).
 fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
     let best = run.path("best.bpk");
     match job.select {

@@ -108,16 +108,11 @@ pub fn split<'a>(
     let val_set: BTreeSet<&str> = val.iter().map(String::as_str).collect();
     let train_set: Option<BTreeSet<&str>> =
         train_only.map(|t| t.iter().map(String::as_str).collect());
-    let (v, t): (Vec<_>, Vec<_>) = groups
+    let is_val = |g: &CaseFiles| val_set.contains(g.case_id.as_str());
+    let v: Vec<_> = groups.iter().filter(|g| is_val(g)).collect();
+    let t: Vec<_> = groups
         .iter()
-        .partition(|g| val_set.contains(g.case_id.as_str()));
-    let t: Vec<_> = if train_on_val {
-        groups.iter().collect()
-    } else {
-        t
-    };
-    let t: Vec<_> = t
-        .into_iter()
+        .filter(|g| train_on_val || !is_val(g))
         .filter(|g| {
             train_set
                 .as_ref()

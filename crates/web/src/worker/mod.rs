@@ -32,7 +32,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 struct State {
     /// The device of the backend chosen, set up by the first load.
     device: Option<Device>,
-    /// Slices a forward pass (the backend choice's).
+    /// Slices a forward pass (the backend choice's; the core takes at least one).
     batch: usize,
     /// The models every case runs with, by name, in the page's order (empty while loading).
     engines: Vec<(String, Rc<Engine>)>,
@@ -177,7 +177,7 @@ async fn load(
     {
         let mut s = state.borrow_mut();
         s.device = Some(device.clone());
-        s.batch = choice.batch.max(1) as usize;
+        s.batch = choice.batch as usize;
     }
     let mut engines = Engines::new();
     let mut models = Vec::new();
