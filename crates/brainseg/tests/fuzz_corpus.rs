@@ -17,12 +17,12 @@ use brainseg::synthetic::synthetic_case;
 use brainseg::untrusted::{self, TARGETS};
 use burn::prelude::Device;
 use common::Format;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const KINDS: [&str; 3] = ["seeds", "corpus", "regressions"];
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+    common::repo_root().join("fuzz")
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn write_fuzz_seeds() {
             serde_json::to_string(&m).unwrap().as_bytes(),
         );
     }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/models/default.json");
+    let shipped = common::repo_root().join("web/models/default.json");
     seed("manifest", "shipped", &std::fs::read(shipped).unwrap());
     let device = Device::flex();
     let model = untrusted::weights_model().init(&device).unwrap();

@@ -95,7 +95,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn lgg_mini() -> Option<PathBuf> {
     let shared = std::env::var_os("BRAINSEG_SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+        .unwrap_or_else(|| repo_root().join("../shared"));
     let p = shared.join("data/lgg-mini/kaggle_3m");
     if p.is_dir() {
         Some(p)
@@ -103,4 +103,16 @@ pub fn lgg_mini() -> Option<PathBuf> {
         eprintln!("note: {} not found; real-data checks skipped", p.display());
         None
     }
+}
+
+/// The repository's root, for tests that read its files. Taken from `CARGO_MANIFEST_DIR` as
+/// `cargo test` sets it when it runs a test, not as it was when the test compiled: every clone
+/// shares one target folder, and cargo reuses a test binary another clone built, whose
+/// compile-time path may be gone (then the fuzz corpus looks empty and the real-data tests skip
+/// themselves).
+pub fn repo_root() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    crate_dir.join("../..")
 }
