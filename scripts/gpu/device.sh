@@ -23,7 +23,7 @@ OUT=${OUT:?OUT must name the folder to bring back}
 MINUTES=${MINUTES:-7}
 DEADLINE=${DEADLINE:-560}
 RUNS=${RUNS:-a b}
-INIT=${INIT:-$PWD/web/models/default.bpk}
+INIT=${INIT:-$PWD/web/models/unet-160.bpk}
 RUN_a=${RUN_a:---arch unet --width 16 --size 160 --init $INIT --lr 2e-4 --schedule cosine --aug-intensity --seed 29}
 RUN_b=${RUN_b:---arch unet --width 16 --size 160 --init $INIT --lr 3e-4 --schedule cosine --seed 31}
 # The benchmark that picks the binary: the default runs' model at full size.

@@ -15,7 +15,7 @@ mkdir -p "$ROOT"
 cp "$SRC"/device.log "$ROOT"/
 # The model the runs started from (device.sh's default --init), kept as it is now: shipping a
 # result replaces it.
-INIT=${INIT:-web/models/default.bpk}
+INIT=${INIT:-web/models/unet-160.bpk}
 cp "$INIT" "$ROOT/init.bpk" && cp "${INIT%.bpk}.json" "$ROOT/init.json"
 cargo build -p train
 for tarball in "$SRC"/run-*.tar; do
