@@ -1,7 +1,9 @@
 """The reference U-Net (mateuszbuda/brain-segmentation-pytorch's architecture, written out here)
-timed on random slices with PyTorch on the CPU, for comparison with `train bench`.
+timed on random slices with PyTorch, for comparison with `train bench`: on the CPU (benches/compare.sh)
+or on a GPU (scripts/gpu/bench.sh: `--device cuda`, and `--amp` for float16 autocast with a
+gradient scaler, PyTorch's usual mixed precision).
 
-usage: python3 torch_unet.py --width 32 --size 256 --batch 8 --steps 3
+usage: python3 torch_unet.py --width 32 --size 256 --batch 8 --steps 3 [--device cuda] [--amp]
 """
 import argparse
 import time
@@ -51,19 +53,38 @@ def main():
     a.add_argument("--size", type=int, default=256)
     a.add_argument("--batch", type=int, default=8)
     a.add_argument("--steps", type=int, default=3)
+    a.add_argument("--device", default="cpu")
+    a.add_argument("--amp", action="store_true")
     args = a.parse_args()
-    model = UNet(args.width)
+    dev = torch.device(args.device)
+    # cuDNN picks its fastest convolution per shape, as burn's autotune does.
+    torch.backends.cudnn.benchmark = True
+    model = UNet(args.width).to(dev)
     print(f"parameters: {sum(p.numel() for p in model.parameters())}", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    y = (torch.rand(args.batch, 1, args.size, args.size) < 0.1).float()
+    scaler = torch.amp.GradScaler(dev.type, enabled=args.amp)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=dev)
+    y = (torch.rand(args.batch, 1, args.size, args.size, device=dev) < 0.1).float()
+
+    def sync():
+        # GPU work is asynchronous: a step's time counts only once its kernels have finished.
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def forward():
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=args.amp):
+            return model(x)
+
     secs = 0.0
     for step in range(args.steps + 1):
+        sync()
         t = time.perf_counter()
         opt.zero_grad()
-        loss = dice_loss(model(x), y)
-        loss.backward()
-        opt.step()
+        loss = dice_loss(forward().float(), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        sync()
         if step:
             secs += time.perf_counter() - t
     train = args.steps * args.batch / secs
@@ -71,12 +92,15 @@ def main():
     secs = 0.0
     with torch.no_grad():
         for step in range(args.steps + 1):
+            sync()
             t = time.perf_counter()
-            model(x)
+            forward()
+            sync()
             if step:
                 secs += time.perf_counter() - t
     infer = args.steps * args.batch / secs
-    print(f"pytorch {torch.__version__} unet f={args.width} {args.size}² batch {args.batch}: "
+    amp = ", float16 autocast" if args.amp else ""
+    print(f"pytorch {torch.__version__} ({args.device}{amp}) unet f={args.width} {args.size}² batch {args.batch}: "
           f"train {train:.3f} img/s, inference {infer:.3f} img/s", flush=True)
 
 

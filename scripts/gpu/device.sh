@@ -29,7 +29,7 @@ RUN_b=${RUN_b:---arch unet --width 16 --size 160 --init $INIT --lr 3e-4 --schedu
 # The benchmark that picks the binary: the default runs' model at full size.
 BENCH=${BENCH:---arch unet --width 16 --size 256 --batch 16 --steps 5}
 SAMPLES=${SAMPLES:-2048}  # per epoch: each epoch ends with a validation and an export
-COMMON="--backend wgpu --batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
+COMMON="--batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
 WORK=${WORK:-/tmp/brainseg-gpu}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee "$OUT/device.log") 2>&1
@@ -37,41 +37,7 @@ started=$(date +%s)
 elapsed() { echo $(( $(date +%s) - started )); }
 step() { echo "== [$(elapsed)s] $*"; }
 
-step "GPU and Vulkan"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "(no nvidia-smi)"
-# The loader and libglvnd, unpacked over / (as the device README advises; they are plain
-# libraries), then the NVIDIA ICD: the image's, the driver mount's, or one written for the
-# driver's libGLX_nvidia.
-if [ -d "$P/gl" ] && [ "${GL:-1}" = 1 ]; then  # GL=0: keep this machine's own (rehearsal)
-  for f in "$P"/gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-icd=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/nvidia/share/vulkan/icd.d/*.json 2>/dev/null | grep -i nvidia | head -1)
-if [ -z "$icd" ]; then
-  lib=$(ldconfig -p | awk '/libGLX_nvidia.so.0 / { print $NF; exit }')
-  if [ -n "$lib" ]; then
-    icd=$WORK/nvidia_icd.json
-    printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$lib" > "$icd"
-    echo "wrote $icd for $lib"
-  fi
-fi
-if [ -n "$icd" ]; then
-  export VK_ICD_FILENAMES=$icd VK_DRIVER_FILES=$icd
-  echo "Vulkan ICD: $icd"
-  cat "$icd"
-elif [ -z "${CASES:-}" ]; then
-  echo "no NVIDIA Vulkan driver found: stopping rather than training on a software Vulkan"
-  ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1
-  ldconfig -p | grep -i -E 'nvidia|vulkan' | head -20
-  exit 3
-fi
-
-echo "train binaries carried: $(cat "$P/features.txt" 2>/dev/null || echo '?')"
-
-step "unpack"
-rm -rf "$WORK/bin"
-python3 -c "import tarfile; tarfile.open('$P/train.tar.xz').extractall('$WORK')" || exit 4
-chmod +x "$WORK"/bin/train-*
+source "$(dirname "$0")/setup-device.sh"
 # Any binary runs `unpack`; the benchmark below picks the one that trains (without one, WGSL:
 # the build the tests run).
 first=$WORK/bin/train-wgsl; [ -x "$first" ] || first=$(ls "$WORK"/bin/train-* | head -1)
@@ -99,7 +65,7 @@ step "which binary trains fastest on this GPU"
 best=0
 [ "$BENCH" = none ] && best=skipped
 for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
-  line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend wgpu $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
+  line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend "$(backend_of "$b")" $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
   rate=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
   echo "$(basename "$b"): ${rate:-failed} img/s training  [$(elapsed)s]"
   if [ -n "$rate" ] && python3 -c "import sys; sys.exit(0 if $rate > $best else 1)"; then
@@ -112,7 +78,7 @@ echo "training with $(readlink "$WORK/train") ($best img/s in the benchmark)"
 IFS=';' read -ra more <<< "${MORE_BENCH:-}"
 for m in "${more[@]}"; do
   # shellcheck disable=SC2086
-  timeout "${BENCH_SECONDS:-100}" "$WORK/train" bench --backend wgpu $m 2>&1 | grep -v XDG_RUNTIME
+  timeout "${BENCH_SECONDS:-100}" "$WORK/train" bench --backend "$(backend_of "$(readlink "$WORK/train")")" $m 2>&1 | grep -v XDG_RUNTIME
 done
 [ -f "$P/pack.tar.xz" ] || { step "done (benchmarks only)"; exit 0; }
 
@@ -125,7 +91,7 @@ for r in $RUNS; do
   echo "run $r: ${!spec}"
   # shellcheck disable=SC2086  # the run specs are word lists
   timeout "$left" "$WORK/train" fit --data "$WORK/data" --val-cases "$P/patients-val.txt" --out "$WORK/run-$r" \
-    $COMMON --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
+    $COMMON --backend "$(backend_of "$(readlink "$WORK/train")")" --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
   pids+=($!)
 done
 # GPU load a minute and a half in: low SM use would mean the runs wait on the CPU side (data,

@@ -25,6 +25,9 @@ PACK=${PACK:-1}   # PACK=0: binaries and libraries only, for a benchmark-only ca
 # SPIR-V trained no faster (33 vs 35 img/s, docs/gpu.md) and two binaries push the JPEG quality
 # from 65 down to 40. The SPIR-V one builds in its own target folder, so that the feature change
 # does not rebuild burn in the one the tests and CI use; no debug info (it is stripped anyway).
+# BINARIES="wgsl cuda" adds burn's CUDA backend (CUDA C++ through NVRTC; it builds offline with
+# the workspace's cubecl-llvm stand-in, and runs only on the GPU machine: untested here) for
+# bench.sh and device.sh, which run it with `--backend cuda`.
 BINARIES=${BINARIES:-wgsl}
 rm -rf "$P" && mkdir -p "$P/bin"
 cargo build -p train  # WGSL: carried, or only used here to write the pack below

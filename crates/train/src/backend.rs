@@ -1,7 +1,7 @@
 //! Backend selection at run time. No code path depends on the backend beyond building the
 //! `Device`, so every backend trains the same model with the same code.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use burn::prelude::Device;
 
 #[derive(
@@ -60,7 +60,7 @@ fn kernel_options() -> &'static str {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    bail!("this `train` was built without the `wgpu` feature")
+    anyhow::bail!("this `train` was built without the `wgpu` feature")
 }
 
 #[cfg(feature = "cuda")]
@@ -70,7 +70,7 @@ fn cuda_device() -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device() -> Result<Device> {
-    bail!(
-        "this `train` was built without the `cuda` feature (cargo build --release -p train --features cuda)"
+    anyhow::bail!(
+        "this `train` was built without the `cuda` feature (cargo build -p train --features cuda)"
     )
 }
