@@ -33,13 +33,13 @@ for shape in "${shapes[@]}"; do
       | grep -v XDG_RUNTIME || echo "$(basename "$b"): failed or timed out (exit ${PIPESTATUS[0]})"
   done
   # PyTorch takes the U-Net shapes only (benches/torch_unet.py is the reference U-Net).
+  case "$shape" in *"--arch unet"*) ;; *) continue ;; esac
   set -- $shape
   width=32 size=256 batch=16
   while [ $# -gt 0 ]; do
     case $1 in --width) width=$2 ;; --size) size=$2 ;; --batch) batch=$2 ;; esac
     shift
   done
-  case "$shape" in *"--arch unet"*) ;; *) continue ;; esac
   for amp in "" --amp; do
     step "pytorch $amp f=$width $size² batch $batch"
     timeout "$SECONDS_EACH" "$PY" benches/torch_unet.py --device cuda --width "$width" --size "$size" \

@@ -74,11 +74,12 @@ for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
 done
 [ "$best" != 0 ] || { echo "no binary trains on this GPU"; exit 5; }
 echo "training with $(readlink "$WORK/train") ($best img/s in the benchmark)"
+backend=$(backend_of "$(readlink "$WORK/train")")
 # More shapes with that binary, ';'-separated bench arguments (for choosing the next runs).
 IFS=';' read -ra more <<< "${MORE_BENCH:-}"
 for m in "${more[@]}"; do
   # shellcheck disable=SC2086
-  timeout "${BENCH_SECONDS:-100}" "$WORK/train" bench --backend "$(backend_of "$(readlink "$WORK/train")")" $m 2>&1 | grep -v XDG_RUNTIME
+  timeout "${BENCH_SECONDS:-100}" "$WORK/train" bench --backend "$backend" $m 2>&1 | grep -v XDG_RUNTIME
 done
 [ -f "$P/pack.tar.xz" ] || { step "done (benchmarks only)"; exit 0; }
 
@@ -91,7 +92,7 @@ for r in $RUNS; do
   echo "run $r: ${!spec}"
   # shellcheck disable=SC2086  # the run specs are word lists
   timeout "$left" "$WORK/train" fit --data "$WORK/data" --val-cases "$P/patients-val.txt" --out "$WORK/run-$r" \
-    $COMMON --backend "$(backend_of "$(readlink "$WORK/train")")" --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
+    $COMMON --backend "$backend" --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
   pids+=($!)
 done
 # GPU load a minute and a half in: low SM use would mean the runs wait on the CPU side (data,

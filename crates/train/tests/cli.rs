@@ -316,7 +316,7 @@ fn predict_writes_masks_for_slices_without_any() {
 }
 
 fn lgg_mini() -> Option<PathBuf> {
-    let p = common::repo_root().join("../shared/data/lgg-mini");
+    let p = common::repo::repo_root().join("../shared/data/lgg-mini");
     p.is_dir().then_some(p)
 }
 

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod hostile;
+mod repo;
+
+pub use repo::repo_root;
 
 use brainseg::ingest::Case;
 use brainseg::tiff_io::{Mask, RgbImage};
@@ -103,16 +106,4 @@ pub fn lgg_mini() -> Option<PathBuf> {
         eprintln!("note: {} not found; real-data checks skipped", p.display());
         None
     }
-}
-
-/// The repository's root, for tests that read its files. Taken from `CARGO_MANIFEST_DIR` as
-/// `cargo test` sets it when it runs a test, not as it was when the test compiled: every clone
-/// shares one target folder, and cargo reuses a test binary another clone built, whose
-/// compile-time path may be gone (then the fuzz corpus looks empty and the real-data tests skip
-/// themselves).
-pub fn repo_root() -> PathBuf {
-    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    crate_dir.join("../..")
 }

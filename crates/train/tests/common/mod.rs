@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+#[path = "../../../brainseg/tests/common/repo.rs"]
+pub mod repo;
+
 pub fn train() -> Command {
     Command::new(env!("CARGO_BIN_EXE_train"))
 }
@@ -90,16 +93,4 @@ pub fn tiny_fit(out: &Path, epochs: usize, extra: &[&str]) -> Command {
         .arg(out)
         .args(extra);
     cmd
-}
-
-/// The repository's root, for tests that read its files. Taken from `CARGO_MANIFEST_DIR` as
-/// `cargo test` sets it when it runs a test, not as it was when the test compiled: every clone
-/// shares one target folder, and cargo reuses a test binary another clone built, whose
-/// compile-time path may be gone (then the fuzz corpus looks empty and the real-data tests skip
-/// themselves).
-pub fn repo_root() -> PathBuf {
-    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
-    crate_dir.join("../..")
 }
