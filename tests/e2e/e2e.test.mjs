@@ -5,7 +5,8 @@
 // see that SwiftShader is a software adapter and take the CPU, on one thread per core: the
 // worker and its helper workers), and the CPU through the folder picker on one thread (the
 // same DSC, and the helpers' speed-up measured on the same slices). Each run writes a screenshot, reports the main thread's longest task while the cases
-// run (the model runs in a worker: above 200 ms fails) and records the page's requests: all
+// run (the model runs in a worker: above 200 ms fails; the task in which DevTools hands the page
+// its files is reported apart) and records the page's requests: all
 // must be same-origin GETs without a body (nothing leaves the browser), and no Content-
 // Security-Policy violation may occur; the server's log must show the page's wasm and its
 // backend's worker program, no other (a visit downloads one worker). Then Cancel mid-case, and
@@ -53,10 +54,15 @@ async function watchTraffic(page, origin) {
     window.__cspViolations = [];
     document.addEventListener('securitypolicyviolation',
       e => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
-    // Tasks of the page's main thread over 50 ms (the Long Tasks API).
+    // Tasks of the page's main thread over 50 ms (the Long Tasks API): [start, duration].
     window.__longTasks = [];
-    new PerformanceObserver(l => { for (const e of l.getEntries()) window.__longTasks.push(e.duration); })
+    new PerformanceObserver(l => { for (const e of l.getEntries()) window.__longTasks.push([e.startTime, e.duration]); })
       .observe({ type: 'longtask', buffered: true });
+    // When a file input's `change` fired: the task it fires in is DevTools' setting the input's
+    // files (puppeteer's uploadFile), which the page's handler only adds a few ms to (it leaves
+    // the files' handling to later tasks).
+    window.__deliveries = [];
+    document.addEventListener('change', () => window.__deliveries.push(performance.now()), true);
   });
   return {
     requests,
@@ -144,7 +150,12 @@ async function segment({ query, backend, label, feed, cases, threads, batch = 1,
     const done = await waitState(page, ['done', 'error'], 25 * 60 * 1000);
     assert.equal(done.state, 'done', done.text);
     const seconds = (Date.now() - t0) / 1000;
-    const longest = Math.max(0, ...await page.evaluate(() => window.__longTasks));
+    // The task that delivered the files is reported, not judged: it is the test driver's work
+    // (DevTools creates the File objects: ~60 ms for 120 files on an idle machine).
+    const { tasks, deliveries } = await page.evaluate(() => ({ tasks: window.__longTasks, deliveries: window.__deliveries }));
+    const delivering = ([start, ms]) => deliveries.some(t => t >= start && t <= start + ms);
+    const longest = Math.max(0, ...tasks.filter(t => !delivering(t)).map(t => t[1]));
+    const delivery = Math.max(0, ...tasks.filter(delivering).map(t => t[1]));
     const rows = await page.$$eval('[data-case]', rs => rs.map(r => [r.dataset.case, r.dataset.dsc]));
     assert.deepEqual(rows.map(r => r[0]).sort(), [...cases].sort(), `cases shown: ${JSON.stringify(rows)}`);
     for (const [c, dsc] of rows) {
@@ -153,8 +164,8 @@ async function segment({ query, backend, label, feed, cases, threads, batch = 1,
     }
     await page.screenshot({ path: join(out, `screenshot-${label}.png`), fullPage: true });
     await traffic.check(label);
-    console.log(`${label}: ${picked.text} [adapter: ${picked.adapter}]; page ready in ${loadMs} ms, ${rows.length} case(s) segmented in ${seconds.toFixed(1)} s; longest main-thread task ${longest.toFixed(0)} ms; DSC ${JSON.stringify(rows)}`);
-    console.log(`${label}: long tasks ${JSON.stringify((await page.evaluate(() => window.__longTasks)).map(Math.round))}`);
+    console.log(`${label}: ${picked.text} [adapter: ${picked.adapter}]; page ready in ${loadMs} ms, ${rows.length} case(s) segmented in ${seconds.toFixed(1)} s; longest main-thread task ${longest.toFixed(0)} ms (the files' delivery: ${delivery.toFixed(0)} ms); DSC ${JSON.stringify(rows)}`);
+    console.log(`${label}: long tasks ${JSON.stringify(tasks.map(([start, ms]) => `${Math.round(ms)}${delivering([start, ms]) ? ' (delivery)' : ''}`))}`);
     // trunk names the page's files with a content hash (brainseg-web-<hash>_bg.wasm).
     // (A helper worker loads its program again: usually from the browser's cache.)
     const wasm = [...new Set(served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{16}_bg/, '_bg')))];

@@ -56,6 +56,7 @@ pub struct RgbImage {
 pub struct Mask {
     pub width: usize,
     pub height: usize,
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 

@@ -2,8 +2,7 @@
 //! agreement between models, the sort order, the selection and the slice shown. No DOM here, so
 //! it is unit-tested (wasm, in Node).
 
-use crate::protocol::{CaseResult, ModelResult, Outcome};
-use brainseg::ingest::Case;
+use crate::protocol::{CaseResult, CaseView, ModelResult, Outcome};
 use brainseg::metrics::dice;
 use brainseg::scores::ScoreRow;
 use std::rc::Rc;
@@ -40,7 +39,8 @@ pub struct Agreement {
 pub struct CaseEntry {
     /// The worker's job number for this case.
     pub job: u32,
-    pub case: Rc<Case>,
+    /// The case as the worker read it (8-bit slices).
+    pub case: Rc<CaseView>,
     pub status: CaseStatus,
     /// Each model's result, in the order the models run.
     pub results: Vec<ModelResult>,
@@ -127,7 +127,7 @@ pub struct CaseTable {
 }
 
 /// The slice with the largest ground-truth lesion, else the middle one: a useful first view.
-pub fn first_view_slice(case: &Case) -> usize {
+pub fn first_view_slice(case: &CaseView) -> usize {
     case.slices
         .iter()
         .enumerate()
@@ -139,7 +139,7 @@ pub fn first_view_slice(case: &Case) -> usize {
 
 impl CaseTable {
     /// A case the worker queued as `job`. A case given again (same id) replaces its row.
-    pub fn add(&mut self, job: u32, case: Case) {
+    pub fn add(&mut self, job: u32, case: CaseView) {
         let entry = CaseEntry {
             job,
             slice: first_view_slice(&case),
@@ -323,7 +323,10 @@ mod tests {
         let mut t = CaseTable::default();
         t.set_models(vec!["m".into()]);
         for (job, id) in ["A", "B", "C"].iter().enumerate() {
-            t.add(job as u32, synthetic_case(id, 6, 16, 16, job as u64));
+            t.add(
+                job as u32,
+                CaseView::new(&synthetic_case(id, 6, 16, 16, job as u64)),
+            );
         }
         t
     }
@@ -409,7 +412,7 @@ mod tests {
     fn a_case_given_again_replaces_its_row() {
         let mut t = table();
         t.finish(1, done(Some(0.5)));
-        t.add(7, synthetic_case("B", 4, 16, 16, 9));
+        t.add(7, CaseView::new(&synthetic_case("B", 4, 16, 16, 9)));
         assert_eq!(t.entries.len(), 3);
         assert_eq!(t.entries[1].job, 7);
         assert_eq!(t.entries[1].status, CaseStatus::Queued);

@@ -2,7 +2,7 @@
 //! colour (filled, as a contour, or with the pixels where the models disagree marked), and the
 //! ground truth as a contour in a colour no model gets.
 
-use brainseg::tiff_io::RgbImage;
+use crate::protocol::SliceView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channels {
@@ -97,7 +97,7 @@ fn blend(rgb: &mut [f32; 3], over: [u8; 3], a: f32) {
 /// RGBA pixels (width × height × 4) of one slice with overlays. Layers whose mask is not the
 /// slice's size are not drawn.
 pub fn compose(
-    img: &RgbImage,
+    img: &SliceView,
     layers: &[Layer],
     truth: Option<&[u8]>,
     channels: Channels,
@@ -108,12 +108,12 @@ pub fn compose(
     let layers: Vec<&Layer> = layers.iter().filter(|l| l.mask.len() == w * h).collect();
     let mut out = Vec::with_capacity(w * h * 4);
     for i in 0..w * h {
-        let p = &img.data[i * 3..i * 3 + 3];
+        let p = &img.rgb[i * 3..i * 3 + 3];
         let mut rgb = match channels {
             Channels::Flair => [p[1]; 3],
             Channels::Rgb => [p[0], p[1], p[2]],
         }
-        .map(|v| v * 255.0);
+        .map(f32::from);
         if style == OverlayStyle::Disagreement && disagree(&layers, i) {
             blend(&mut rgb, DISAGREE_RGB, opacity.max(0.6));
         }
@@ -146,10 +146,13 @@ mod tests {
     #[wasm_bindgen_test]
     fn models_are_drawn_in_their_colours_and_disagreement_is_marked() {
         // A 4×4 black slice; model A marks the middle 2×2, model B only its left column.
-        let img = RgbImage {
+        let img = SliceView {
+            number: 1,
+            file: "A_1.tif".into(),
             width: 4,
             height: 4,
-            data: vec![0.0; 48],
+            rgb: vec![0; 48],
+            mask: None,
         };
         let mut a = vec![0u8; 16];
         let mut b = vec![0u8; 16];

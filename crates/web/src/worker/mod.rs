@@ -48,6 +48,8 @@ struct State {
     helpers: Option<Vec<Rc<Helper>>>,
     /// Why fewer threads run than were asked for, if so.
     threads_note: Option<String>,
+    /// The parts of each drop received so far (names, `File` handles), until its last part.
+    drops: HashMap<u32, (Vec<String>, js_sys::Array)>,
 }
 
 type Shared = Rc<RefCell<State>>;
@@ -120,8 +122,23 @@ fn handle(state: &Shared, msg: ToWorker, files: Option<js_sys::Array>) {
                 pump(&state);
             });
         }
-        ToWorker::Files { names } => {
+        ToWorker::Files { drop, names, last } => {
             let files = files.unwrap_or_default();
+            let (names, files) = {
+                let mut s = state.borrow_mut();
+                let part = s
+                    .drops
+                    .entry(drop)
+                    .or_insert_with(|| (Vec::new(), js_sys::Array::new()));
+                part.0.extend(names);
+                for f in files.iter() {
+                    part.1.push(&f);
+                }
+                if !last {
+                    return;
+                }
+                s.drops.remove(&drop).unwrap_or_default()
+            };
             let state = Rc::clone(state);
             spawn_local(async move {
                 let read = files::read_files(names, &files).await;
