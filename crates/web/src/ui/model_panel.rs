@@ -2,8 +2,9 @@
 //! one card per shipped model (made from its manifest by `model_card`) with the tick that runs
 //! it; the ticked models' outlines are compared on the slice view.
 
-use super::app::{App, ModelEntry, Msg};
+use super::app::{App, Msg};
 use super::render::css;
+use super::startup::ModelEntry;
 use crate::model_card::card;
 use brainseg::manifest::Manifest;
 use web_sys::HtmlInputElement;
