@@ -13,7 +13,7 @@ pub enum Backend {
     Flex,
     /// WGPU (Vulkan natively; Mesa lavapipe works without a GPU).
     Wgpu,
-    /// CUDA (build with `--features cuda`; needs network access at build time).
+    /// CUDA (build with `--features cuda`; at run time it needs an NVIDIA driver and NVRTC).
     Cuda,
 }
 
@@ -63,8 +63,45 @@ fn wgpu_device() -> Result<Device> {
     anyhow::bail!("this `train` was built without the `wgpu` feature")
 }
 
+/// The CUDA device, once what it needs is known to be there: cudarc, through which burn's CUDA
+/// backend loads the driver and NVRTC, panics on the first kernel when either is missing.
 #[cfg(feature = "cuda")]
 fn cuda_device() -> Result<Device> {
+    use cudarc::driver::result as driver;
+    let names = |lib: &str| {
+        let names = cudarc::get_lib_name_candidates(lib);
+        format!("{} or {} other names", names[0], names.len() - 1)
+    };
+    // SAFETY: loading a shared library runs its initialisers; these are the libraries the CUDA
+    // backend loads next in any case.
+    let (has_driver, has_nvrtc) = unsafe {
+        (
+            cudarc::driver::sys::is_culib_present(),
+            cudarc::nvrtc::sys::is_culib_present(),
+        )
+    };
+    if !has_driver {
+        anyhow::bail!(
+            "--backend cuda: the NVIDIA driver's library ({}) does not load: no NVIDIA driver \
+             on this machine, or its folder is not on LD_LIBRARY_PATH",
+            names("cuda")
+        );
+    }
+    if !has_nvrtc {
+        anyhow::bail!(
+            "--backend cuda: NVRTC, CUDA's run-time compiler ({}), does not load: put the CUDA \
+             toolkit's lib folder on LD_LIBRARY_PATH (scripts/gpu/setup-device.sh does on the GPU \
+             machine)",
+            names("nvrtc")
+        );
+    }
+    driver::init()
+        .map_err(|e| anyhow::anyhow!("--backend cuda: the NVIDIA driver does not start: {e:?}"))?;
+    let gpus = driver::device::get_count()
+        .map_err(|e| anyhow::anyhow!("--backend cuda: cannot count the GPUs: {e:?}"))?;
+    if gpus < 1 {
+        anyhow::bail!("--backend cuda: the NVIDIA driver sees no GPU");
+    }
     Ok(Device::cuda(0))
 }
 
