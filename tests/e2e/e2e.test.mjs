@@ -166,9 +166,10 @@ async function segment({ query, backend, label, feed, cases, threads, batch = 1,
     await traffic.check(label);
     console.log(`${label}: ${picked.text} [adapter: ${picked.adapter}]; page ready in ${loadMs} ms, ${rows.length} case(s) segmented in ${seconds.toFixed(1)} s; longest main-thread task ${longest.toFixed(0)} ms (the files' delivery: ${delivery.toFixed(0)} ms); DSC ${JSON.stringify(rows)}`);
     console.log(`${label}: long tasks ${JSON.stringify(tasks.map(([start, ms]) => `${Math.round(ms)}${delivering([start, ms]) ? ' (delivery)' : ''}`))}`);
-    // trunk names the page's files with a content hash (brainseg-web-<hash>_bg.wasm).
+    // trunk names the page's files with a content hash (brainseg-web-<hash>_bg.wasm): a 64-bit
+    // number in hex without leading zeros, so 16 digits or fewer.
     // (A helper worker loads its program again: usually from the browser's cache.)
-    const wasm = [...new Set(served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{16}_bg/, '_bg')))];
+    const wasm = [...new Set(served.sent.filter(s => s.path.endsWith('.wasm')).map(s => s.path.slice(1).replace(/-[0-9a-f]{1,16}_bg/, '_bg')))];
     const bytes = served.sent.reduce((n, s) => n + s.bytes, 0);
     console.log(`${label}: the server sent ${served.sent.length} files, ${(bytes / 1e6).toFixed(2)} MB (uncompressed); wasm: ${wasm.join(', ')}`);
     assert.deepEqual(wasm.sort(), ['brainseg-web_bg.wasm', `${workerProgram[backend]}_bg.wasm`].sort(),
