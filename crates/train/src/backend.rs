@@ -1,7 +1,7 @@
 //! Backend selection at run time. No code path depends on the backend beyond building the
 //! `Device`, so every backend trains the same model with the same code.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use burn::prelude::Device;
 
 #[derive(
@@ -60,7 +60,7 @@ fn kernel_options() -> &'static str {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device() -> Result<Device> {
-    anyhow::bail!("this `train` was built without the `wgpu` feature")
+    bail!("this `train` was built without the `wgpu` feature")
 }
 
 /// The CUDA device, once what it needs is known to be there: cudarc, through which burn's CUDA
@@ -81,14 +81,14 @@ fn cuda_device() -> Result<Device> {
         )
     };
     if !has_driver {
-        anyhow::bail!(
+        bail!(
             "--backend cuda: the NVIDIA driver's library ({}) does not load: no NVIDIA driver \
              on this machine, or its folder is not on LD_LIBRARY_PATH",
             names("cuda")
         );
     }
     if !has_nvrtc {
-        anyhow::bail!(
+        bail!(
             "--backend cuda: NVRTC, CUDA's run-time compiler ({}), does not load: put the CUDA \
              toolkit's lib folder on LD_LIBRARY_PATH (scripts/gpu/setup-device.sh does on the GPU \
              machine)",
@@ -100,14 +100,14 @@ fn cuda_device() -> Result<Device> {
     let gpus = driver::device::get_count()
         .map_err(|e| anyhow::anyhow!("--backend cuda: cannot count the GPUs: {e:?}"))?;
     if gpus < 1 {
-        anyhow::bail!("--backend cuda: the NVIDIA driver sees no GPU");
+        bail!("--backend cuda: the NVIDIA driver sees no GPU");
     }
     Ok(Device::cuda(0))
 }
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device() -> Result<Device> {
-    anyhow::bail!(
+    bail!(
         "this `train` was built without the `cuda` feature (cargo build -p train --features cuda)"
     )
 }
