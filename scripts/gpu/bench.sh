@@ -7,8 +7,9 @@
 #   run  command="bash scripts/gpu/bench.sh"  carry=["gpu-pack"]  timeout_s=600
 # Leaves $OUT/bench.log; each line "… train X img/s, inference Y img/s" is one measurement.
 # SHAPES: ';'-separated `--arch … --width … --size … --batch …` lists (default: the issue's
-# reference model, U-Net f=32 at 256², batch 16); STEPS timed steps each, after a first one that
-# autotunes (burn) or lets cuDNN choose its kernels (PyTorch, `cudnn.benchmark`), not timed.
+# reference model, U-Net f=32 at 256², batch 16); STEPS timed training steps each, after two
+# untimed ones in which burn autotunes and compiles its kernels (the optimizer's fused update
+# first runs in the second) and cuDNN chooses its kernels (PyTorch, `cudnn.benchmark`).
 set -uo pipefail
 P=$(realpath "${P:-gpu-pack}")
 OUT=${OUT:?OUT must name the folder to bring back}

@@ -8,10 +8,12 @@
 //! | `model_io.rs` | `.bpk` + manifest files: load (through the core's loader), write |
 //! | `cases.rs` | data folders and case lists |
 //! | `backend.rs` | `--backend` → a burn device |
+//! | `allocator.rs` | mimalloc, keeping freed memory for the next step |
 //! | `atomic.rs` | atomic file writes |
 //! | `plot.rs` | `curves.png` |
 //! | `profile.rs` | `train bench --profile`: a training step's time per operation |
 
+mod allocator;
 mod atomic;
 mod backend;
 mod cases;
@@ -26,5 +28,6 @@ mod training;
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
+    allocator::keep_freed_memory();
     cli::Cli::parse().run()
 }

@@ -20,7 +20,7 @@ pub struct BenchArgs {
     pub size: usize,
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Timed steps (after one warm-up step).
+    /// Timed steps (training: after two untimed steps; inference: after one).
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
     #[arg(long, value_enum, default_value = "flex")]
@@ -34,6 +34,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub burn_conv: bool,
 }
+
+/// Training steps run before the timed ones.
+const WARM_UP_STEPS: usize = 2;
 
 pub fn run(a: &BenchArgs) -> Result<()> {
     if a.profile && a.arch != Arch::Unet {
@@ -52,18 +55,20 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         Distribution::Bernoulli(0.1),
         &device,
     );
-    let mut train_secs = 0.0;
-    for step in 0..=a.steps {
+    // Two untimed steps: the optimizer's moments first exist in the second, and on a JIT backend
+    // that step compiles (and autotunes) the fused update's kernels. On lavapipe the second step
+    // took 21.5 s against 6.1–7.1 s for the ones after it, so timing it tripled a 3-step mean.
+    let mut step_ms = Vec::new();
+    for _ in 0..WARM_UP_STEPS + a.steps {
         let t = Instant::now();
         let loss = Loss::Dice.compute(model.forward(x.clone()), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-4, model, grads);
         let _ = loss.into_scalar::<f32>();
-        if step > 0 {
-            train_secs += t.elapsed().as_secs_f64();
-        }
+        step_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let valid = model.valid();
+    let train_secs: f64 = step_ms[WARM_UP_STEPS..].iter().sum::<f64>() / 1e3;
+    let valid = model.clone().valid();
     let xi = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &base);
     let mut infer_secs = 0.0;
     for step in 0..=a.steps {
@@ -90,7 +95,21 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         n / infer_secs
     );
     if a.profile {
-        print_profile(a, cfg.levels, &device, train_secs / a.steps as f64);
+        let step = train_secs / a.steps as f64;
+        let passes = crate::profile::forward_backward(&model, &x, &y, a.steps, &device);
+        let steps: Vec<String> = step_ms.iter().map(|ms| format!("{ms:.0}")).collect();
+        println!(
+            "\ntraining steps (ms, the first {WARM_UP_STEPS} untimed): {}",
+            steps.join(", ")
+        );
+        println!(
+            "phases (ms): inference forward {:.1}; training forward + loss + backward {:.1}; \
+             whole step {:.1}",
+            1e3 * infer_secs / a.steps as f64,
+            1e3 * passes,
+            1e3 * step
+        );
+        print_profile(a, cfg.levels, &device, step);
     }
     Ok(())
 }
