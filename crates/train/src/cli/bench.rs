@@ -57,7 +57,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     );
     // Two untimed steps: the optimizer's moments first exist in the second, and on a JIT backend
     // that step compiles (and autotunes) the fused update's kernels. On lavapipe the second step
-    // took 21.5 s against 6.1–7.1 s for the ones after it, so timing it tripled a 3-step mean.
+    // took 21.5 s against 6.1–7.1 s for the ones after it: timing it made a 3-step mean 1.8×.
     let mut step_ms = Vec::new();
     for _ in 0..WARM_UP_STEPS + a.steps {
         let t = Instant::now();
