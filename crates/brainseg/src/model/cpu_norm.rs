@@ -17,6 +17,7 @@ use burn::backend::{Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 use super::cpu_conv::{contiguous, slice};
 
@@ -63,18 +64,23 @@ fn split_statistics(stats: &FlexTensor) -> (Vec<f32>, Vec<f32>) {
     (values[..c].to_vec(), values[c..].to_vec())
 }
 
-/// A new activation of `len` values whose plane `i` (channel `i % c`) `f(i, c, plane)` fills;
-/// planes in parallel.
+/// A new activation of `len` values whose plane `i` (channel `i % c`) `f(i, c, plane)` writes
+/// in full; planes in parallel. The memory is not zeroed first: a zeroing pass ran on the calling
+/// thread alone while the pool waited (3.7 % of a U-Net step's samples, `perf`).
 fn per_plane(
     len: usize,
     c: usize,
     plane: usize,
-    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+    f: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; len];
-    out.par_chunks_mut(plane)
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(plane)
         .enumerate()
         .for_each(|(i, o)| f(i, i % c, o));
+    // SAFETY: the chunks cover `0..len` and every `f` writes each value of its chunk (its
+    // callers below zip the whole chunk with a source plane of the same length).
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -103,7 +109,7 @@ fn forward(
     let out = per_plane(xs.len(), c, plane, |i, ch, o| {
         let (scale, m, shift) = (g[ch] * inv[ch], mean[ch], b[ch]);
         for (o, &v) in o.iter_mut().zip(&xs[i * plane..][..plane]) {
-            *o = (v - m) * scale + shift;
+            o.write((v - m) * scale + shift);
         }
     });
     flex(out, &dims)
@@ -171,7 +177,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 let (mdy, mdx) = ((sum_dy[ch] / n) as f32, (sum_dy_xhat[ch] / n) as f32);
                 let (xp, dp) = (&xs[i * plane..][..plane], &dy[i * plane..][..plane]);
                 for ((o, &v), &d) in o.iter_mut().zip(xp).zip(dp) {
-                    *o = scale * (d - mdy - (v - m) * s * mdx);
+                    o.write(scale * (d - mdy - (v - m) * s * mdx));
                 }
             });
             grads.register::<Flex>(node.id, flex(dx, &dims));

@@ -135,27 +135,38 @@ fn patches(g: &Geometry, xb: &[f32], y0: usize, y1: usize, col: &mut [f32]) -> (
     }
 }
 
-fn column_buffer(g: &Geometry) -> Vec<f32> {
-    if g.k == 1 {
-        Vec::new()
-    } else {
-        vec![0.0; g.depth() * g.band_rows() * g.w]
-    }
+thread_local! {
+    /// This thread's im2col columns, kept from call to call: allocating (and zeroing) a new
+    /// buffer for every parallel job cost a memset per job on the step's hot path.
+    static COLUMNS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `work(columns, item)` for every (image, band) item of `g`, each with a column buffer of
-/// its thread's: on rayon's pool with `cpu-kernels`, in turn on this thread without.
-fn for_each_item(g: &Geometry, work: impl Fn(&mut Vec<f32>, (usize, usize)) + Send + Sync) {
+/// Runs `work` with this thread's column buffer, at least as long as one band of `g` needs
+/// (`im2col` writes every value it hands on, so old contents never leak into a result).
+fn with_columns<R>(g: &Geometry, work: impl FnOnce(&mut [f32]) -> R) -> R {
+    let len = if g.k == 1 {
+        0
+    } else {
+        g.depth() * g.band_rows() * g.w
+    };
+    COLUMNS.with_borrow_mut(|col| {
+        if col.len() < len {
+            col.resize(len, 0.0);
+        }
+        work(&mut col[..len])
+    })
+}
+
+/// Runs `work(columns, item)` for every (image, band) item of `g`, with this thread's column
+/// buffer: on rayon's pool with `cpu-kernels`, in turn on this thread without.
+fn for_each_item(g: &Geometry, work: impl Fn(&mut [f32], (usize, usize)) + Send + Sync) {
     #[cfg(feature = "cpu-kernels")]
     g.items()
         .par_iter()
-        .for_each_init(|| column_buffer(g), |col, &item| work(col, item));
+        .for_each(|&item| with_columns(g, |col| work(col, item)));
     #[cfg(not(feature = "cpu-kernels"))]
-    {
-        let mut col = column_buffer(g);
-        for item in g.items() {
-            work(&mut col, item);
-        }
+    for item in g.items() {
+        with_columns(g, |col| work(col, item));
     }
 }
 
@@ -176,7 +187,10 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> V
         assert_eq!(bias.len(), g.cout, "bias length");
     }
     let (plane, depth) = (g.plane(), g.depth());
-    let mut out = vec![0.0f32; g.batch * g.cout * plane];
+    // Not zeroed: every value is written by the items' matrix products (`read_dst` false, so
+    // gemm never reads it), and a zeroing pass ran on this thread alone while the pool waited.
+    let len = g.batch * g.cout * plane;
+    let mut out = Vec::<f32>::with_capacity(len);
     let dst = SharedOut(out.as_mut_ptr());
     for_each_item(g, |col, (b, y0)| {
         let y1 = g.band_end(y0);
@@ -224,6 +238,9 @@ pub fn forward(g: &Geometry, x: &[f32], weight: &[f32], epilogue: Epilogue) -> V
             }
         }
     });
+    // SAFETY: the items are every (image, band) of the output and each wrote its band of every
+    // output channel above.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -261,47 +278,43 @@ pub fn weight_grad(g: &Geometry, x: &[f32], grad_out: &[f32]) -> Vec<f32> {
     let partials: Vec<Vec<f32>> = items
         .par_chunks(per_sum)
         .map(|chunk| {
-            let mut col = column_buffer(g);
-            let mut acc = vec![0.0f32; g.cout * depth];
-            for (i, &(b, y0)) in chunk.iter().enumerate() {
-                let y1 = g.band_end(y0);
-                let n = (y1 - y0) * g.w;
-                let (rhs, rhs_rs) = patches(
-                    g,
-                    &x[b * g.cin * plane..][..g.cin * plane],
-                    y0,
-                    y1,
-                    &mut col,
-                );
-                // acc[cout, depth] (+)= grad_out[b, :, band] · patches[depth, n]ᵀ
-                // SAFETY: `acc` is `cout × depth`; the gradient's band is `cout × n` with row
-                // stride `plane` inside `grad_out`; the patches are `depth × n` with row stride
-                // `rhs_rs`, read transposed (column stride `rhs_rs`, row stride 1).
-                unsafe {
-                    gemm(
-                        g.cout,
-                        depth,
-                        n,
-                        acc.as_mut_ptr(),
-                        1,
-                        depth as isize,
-                        i > 0,
-                        grad_out[b * g.cout * plane + y0 * g.w..].as_ptr(),
-                        1,
-                        plane as isize,
-                        rhs,
-                        rhs_rs as isize,
-                        1,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
+            with_columns(g, |col| {
+                let mut acc = vec![0.0f32; g.cout * depth];
+                for (i, &(b, y0)) in chunk.iter().enumerate() {
+                    let y1 = g.band_end(y0);
+                    let n = (y1 - y0) * g.w;
+                    let (rhs, rhs_rs) =
+                        patches(g, &x[b * g.cin * plane..][..g.cin * plane], y0, y1, col);
+                    // acc[cout, depth] (+)= grad_out[b, :, band] · patches[depth, n]ᵀ
+                    // SAFETY: `acc` is `cout × depth`; the gradient's band is `cout × n` with row
+                    // stride `plane` inside `grad_out`; the patches are `depth × n` with row stride
+                    // `rhs_rs`, read transposed (column stride `rhs_rs`, row stride 1).
+                    unsafe {
+                        gemm(
+                            g.cout,
+                            depth,
+                            n,
+                            acc.as_mut_ptr(),
+                            1,
+                            depth as isize,
+                            i > 0,
+                            grad_out[b * g.cout * plane + y0 * g.w..].as_ptr(),
+                            1,
+                            plane as isize,
+                            rhs,
+                            rhs_rs as isize,
+                            1,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        );
+                    }
                 }
-            }
-            acc
+                acc
+            })
         })
         .collect();
     let mut sum = vec![0.0f32; g.cout * depth];
