@@ -1096,3 +1096,42 @@ fn fused_batch_norm_equals_burns_in_training() {
     }
     assert!(cpu_norm::batch_norm(&ours_bn, &field([3, 4, 5, 6], &Device::flex())).is_none());
 }
+
+/// The 2×2 max pooling on flex (`cpu_pool`) gives burn's `MaxPool2d`: values and the input
+/// gradient, with windows of equal values (the first in row-major order takes the gradient) and
+/// negative ones; odd sizes fall back to burn's.
+#[cfg(feature = "cpu-kernels")]
+#[test]
+fn max_pooling_kernel_equals_burns_in_values_and_gradients() {
+    use brainseg::model::{cpu_conv, max_pool2d};
+    use burn::nn::pool::MaxPool2dConfig;
+    let device = Device::flex().autodiff();
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    for dims in [[2, 3, 8, 6], [1, 2, 4, 10]] {
+        // Values rounded to a few levels, so many windows hold ties.
+        let x = field(dims, &device).mul_scalar(2.0).round();
+        let n: usize = dims.iter().product::<usize>() / 4;
+        let upstream = field([dims[0], dims[1], dims[2] / 2, dims[3] / 2], &device).add_scalar(3.0);
+        let run = |on: bool| {
+            cpu_conv::set_enabled(on);
+            let x = x.clone().require_grad();
+            let y = max_pool2d(&pool, x.clone());
+            let g = (y.clone() * upstream.clone()).sum().backward();
+            (y, x.grad(&g).unwrap())
+        };
+        let (ours, ours_dx) = run(true);
+        let (burns, burns_dx) = run(false);
+        cpu_conv::set_enabled(true);
+        assert_eq!(diff(ours, burns), 0.0, "{dims:?}: values");
+        assert_eq!(diff(ours_dx.clone(), burns_dx), 0.0, "{dims:?}: gradient");
+        // One gradient value per window reaches the input (the upstream is positive).
+        let nonzero = ours_dx
+            .into_data()
+            .iter::<f32>()
+            .filter(|v| *v != 0.0)
+            .count();
+        assert_eq!(nonzero, n, "{dims:?}: one input per window");
+    }
+    let odd = field([1, 1, 5, 4], &device);
+    assert_eq!(max_pool2d(&pool, odd).dims(), [1, 1, 2, 2]);
+}

@@ -12,7 +12,7 @@
 //! work is counted where it happens.
 
 use crate::training::loss::Loss;
-use brainseg::model::{Arch, Model, ModelConfig, conv_im2col, cpu_conv, cpu_norm};
+use brainseg::model::{Arch, Model, ModelConfig, conv_im2col, cpu_conv, cpu_norm, max_pool2d};
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::ConvTranspose2dConfig;
 use burn::nn::pool::MaxPool2dConfig;
@@ -132,13 +132,20 @@ pub fn unet_step(
         });
     }
     let pool = MaxPool2dConfig::new([2, 2]).init();
-    let mut pooling = 0.0;
+    let (mut pooling, mut pooling_ours) = (0.0, 0.0);
     for p in &pools {
         let x = random([batch, p.cin, p.side, p.side], device).require_grad();
         pooling += time(reps, || {
             let g = pool.forward(x.clone()).sum().backward();
             x.grad(&g).expect("pool gradient")
         });
+        if ours {
+            // The model's pooling on flex (brainseg::model::cpu_pool).
+            pooling_ours += time(reps, || {
+                let g = max_pool2d(&pool, x.clone()).sum().backward();
+                x.grad(&g).expect("pool gradient")
+            });
+        }
     }
     let mut concat = 0.0;
     for p in &pools {
@@ -205,7 +212,20 @@ pub fn unet_step(
             false,
         ),
         row("batch norm + ReLU, forward and backward", norm, true),
-        row("max pooling, forward and backward", pooling, true),
+    ]);
+    if ours {
+        rows.extend([
+            row("max pooling (burn), forward and backward", pooling, false),
+            row(
+                "max pooling (our CPU kernel), forward and backward",
+                pooling_ours,
+                true,
+            ),
+        ]);
+    } else {
+        rows.push(row("max pooling, forward and backward", pooling, true));
+    }
+    rows.extend([
         row(
             "2x2 transposed convolution (burn), forward and backward",
             up_burn,

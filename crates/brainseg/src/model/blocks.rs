@@ -1,6 +1,7 @@
 //! Building blocks shared by the architectures.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d};
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -12,6 +13,15 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     return super::cpu_conv::conv2d(conv, x);
     #[cfg(not(feature = "cpu-conv"))]
     conv.forward(x)
+}
+
+/// `pool.forward(x)`; on flex (training and native inference) a 2×2 pooling through our CPU
+/// kernel where it applies (`cpu_pool`, with the `cpu-kernels` feature).
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "cpu-kernels")]
+    return super::cpu_pool::max_pool2d(pool, x);
+    #[cfg(not(feature = "cpu-kernels"))]
+    pool.forward(x)
 }
 
 /// Convolution (no bias: BatchNorm follows) then BatchNorm. `groups` > 1 gives a grouped conv.

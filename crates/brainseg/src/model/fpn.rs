@@ -3,7 +3,7 @@
 //! segmentation head per level (conv3×3 → BN → ReLU) is upsampled to stride 2 and summed; a 1×1
 //! conv gives the logits, upsampled to the input size.
 
-use super::blocks::{ConvBn, Resample, UnetBlock, conv2d, upsample_to};
+use super::blocks::{ConvBn, Resample, UnetBlock, conv2d, max_pool2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -53,7 +53,7 @@ impl Fpn {
         let mut x = x;
         for (i, enc) in self.encoders.iter().enumerate() {
             if i > 0 {
-                x = self.pool.forward(x);
+                x = max_pool2d(&self.pool, x);
             }
             x = enc.forward(x);
             feats.push(x.clone());

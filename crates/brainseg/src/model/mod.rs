@@ -6,12 +6,14 @@ mod blocks;
 pub mod cpu_conv;
 #[cfg(feature = "cpu-kernels")]
 pub mod cpu_norm;
+#[cfg(feature = "cpu-kernels")]
+pub mod cpu_pool;
 mod flops;
 mod fpn;
 mod resnext;
 mod unet;
 
-pub use blocks::{Resample, conv_im2col, upconv2x2, upsample_2x, upsample_to};
+pub use blocks::{Resample, conv_im2col, max_pool2d, upconv2x2, upsample_2x, upsample_to};
 pub use flops::ConvLayer;
 pub use fpn::Fpn;
 pub use resnext::ResNextUNet;

@@ -2,7 +2,7 @@
 //! with a light decoder (bilinear upsampling, concatenated skip, one conv3×3 per level).
 //! Trained from scratch: no pretrained weights can be fetched where it is trained.
 
-use super::blocks::{ConvBn, ResNextBlock, Resample, conv2d, upsample_to};
+use super::blocks::{ConvBn, ResNextBlock, Resample, conv2d, max_pool2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -48,7 +48,7 @@ impl ResNextUNet {
         let mut x = self.stem.forward_relu(x);
         let mut skips = Vec::with_capacity(self.stages.len());
         for stage in &self.stages {
-            let down = self.pool.forward(x.clone());
+            let down = max_pool2d(&self.pool, x.clone());
             skips.push(x);
             x = stage.forward(down);
         }

@@ -1,7 +1,7 @@
 //! `unet` (the reference U-Net of brain-segmentation-pytorch) and `resunet` (the same with
 //! residual blocks).
 
-use super::blocks::{UnetBlock, conv2d, upsample_2x};
+use super::blocks::{UnetBlock, conv2d, max_pool2d, upsample_2x};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -66,7 +66,7 @@ impl UNet {
         let mut x = x;
         for enc in &self.encoders {
             let s = enc.forward(x);
-            x = self.pool.forward(s.clone());
+            x = max_pool2d(&self.pool, s.clone());
             skips.push(s);
         }
         x = self.bottleneck.forward(x);
