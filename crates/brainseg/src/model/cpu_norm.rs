@@ -39,19 +39,47 @@ pub trait BatchNormBackend: burn::backend::Backend {
     fn batch_statistics(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// Per-channel mean and biased variance of an NCHW activation (`c` channels, planes of `plane`).
+/// The sums of `f(a[i], b[i])`'s two terms over `a` and `b` (of one length), in eight f64
+/// accumulators per term: a single running sum is a chain of dependent additions the compiler
+/// may not reorder, one add's latency per value; eight independent ones vectorise.
+#[inline]
+fn paired_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
+    const LANES: usize = 8;
+    let (mut s, mut q) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            let (u, v) = f(x[i], y[i]);
+            s[i] += u;
+            q[i] += v;
+        }
+    }
+    let (mut s, mut q) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
+    for (&x, &y) in ta.iter().zip(tb) {
+        let (u, v) = f(x, y);
+        s += u;
+        q += v;
+    }
+    (s, q)
+}
+
+/// Per-channel mean and biased variance of an NCHW activation (`c` channels, planes of `plane`),
+/// in one pass: the sums of `v − k` and `(v − k)²` in f64 for a shift `k` (the channel's first
+/// value), so the variance `E[(v − k)²] − E[v − k]²` does not cancel the way it would unshifted.
 fn statistics(x: &[f32], c: usize, plane: usize) -> (Vec<f32>, Vec<f32>) {
     let n = (x.len() / c) as f64;
     let planes = |ch: usize| x.chunks_exact(plane).skip(ch).step_by(c);
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let mean = planes(ch).flatten().map(|&v| v as f64).sum::<f64>() / n;
-            let sq: f64 = planes(ch)
-                .flatten()
-                .map(|&v| (v as f64 - mean).powi(2))
-                .sum();
-            (mean as f32, (sq / n) as f32)
+            let k = x[ch * plane] as f64;
+            let (s, q) = planes(ch)
+                .map(|p| paired_sums(p, p, |v, _| (v as f64 - k, (v as f64 - k).powi(2))))
+                .fold((0.0, 0.0), |(s, q), (a, b)| (s + a, q + b));
+            let shifted_mean = s / n;
+            let var = (q / n - shifted_mean * shifted_mean).max(0.0);
+            ((k + shifted_mean) as f32, var as f32)
         })
         .unzip()
 }
@@ -155,19 +183,15 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (sum_dy, sum_dy_xhat): (Vec<f64>, Vec<f64>) = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let (mut s, mut sx) = (0.0f64, 0.0f64);
-                for (xp, dp) in xs
-                    .chunks_exact(plane)
+                let (m, inv) = (mean[ch], inv[ch]);
+                xs.chunks_exact(plane)
                     .zip(dy.chunks_exact(plane))
                     .skip(ch)
                     .step_by(c)
-                {
-                    for (&v, &d) in xp.iter().zip(dp) {
-                        s += d as f64;
-                        sx += d as f64 * ((v - mean[ch]) * inv[ch]) as f64;
-                    }
-                }
-                (s, sx)
+                    .map(|(xp, dp)| {
+                        paired_sums(xp, dp, |v, d| (d as f64, d as f64 * ((v - m) * inv) as f64))
+                    })
+                    .fold((0.0, 0.0), |(s, sx), (a, b)| (s + a, sx + b))
             })
             .unzip();
         if let Some(node) = x_node {
