@@ -93,21 +93,31 @@ fn split_statistics(stats: &FlexTensor) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// A new activation of `len` values whose plane `i` (channel `i % c`) `f(i, c, plane)` writes
-/// in full; planes in parallel. The memory is not zeroed first: a zeroing pass ran on the calling
-/// thread alone while the pool waited (3.7 % of a U-Net step's samples, `perf`).
+/// in full; planes in parallel (`planes_in_parallel`).
 fn per_plane(
     len: usize,
     c: usize,
     plane: usize,
     f: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
+    planes_in_parallel(len, plane, |i, o| f(i, i % c, o))
+}
+
+/// A new tensor's `len` values, written plane by plane (`plane` values each) by `f(i, plane)`,
+/// planes in parallel. The memory is not zeroed first: a zeroing pass ran on the calling thread
+/// alone while the pool waited (3.7 % of a U-Net step's samples, `perf`). Every `f` must write
+/// each value of its plane (the callers here zip the whole plane with a source of its length).
+pub(crate) fn planes_in_parallel(
+    len: usize,
+    plane: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(len);
     out.spare_capacity_mut()[..len]
-        .par_chunks_mut(plane)
+        .par_chunks_mut(plane.max(1))
         .enumerate()
-        .for_each(|(i, o)| f(i, i % c, o));
-    // SAFETY: the chunks cover `0..len` and every `f` writes each value of its chunk (its
-    // callers below zip the whole chunk with a source plane of the same length).
+        .for_each(|(i, o)| f(i, o));
+    // SAFETY: the chunks cover `0..len` and every `f` writes each value of its chunk (above).
     unsafe { out.set_len(len) };
     out
 }

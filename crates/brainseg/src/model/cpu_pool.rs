@@ -6,6 +6,8 @@
 //! row-major order on a tie, as burn's and PyTorch's do) and writes every input gradient value
 //! once, planes in parallel. Other devices, odd sizes and other pooling keep burn's.
 
+use super::cpu_conv::{contiguous, slice};
+use super::cpu_norm::planes_in_parallel;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,10 +19,6 @@ use burn::backend::{Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
-use rayon::prelude::*;
-use std::mem::MaybeUninit;
-
-use super::cpu_conv::{contiguous, slice};
 
 #[backend_extension(Autodiff, Flex)]
 pub trait MaxPool2x2Backend: burn::backend::Backend {
@@ -42,30 +40,12 @@ fn argmax(top: &[f32], bottom: &[f32]) -> usize {
     best
 }
 
-/// A new tensor of `planes` planes of `plane` values, plane `i` written in full by `f(i, plane)`;
-/// planes in parallel, no zeroing pass first.
-fn per_plane(
-    planes: usize,
-    plane: usize,
-    f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
-) -> Vec<f32> {
-    let len = planes * plane;
-    let mut out = Vec::with_capacity(len);
-    out.spare_capacity_mut()[..len]
-        .par_chunks_mut(plane.max(1))
-        .enumerate()
-        .for_each(|(i, o)| f(i, o));
-    // SAFETY: the chunks cover `0..len` and every `f` below writes each value of its chunk.
-    unsafe { out.set_len(len) };
-    out
-}
-
 fn forward(x: &FlexTensor) -> FlexTensor {
     let (x, dims) = contiguous(x);
     let (h, w) = (dims[2], dims[3]);
     let (oh, ow) = (h / 2, w / 2);
     let xs = slice(&x);
-    let out = per_plane(dims[0] * dims[1], oh * ow, |i, o| {
+    let out = planes_in_parallel(dims[0] * dims[1] * oh * ow, oh * ow, |i, o| {
         let src = &xs[i * h * w..][..h * w];
         // Output row y from input rows 2y and 2y + 1, window by window.
         for (row, pair) in o.chunks_exact_mut(ow).zip(src.chunks_exact(2 * w)) {
@@ -106,7 +86,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let (xs, dy) = (slice(&x), slice(&grad));
         // Each input value belongs to exactly one window: its gradient is the window's output
         // gradient where it was the window's maximum, 0 elsewhere.
-        let dx = per_plane(dims[0] * dims[1], h * w, |i, o| {
+        let dx = planes_in_parallel(dims[0] * dims[1] * h * w, h * w, |i, o| {
             let src = &xs[i * h * w..][..h * w];
             let d = &dy[i * oh * ow..][..oh * ow];
             let rows = o.chunks_exact_mut(2 * w).zip(src.chunks_exact(2 * w));
@@ -152,7 +132,7 @@ impl<C: CheckpointStrategy> MaxPool2x2Backend for Autodiff<Flex, C> {
 }
 
 /// `pool.forward(x)`, through the kernels above where they apply: a 2×2 window, stride 2, no
-/// padding or dilation, an f32 flex input of even height and width (and the CPU kernels on,
+/// padding or dilation, an f32 flex input of even, non-zero height and width (and the CPU kernels on,
 /// `cpu_conv::set_enabled`); burn's pooling elsewhere.
 pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
@@ -160,6 +140,8 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
         && matches!(pool.padding, PaddingConfig2d::Valid)
+        && h > 0
+        && w > 0
         && h % 2 == 0
         && w % 2 == 0
         && super::cpu_conv::on_flex(&x)
