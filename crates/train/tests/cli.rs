@@ -359,18 +359,42 @@ fn eval_runs_on_lgg_mini() {
     }
 }
 
+/// The wgpu backend trains, in f16 (`--mixed-precision`: recorded in config.json, the loss
+/// scale in state.json), and a resume may go on in f32; flex refuses mixed precision and
+/// lavapipe's WGSL refuses bf16, both before anything is written.
 #[test]
-fn the_wgpu_backend_trains_too() {
+fn the_wgpu_backend_trains_too_in_mixed_precision() {
     let out = temp_dir("wgpu");
-    let text = run_ok(&mut tiny_fit(
-        &out,
-        1,
-        &["--backend", "wgpu", "--samples-per-epoch", "8"],
-    ));
+    let wgpu = ["--backend", "wgpu", "--samples-per-epoch", "8"];
+    let f16 = [&wgpu[..], &["--mixed-precision", "f16"]].concat();
+    let text = run_ok(&mut tiny_fit(&out, 1, &f16));
     assert!(
         text.contains("backend Wgpu") && text.contains("epoch   1/1"),
         "{text}"
     );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["mixed_precision"], "f16");
+    let scale = state_value(&out)["loss_scale"]
+        .as_f64()
+        .expect("a loss scale");
+    assert!(scale >= 1.0 && scale.log2().fract() == 0.0, "{scale}");
+    let resumed = [&wgpu[..], &["--resume"]].concat();
+    let text = run_ok(&mut tiny_fit(&out, 2, &resumed));
+    assert!(text.contains("epoch   2/2"), "{text}");
+    assert!(state_value(&out)["loss_scale"].is_null());
+
+    let refused = temp_dir("mixed-refused");
+    let err = run_refused(&mut tiny_fit(&refused, 1, &["--mixed-precision", "f16"]));
+    assert!(err.contains("GPU backends"), "{err}");
+    let bf16 = [&wgpu[..], &["--mixed-precision", "bf16"]].concat();
+    let err = run_refused(&mut tiny_fit(&refused, 1, &bf16));
+    assert!(err.contains("no bf16 arithmetic"), "{err}");
+    assert!(!refused.join("state.json").exists());
+}
+
+fn state_value(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap()
 }
 
 /// Reads `train eval --csv` output as (case, reference, native) rows.

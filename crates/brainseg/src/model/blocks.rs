@@ -6,9 +6,12 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-/// `conv.forward(x)`; on flex through our CPU kernels where they apply (`cpu_conv`, with the
-/// `cpu-conv` feature).
+/// `conv.forward(x)`: in 16 bits under [`autocast`](super::autocast); otherwise on flex through
+/// our CPU kernels where they apply (`cpu_conv`, with the `cpu-conv` feature).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if let Some(dtype) = super::autocast::compute() {
+        return super::autocast::conv2d(conv, x, dtype);
+    }
     #[cfg(feature = "cpu-conv")]
     return super::cpu_conv::conv2d(conv, x);
     #[cfg(not(feature = "cpu-conv"))]
@@ -47,7 +50,7 @@ impl ConvBn {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         #[cfg(feature = "cpu-conv")]
-        if let Some(y) = super::cpu_conv::conv_bn(&self.conv, &self.bn, &x, false) {
+        if let Some(y) = self.fused(&x, false) {
             return y;
         }
         let y = conv2d(&self.conv, x);
@@ -61,10 +64,20 @@ impl ConvBn {
     /// `relu(self.forward(x))`; at inference on flex one pass of our kernels (`cpu_conv::conv_bn`).
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
         #[cfg(feature = "cpu-conv")]
-        if let Some(y) = super::cpu_conv::conv_bn(&self.conv, &self.bn, &x, true) {
+        if let Some(y) = self.fused(&x, true) {
             return y;
         }
         relu(self.forward(x))
+    }
+
+    /// Convolution and batch norm in one pass of our CPU kernels (`cpu_conv::conv_bn`), where
+    /// they apply and no 16-bit compute is asked for.
+    #[cfg(feature = "cpu-conv")]
+    fn fused(&self, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
+        if super::autocast::compute().is_some() {
+            return None;
+        }
+        super::cpu_conv::conv_bn(&self.conv, &self.bn, x, then_relu)
     }
 }
 
@@ -135,19 +148,21 @@ impl ResNextBlock {
     }
 }
 
-/// A k×k, stride-1, zero-padded ("same") convolution without groups as im2col and one matrix
-/// product: the k² shifted copies of the padded input stacked into `[Cin·k², B·H·W]`, multiplied
-/// by the weight as `[Cout, Cin·k²]`. Its gradients are matrix products too (the weight's one
-/// product over `B·H·W`), where burn 0.22.1's default weight gradient is a convolution whose
-/// kernel is the size of the activation (slow on flex). Measured against burn's `conv2d` in
-/// `train bench --profile`; values and gradients equal burn's (tests/models.rs).
+/// A k×k, stride-1, zero-padded ("same") convolution as im2col and matrix products: the k²
+/// shifted copies of the padded input stacked into `[Cin·k², B·H·W]`, multiplied by the weight
+/// as `[Cout, Cin·k²]` (with groups, one product per group, batched). Its gradients are matrix
+/// products too (the weight's one product over `B·H·W`), where burn 0.22.1's default weight
+/// gradient is a convolution whose kernel is the size of the activation (slow on flex) and, in
+/// 16 bits, sums the `B·H·W` products in 16 bits (a matrix product sums in f32: see
+/// `autocast`). Values and gradients equal burn's `conv2d` (tests/models.rs).
 pub fn conv_im2col(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
     let [b, cin, h, w] = x.dims();
-    let [cout, wcin, k, k2] = weight.dims();
+    let [cout, group_cin, k, k2] = weight.dims();
+    let groups = cin / group_cin.max(1);
     debug_assert_eq!(
-        (wcin, k2, k % 2),
-        (cin, k, 1),
-        "square odd kernel, no groups"
+        (group_cin * groups, cout % groups, k2, k % 2),
+        (cin, 0, k, 1),
+        "square odd kernel, channels in whole groups"
     );
     let p = k / 2;
     let xp = x
@@ -159,12 +174,18 @@ pub fn conv_im2col(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
             xp.clone().slice([0..cin, 0..b, dy..dy + h, dx..dx + w])
         })
         .collect();
-    let cols = Tensor::stack::<5>(taps, 1).reshape([cin * k * k, b * h * w]);
-    weight
-        .reshape([cout, cin * k * k])
-        .matmul(cols)
-        .reshape([cout, b, h, w])
-        .swap_dims(0, 1)
+    let depth = cin * k * k;
+    let cols = Tensor::stack::<5>(taps, 1).reshape([depth, b * h * w]);
+    let out = if groups == 1 {
+        weight.reshape([cout, depth]).matmul(cols)
+    } else {
+        let (gd, gout) = (depth / groups, cout / groups);
+        weight
+            .reshape([groups, gout, gd])
+            .matmul(cols.reshape([groups, gd, b * h * w]))
+            .reshape([cout, b * h * w])
+    };
+    out.reshape([cout, b, h, w]).swap_dims(0, 1)
 }
 
 /// How [`upsample_to`] resamples.
@@ -253,7 +274,7 @@ pub fn upconv2x2(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let [wcin, cout, kh, kw] = weight.dims();
     debug_assert_eq!((wcin, kh, kw), (cin, 2, 2), "upconv2x2 needs a 2×2 kernel");
     let rows = x.permute([0, 2, 3, 1]).reshape([b * h * w, cin]);
-    let blocks = rows.matmul(weight.reshape([cin, cout * 4]));
+    let blocks = super::autocast::matmul(rows, weight.reshape([cin, cout * 4]));
     let y = blocks
         .reshape([b, h, w, cout, 2, 2])
         .permute([0, 3, 1, 4, 2, 5])

@@ -1,6 +1,7 @@
 //! The segmentation models. All map `[B, C, N, N]` slices (C = 3, or more with neighbouring
 //! slices: `ModelConfig::context`) to `[B, 1, N, N]` logits.
 
+pub mod autocast;
 mod blocks;
 #[cfg(feature = "cpu-conv")]
 pub mod cpu_conv;

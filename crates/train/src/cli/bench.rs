@@ -2,10 +2,12 @@
 //! backends, widths and batch sizes (benches/compare.sh runs it beside PyTorch).
 
 use crate::backend::{self, Backend};
+use crate::training::epoch::train_step;
 use crate::training::loss::Loss;
+use crate::training::precision::{self, LossScaler, MixedPrecision};
 use anyhow::{Result, bail};
 use brainseg::model::{Arch, ModelConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use std::time::Instant;
@@ -33,6 +35,10 @@ pub struct BenchArgs {
     /// (brainseg::model::cpu_conv, cpu_norm), to compare the two on one machine in one run.
     #[arg(long)]
     pub burn_conv: bool,
+    /// Train with the convolutions in this 16-bit type (`train fit --mixed-precision`: the
+    /// same step, loss scaling and guard); GPU backends only. Inference stays f32.
+    #[arg(long, value_enum)]
+    pub mixed_precision: Option<MixedPrecision>,
 }
 
 /// Training steps run before the timed ones.
@@ -44,6 +50,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     brainseg::model::cpu_conv::set_enabled(!a.burn_conv);
     let base = backend::device(a.backend)?;
+    precision::check(a.mixed_precision, a.backend, &base)?;
+    let mut scaler = LossScaler::new(a.mixed_precision, None);
     let device = base.clone().autodiff();
     let cfg = ModelConfig::new(a.arch, a.width);
     let mut model = cfg.init(&device)?;
@@ -59,12 +67,23 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // that step compiles (and autotunes) the fused update's kernels. On lavapipe the second step
     // took 21.5 s against 6.1–7.1 s for the ones after it: timing it made a 3-step mean 1.8×.
     let mut step_ms = Vec::new();
+    let mut skipped = 0;
     for _ in 0..WARM_UP_STEPS + a.steps {
         let t = Instant::now();
-        let loss = Loss::Dice.compute(model.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-4, model, grads);
-        let _ = loss.into_scalar::<f32>();
+        let (stepped, outcome) = train_step(
+            model,
+            &mut optim,
+            &mut scaler,
+            Loss::Dice,
+            x.clone(),
+            y.clone(),
+            1e-4,
+        )?;
+        model = stepped;
+        // The step reads its loss before the backward pass; this read of one parameter waits
+        // for the update, so the time covers the whole step on a device that runs ahead.
+        let _ = first_param(&model).into_scalar::<f32>();
+        skipped += usize::from(outcome.is_err());
         step_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let train_secs: f64 = step_ms[WARM_UP_STEPS..].iter().sum::<f64>() / 1e3;
@@ -84,8 +103,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     } else {
         ""
     };
+    let mixed = match a.mixed_precision {
+        Some(m) => format!(", mixed precision {} ({skipped} steps skipped)", m.name()),
+        None => String::new(),
+    };
     println!(
-        "burn {:?}{conv} {} f={} {}² batch {}: train {:.3} img/s, inference {:.3} img/s",
+        "burn {:?}{conv}{mixed} {} f={} {}² batch {}: train {:.3} img/s, inference {:.3} img/s",
         a.backend,
         a.arch,
         a.width,
@@ -112,6 +135,21 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         print_profile(a, cfg.levels, &device, step);
     }
     Ok(())
+}
+
+/// One value of the model's first parameter, read to wait for a step's update.
+fn first_param(model: &brainseg::model::Model) -> Tensor<1> {
+    struct First(Option<Tensor<1>>);
+    impl burn::module::ModuleVisitor for First {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            if self.0.is_none() {
+                self.0 = Some(param.val().flatten::<1>(0, D - 1).slice(0..1));
+            }
+        }
+    }
+    let mut first = First(None);
+    model.visit(&mut first);
+    first.0.expect("a model has parameters")
 }
 
 /// The per-operation table (Markdown), with each operation's share of a whole training step.

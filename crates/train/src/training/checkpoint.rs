@@ -29,6 +29,9 @@ pub struct EpochRecord {
     pub lr: f64,
     pub images_per_s: f64,
     pub seconds: f64,
+    /// Training steps skipped under --mixed-precision (loss or gradients not finite).
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
 
 /// `state.json`: where a run stands, enough to resume it.
@@ -41,6 +44,10 @@ pub struct RunState {
     pub checkpoint: Option<String>,
     pub optimizer: Option<String>,
     pub history: Vec<EpochRecord>,
+    /// The f16 loss scale at the last finished epoch (--mixed-precision f16), where a resume
+    /// continues from.
+    #[serde(default)]
+    pub loss_scale: Option<f32>,
 }
 
 impl RunState {

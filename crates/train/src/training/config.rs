@@ -2,6 +2,7 @@
 
 use super::augment::AugConfig;
 use super::loss::Loss;
+use super::precision::MixedPrecision;
 use super::sampler::{BatchPlan, Sampler};
 use super::schedule::{LrSchedule, Schedule};
 use crate::backend::Backend;
@@ -134,6 +135,13 @@ pub struct FitConfig {
     #[arg(long, default_value_t = PREPROCESSING_VERSION)]
     #[serde(default = "reference_preprocessing")]
     pub preprocessing: u32,
+    /// On a GPU backend, compute the training steps' convolutions in this 16-bit type (f32
+    /// master weights; f16 with dynamic loss scaling; a step whose loss or gradients are not
+    /// finite is skipped and logged). Validation and the exported models stay f32. Like
+    /// --backend, a resume may change it.
+    #[arg(long, value_enum)]
+    #[serde(default)]
+    pub mixed_precision: Option<MixedPrecision>,
 }
 
 /// Runs recorded before `--preprocessing` existed used the reference's.

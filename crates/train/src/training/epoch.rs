@@ -3,9 +3,12 @@
 //! the time budget of --schedule-by-time checked before every step.
 
 use super::config::FitConfig;
+use super::loss::Loss;
+use super::precision::{LossScaler, Skip};
 use super::sampler::{BatchPlan, TrainSet};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use brainseg::model::Model;
+use brainseg::model::autocast::autocast;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,16 +16,22 @@ use std::time::Instant;
 
 /// What an epoch's training steps did.
 pub struct EpochStats {
+    /// Loss × images over the applied steps.
     pub loss_sum: f64,
+    /// Images of the applied steps.
+    pub loss_images: usize,
+    /// Images of every step (applied or skipped), what the speed counts.
     pub seen: usize,
     /// The learning rate of the last step.
     pub lr: f64,
     pub seconds: f64,
+    /// Steps not applied under --mixed-precision (a loss or gradient not finite).
+    pub skipped: usize,
 }
 
 impl EpochStats {
     pub fn mean_loss(&self) -> f64 {
-        self.loss_sum / self.seen.max(1) as f64
+        self.loss_sum / self.loss_images.max(1) as f64
     }
 }
 
@@ -38,10 +47,12 @@ pub struct EpochContext<'a> {
 }
 
 /// Trains one epoch (cut short when the --schedule-by-time budget runs out); returns the
-/// updated model. A non-finite loss stops the run before the step is applied.
+/// updated model. In f32 a non-finite loss stops the run before the step is applied; under
+/// --mixed-precision such a step is skipped and logged (`train_step`).
 pub fn train_epoch(
     mut model: Model,
     optim: &mut ModuleOptimizer,
+    scaler: &mut LossScaler,
     cx: &EpochContext,
     device: &Device,
 ) -> Result<(Model, EpochStats)> {
@@ -51,9 +62,11 @@ pub fn train_epoch(
     let bar = progress_bar(steps, epoch, cfg.epochs);
     let mut stats = EpochStats {
         loss_sum: 0.0,
+        loss_images: 0,
         seen: 0,
         lr: cfg.lr,
         seconds: 0.0,
+        skipped: 0,
     };
     let seed = cfg.seed ^ (epoch as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
     for (i, batch) in cx.set.batches(cx.plan, seed).iter().enumerate() {
@@ -79,20 +92,63 @@ pub fn train_epoch(
             device,
         );
         let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), device);
-        let loss = cfg.loss.compute(model.forward(x), y);
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            bail!("loss became {value} at epoch {epoch} step {i}; lower --lr");
+        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, y, stats.lr)
+            .with_context(|| format!("epoch {epoch} step {i}"))?;
+        model = stepped;
+        match outcome {
+            Ok(value) => {
+                stats.loss_sum += value * batch.len as f64;
+                stats.loss_images += batch.len;
+            }
+            Err(skip) => {
+                stats.skipped += 1;
+                bar.suspend(|| eprintln!("epoch {epoch} step {i} skipped: {skip}"));
+            }
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(stats.lr, model, grads);
-        stats.loss_sum += value * batch.len as f64;
         stats.seen += batch.len;
         report_step(&bar, &stats, started, epoch, i, steps);
     }
     bar.finish_and_clear();
     stats.seconds = started.elapsed().as_secs_f64();
     Ok((model, stats))
+}
+
+/// One optimisation step on the batch `x`, `y`: the forward pass (its convolutions in 16 bits
+/// under the scaler's mixed precision), the loss, the backward pass from the scaled loss, the
+/// gradients unscaled and checked, the optimizer's update. Returns the model and the step's
+/// loss, or why the step was skipped (mixed precision only: in f32 a non-finite loss is an
+/// error, as before mixed precision existed).
+pub fn train_step(
+    model: Model,
+    optim: &mut ModuleOptimizer,
+    scaler: &mut LossScaler,
+    loss: Loss,
+    x: Tensor<4>,
+    y: Tensor<4>,
+    lr: f64,
+) -> Result<(Model, Result<f64, Skip>)> {
+    let logits = {
+        let _compute = autocast(scaler.compute());
+        model.forward(x)
+    };
+    let loss = loss.compute(logits, y);
+    // The backward pass is queued before the loss is read, so a device that runs ahead does
+    // not wait between the two; nothing is applied before the checks below.
+    let mut grads = GradientsParams::from_grads(scaler.scale_loss(loss.clone()).backward(), &model);
+    let value = loss.into_scalar::<f32>() as f64;
+    if !value.is_finite() {
+        if scaler.compute().is_none() {
+            bail!("loss became {value}; lower --lr");
+        }
+        let skip = scaler.skip_loss(value)?;
+        return Ok((model, Err(skip)));
+    }
+    if scaler.compute().is_some()
+        && let Some(skip) = scaler.unscale(&mut grads, &model)?
+    {
+        return Ok((model, Err(skip)));
+    }
+    Ok((optim.step(lr, model, grads), Ok(value)))
 }
 
 fn progress_bar(steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
@@ -127,20 +183,32 @@ fn report_step(
 #[cfg(test)]
 mod tests {
     use super::super::loss::Loss;
+    use super::super::precision::{self, LossScaler, MixedPrecision};
+    use super::train_step;
     use crate::backend::{self, Backend};
     use brainseg::model::{Arch, ModelConfig};
-    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::optim::AdamConfig;
     use burn::prelude::*;
     use burn::tensor::Distribution;
 
-    /// Every architecture takes a training step on every backend built here, so a forward or
-    /// backward operation a backend lacks (burn-cubecl 0.22.1 has no bilinear backward, which
-    /// once made the FPN and the ResNeXt-U-Net panic on wgpu) fails here, not in a user's run.
+    /// Every architecture takes a training step on every backend built here, and in f16 on the
+    /// GPU backend, so a forward or backward operation a backend lacks (burn-cubecl 0.22.1 has
+    /// no bilinear backward, which once made the FPN and the ResNeXt-U-Net panic on wgpu) fails
+    /// here, not in a user's run.
     #[test]
     fn every_architecture_trains_a_step_on_every_backend() {
         for b in [Backend::Flex, Backend::Wgpu] {
-            let device = backend::device(b).expect("backend").autodiff();
-            for arch in Arch::ALL {
+            let base = backend::device(b).expect("backend");
+            let device = base.clone().autodiff();
+            let mixed = match b {
+                Backend::Wgpu => vec![None, Some(MixedPrecision::F16)],
+                _ => vec![None],
+            };
+            for (arch, mixed) in Arch::ALL
+                .into_iter()
+                .flat_map(|a| mixed.iter().map(move |m| (a, *m)))
+            {
+                precision::check(mixed, b, &base).expect("lavapipe and GPUs have f16");
                 let cfg = ModelConfig {
                     arch,
                     width: 8,
@@ -150,14 +218,15 @@ mod tests {
                 };
                 let model = cfg.init(&device).expect("valid config");
                 let mut optim = AdamConfig::new().init();
+                let mut scaler = LossScaler::new(mixed, None);
                 let x =
                     Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
                 let y = Tensor::<4>::random([2, 1, 16, 16], Distribution::Bernoulli(0.2), &device);
-                let loss = Loss::DiceBce.compute(model.forward(x), y);
-                let value = loss.clone().into_scalar::<f32>();
+                let (stepped, outcome) =
+                    train_step(model, &mut optim, &mut scaler, Loss::DiceBce, x, y, 1e-3)
+                        .expect("a step");
+                let value = outcome.unwrap_or_else(|skip| panic!("{b:?} {arch} {mixed:?}: {skip}"));
                 assert!(value.is_finite(), "{b:?} {arch}: loss {value}");
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let stepped = optim.step(1e-3, model, grads);
                 assert_eq!(
                     brainseg::model::trainable_params(&stepped),
                     brainseg::model::trainable_params(&cfg.init(&device).expect("valid config"))

@@ -21,6 +21,7 @@ pub mod config;
 pub mod data;
 pub mod epoch;
 pub mod loss;
+pub mod precision;
 pub mod sampler;
 pub mod schedule;
 pub mod validate;
@@ -45,18 +46,20 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     let run = RunDir::create(&cli.out)?;
     let (cfg, mut state) = open(&run, cli, resume)?;
     cfg.check()?;
+    let base = backend::device(cfg.backend)?;
+    precision::check(cfg.mixed_precision, cfg.backend, &base)?;
     write_atomic(
         &run.path("config.json"),
         serde_json::to_string_pretty(&cfg)?.as_bytes(),
     )?;
     let command = crate::cli::command_line();
-    let base = backend::device(cfg.backend)?;
     let device = base.clone().autodiff();
     let data = data::load(&cfg)?;
     let (mut model, mut optim) = start(&cfg, &run, &state, &device)?;
     if resume {
         recover(&run, &cfg, &state, &model.valid(), &command)?;
     }
+    let mut scaler = precision::LossScaler::new(cfg.mixed_precision, state.loss_scale);
     let plan = cfg.plan();
     let steps_per_epoch = data.train.epoch_len(&plan).div_ceil(cfg.batch);
     for epoch in state.epochs_done + 1..=cfg.epochs {
@@ -74,8 +77,9 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             steps_per_epoch,
             spent,
         };
-        let (trained, stats) = train_epoch(model, &mut optim, &cx, &device)?;
+        let (trained, stats) = train_epoch(model, &mut optim, &mut scaler, &cx, &device)?;
         model = trained;
+        state.loss_scale = cfg.mixed_precision.map(|_| scaler.scale());
         let valid = model.valid();
         let record = validate_epoch(&valid, &data.val, &cfg, &base, epoch, &stats, started)?;
         let improved = state.best_epoch.is_none() || record.val_mean > state.best_mean;
@@ -191,11 +195,13 @@ fn validate_epoch(
         lr: stats.lr,
         images_per_s: stats.seen as f64 / stats.seconds,
         seconds: started.elapsed().as_secs_f64(),
+        skipped_steps: stats.skipped,
     })
 }
 
 /// The configuration and state to run with: a new run's, or with `resume` the stored ones
-/// (a resume may extend the run and move it to another backend; nothing else changes).
+/// (a resume may extend the run and move it to another backend, with or without mixed
+/// precision; nothing else changes).
 fn open(run: &RunDir, cli: FitConfig, resume: bool) -> Result<(FitConfig, RunState)> {
     match (run.load_state()?, resume) {
         (Some(state), true) => {
@@ -206,6 +212,7 @@ fn open(run: &RunDir, cli: FitConfig, resume: bool) -> Result<(FitConfig, RunSta
             stored.epochs = cli.epochs;
             stored.max_minutes = cli.max_minutes;
             stored.backend = cli.backend;
+            stored.mixed_precision = cli.mixed_precision;
             eprintln!(
                 "resuming {} after epoch {}",
                 cli.out.display(),
@@ -298,8 +305,12 @@ fn manifest_for(
 }
 
 fn print_epoch(r: &EpochRecord, epochs: usize, improved: bool) {
+    let skipped = match r.skipped_steps {
+        0 => String::new(),
+        n => format!("  {n} steps skipped"),
+    };
     println!(
-        "epoch {:>3}/{epochs}  train loss {:.4}  val loss {:.4}  val DSC mean {:.4} median {:.4} min {:.4}  {:.2} img/s  {:.0}s{}",
+        "epoch {:>3}/{epochs}  train loss {:.4}  val loss {:.4}  val DSC mean {:.4} median {:.4} min {:.4}  {:.2} img/s  {:.0}s{skipped}{}",
         r.epoch,
         r.train_loss,
         r.val_loss,
