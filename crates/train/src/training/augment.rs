@@ -1,6 +1,6 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
-//! (p = 0.5), plus optional intensity changes, applied in one pass that also takes the training
-//! crop. Written here rather than with an image crate because one affine resampling of a
+//! (p = 0.5), plus optional intensity and image-quality changes, applied in one pass that also
+//! takes the training crop. Written here rather than with an image crate because one affine resampling of a
 //! 3-channel f32 image (bilinear) and its mask (nearest) over a chosen window is a few lines,
 //! and doing crop + scale + rotate + flip in a single pass avoids three intermediate copies.
 
@@ -17,6 +17,9 @@ pub struct AugConfig {
     pub flip: f32,
     /// Random gamma (0.8–1.25) and per-channel contrast/brightness (±10 %).
     pub intensity: bool,
+    /// nnU-Net's image-quality transforms, each drawn per slice: Gaussian noise, Gaussian blur
+    /// and simulated low resolution ([`quality`]).
+    pub quality: bool,
 }
 
 impl AugConfig {
@@ -27,6 +30,7 @@ impl AugConfig {
             rotate: 0.0,
             flip: 0.0,
             intensity: false,
+            quality: false,
         }
     }
 }
@@ -99,10 +103,113 @@ pub fn sample_window(
             }
         }
     }
+    if cfg.quality {
+        quality(&mut img, out, rng);
+    }
     if cfg.intensity {
         intensity(&mut img, out * out, rng);
     }
     (img, msk)
+}
+
+/// nnU-Net's image-quality augmentation (Isensee et al. 2021, its default probabilities), on a
+/// planar C × n × n window in z-scored units: with p = 0.1 Gaussian noise of variance drawn from
+/// [0, 0.1]; with p = 0.2 a Gaussian blur (σ from [0.5, 1] pixels) of each channel with p = 0.5;
+/// with p = 0.25 each channel with p = 0.5 resampled to a lower resolution (a factor from
+/// [0.5, 1]: nearest down, bilinear up). For scans acquired noisier, blurrier or coarser than
+/// most of the training set. Hand-written: a separable blur and two resamplings of a small
+/// planar f32 buffer are a few lines each, where an image crate would need a copy per channel
+/// into its own pixel type and back.
+fn quality(img: &mut [f32], n: usize, rng: &mut impl Rng) {
+    let plane = n * n;
+    if rng.random::<f32>() < 0.1 {
+        let std = rng.random_range(0.0f32..=0.1).sqrt();
+        for v in img.iter_mut() {
+            *v += std * standard_normal(rng);
+        }
+    }
+    if rng.random::<f32>() < 0.2 {
+        for ch in img.chunks_mut(plane) {
+            if rng.random::<f32>() < 0.5 {
+                let sigma = rng.random_range(0.5f32..=1.0);
+                blur(ch, n, sigma);
+            }
+        }
+    }
+    if rng.random::<f32>() < 0.25 {
+        for ch in img.chunks_mut(plane) {
+            if rng.random::<f32>() < 0.5 {
+                let factor = rng.random_range(0.5f32..=1.0);
+                low_resolution(ch, n, factor);
+            }
+        }
+    }
+}
+
+/// A standard normal draw (Box–Muller): rand 0.9 has none, and its companion `rand_distr` is
+/// not in this workspace's lock at a version that matches.
+fn standard_normal(rng: &mut impl Rng) -> f32 {
+    let u1 = 1.0 - rng.random::<f32>(); // (0, 1]: ln is finite
+    let u2 = rng.random::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Separable Gaussian blur of one n × n plane (kernel radius ⌈3σ⌉, edges clamped).
+fn blur(ch: &mut [f32], n: usize, sigma: f32) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let last = n as isize - 1;
+    let mut tmp = vec![0.0f32; n * n];
+    for y in 0..n {
+        for x in 0..n {
+            tmp[y * n + x] = kernel
+                .iter()
+                .zip(-radius..)
+                .map(|(k, d)| k * ch[y * n + (x as isize + d).clamp(0, last) as usize])
+                .sum();
+        }
+    }
+    for y in 0..n {
+        for x in 0..n {
+            ch[y * n + x] = kernel
+                .iter()
+                .zip(-radius..)
+                .map(|(k, d)| k * tmp[(y as isize + d).clamp(0, last) as usize * n + x])
+                .sum();
+        }
+    }
+}
+
+/// One n × n plane down to m × m (m = round(n · factor), nearest neighbour) and back up to
+/// n × n (bilinear, pixel centres aligned): the detail of an m-pixel acquisition.
+fn low_resolution(ch: &mut [f32], n: usize, factor: f32) {
+    let m = ((n as f32 * factor).round() as usize).clamp(1, n);
+    if m == n {
+        return;
+    }
+    let scale = n as f32 / m as f32;
+    let src = |i: usize| (((i as f32 + 0.5) * scale) as usize).min(n - 1);
+    let small: Vec<f32> = (0..m * m)
+        .map(|i| ch[src(i / m) * n + src(i % m)])
+        .collect();
+    let back = |i: usize| {
+        let s = ((i as f32 + 0.5) / scale - 0.5).clamp(0.0, (m - 1) as f32);
+        let i0 = s.floor() as usize;
+        (i0, (i0 + 1).min(m - 1), s - i0 as f32)
+    };
+    for y in 0..n {
+        let (y0, y1, fy) = back(y);
+        for x in 0..n {
+            let (x0, x1, fx) = back(x);
+            let at = |yy: usize, xx: usize| small[yy * m + xx];
+            ch[y * n + x] = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
+                + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
+        }
+    }
 }
 
 /// Gamma on the window's min–max range, then per-channel contrast and brightness.
@@ -154,5 +261,76 @@ mod tests {
             &mut rng,
         );
         assert_eq!(&img[..4], &image[..4]);
+    }
+
+    #[test]
+    fn blur_keeps_constants_and_mass_and_spreads_a_point_symmetrically() {
+        let n = 9;
+        let mut flat = vec![2.5f32; n * n];
+        blur(&mut flat, n, 1.0);
+        assert!(flat.iter().all(|&v| (v - 2.5).abs() < 1e-5));
+        let mut point = vec![0.0f32; n * n];
+        point[4 * n + 4] = 1.0;
+        blur(&mut point, n, 1.0);
+        let total: f32 = point.iter().sum();
+        assert!((total - 1.0).abs() < 1e-5, "mass {total}");
+        assert!(point[4 * n + 4] < 0.2 && point[4 * n + 3] > 0.05);
+        assert_eq!(point[4 * n + 3], point[4 * n + 5]);
+        assert_eq!(point[3 * n + 4], point[4 * n + 3]);
+    }
+
+    #[test]
+    fn low_resolution_removes_detail_finer_than_its_grid() {
+        let n = 8;
+        let checker: Vec<f32> = (0..n * n).map(|i| ((i / n + i % n) % 2) as f32).collect();
+        let mut full = checker.clone();
+        low_resolution(&mut full, n, 1.0);
+        assert_eq!(full, checker);
+        // At half resolution nearest sampling meets one colour of the checkerboard only.
+        let mut half = checker.clone();
+        low_resolution(&mut half, n, 0.5);
+        assert!(half.iter().all(|&v| v == half[0]), "{half:?}");
+        // A ramp stays within its range and keeps its direction.
+        let ramp: Vec<f32> = (0..n * n).map(|i| (i % n) as f32).collect();
+        let mut coarse = ramp.clone();
+        low_resolution(&mut coarse, n, 0.6);
+        assert!(coarse.iter().all(|&v| (0.0..=7.0).contains(&v)));
+        assert!(coarse[n - 1] > coarse[0]);
+    }
+
+    #[test]
+    fn quality_changes_some_windows_leaves_the_rest_and_never_the_mask() {
+        let n = 16;
+        let image: Vec<f32> = (0..3 * n * n)
+            .map(|i| ((i * 7) % 13) as f32 / 13.0)
+            .collect();
+        let mask: Vec<u8> = (0..n * n).map(|i| u8::from(i % 5 == 0)).collect();
+        let cfg = AugConfig {
+            quality: true,
+            ..AugConfig::none()
+        };
+        let c = (n as f32 - 1.0) / 2.0;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut changed = 0;
+        for _ in 0..400 {
+            let (img, msk) = sample_window(&image, &mask, n, n, (c, c), &cfg, &mut rng);
+            assert_eq!(msk, mask.iter().map(|&m| m as f32).collect::<Vec<_>>());
+            assert!(img.iter().all(|v| v.is_finite()));
+            changed += usize::from(img != image);
+        }
+        // P(unchanged) = 0.9 × (1 − 0.2 × 0.875) × (1 − 0.25 × 0.875) ≈ 0.58.
+        assert!((120..220).contains(&changed), "{changed} of 400 changed");
+    }
+
+    #[test]
+    fn standard_normal_draws_have_mean_0_and_variance_1() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let draws: Vec<f32> = (0..20_000).map(|_| standard_normal(&mut rng)).collect();
+        let mean = draws.iter().sum::<f32>() / draws.len() as f32;
+        let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f32>() / draws.len() as f32;
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 }

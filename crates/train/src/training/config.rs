@@ -85,6 +85,11 @@ pub struct FitConfig {
     /// Add gamma and brightness/contrast augmentation.
     #[arg(long)]
     pub aug_intensity: bool,
+    /// Add nnU-Net's image-quality augmentation: Gaussian noise (p 0.1), Gaussian blur (p 0.2)
+    /// and simulated low resolution (p 0.25), drawn per training slice.
+    #[arg(long)]
+    #[serde(default)]
+    pub aug_quality: bool,
     /// Validation cases, one ID a line (default: ../shared/data/patients-val.txt when it exists).
     #[arg(long)]
     pub val_cases: Option<PathBuf>,
@@ -173,6 +178,7 @@ impl FitConfig {
                 rotate: self.aug_rotate,
                 flip: self.aug_flip,
                 intensity: self.aug_intensity,
+                quality: self.aug_quality,
             },
         }
     }
