@@ -1,9 +1,12 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
 //! (p = 0.5), plus optional intensity and image-quality changes, applied in one pass that also
-//! takes the training crop. Written here rather than with an image crate because one affine resampling of a
-//! 3-channel f32 image (bilinear) and its mask (nearest) over a chosen window is a few lines,
-//! and doing crop + scale + rotate + flip in a single pass avoids three intermediate copies.
+//! takes the training crop. The affine part is written here rather than with an image crate
+//! because one affine resampling of a 3-channel f32 image (bilinear) and its mask (nearest) over
+//! a chosen window is a few lines, and doing crop + scale + rotate + flip in a single pass avoids
+//! three intermediate copies.
 
+use brainseg::resize::{resize_gray, resize_nearest};
+use image::{ImageBuffer, Luma};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -117,9 +120,7 @@ pub fn sample_window(
 /// [0, 0.1]; with p = 0.2 a Gaussian blur (σ from [0.5, 1] pixels) of each channel with p = 0.5;
 /// with p = 0.25 each channel with p = 0.5 resampled to a lower resolution (a factor from
 /// [0.5, 1]: nearest down, bilinear up). For scans acquired noisier, blurrier or coarser than
-/// most of the training set. Hand-written: a separable blur and two resamplings of a small
-/// planar f32 buffer are a few lines each, where an image crate would need a copy per channel
-/// into its own pixel type and back.
+/// most of the training set.
 fn quality(img: &mut [f32], n: usize, rng: &mut impl Rng) {
     let plane = n * n;
     if rng.random::<f32>() < 0.1 {
@@ -154,62 +155,24 @@ fn standard_normal(rng: &mut impl Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-/// Separable Gaussian blur of one n × n plane (kernel radius ⌈3σ⌉, edges clamped).
+/// Gaussian blur of one n × n plane, edges clamped (the `image` crate's separable blur).
 fn blur(ch: &mut [f32], n: usize, sigma: f32) {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
-    let last = n as isize - 1;
-    let mut tmp = vec![0.0f32; n * n];
-    for y in 0..n {
-        for x in 0..n {
-            tmp[y * n + x] = kernel
-                .iter()
-                .zip(-radius..)
-                .map(|(k, d)| k * ch[y * n + (x as isize + d).clamp(0, last) as usize])
-                .sum();
-        }
-    }
-    for y in 0..n {
-        for x in 0..n {
-            ch[y * n + x] = kernel
-                .iter()
-                .zip(-radius..)
-                .map(|(k, d)| k * tmp[(y as isize + d).clamp(0, last) as usize * n + x])
-                .sum();
-        }
-    }
+    let plane: ImageBuffer<Luma<f32>, &[f32]> =
+        ImageBuffer::from_raw(n as u32, n as u32, &*ch).expect("an n × n plane");
+    let blurred = image::imageops::blur(&plane, sigma);
+    ch.copy_from_slice(blurred.as_raw());
 }
 
 /// One n × n plane down to m × m (m = round(n · factor), nearest neighbour) and back up to
-/// n × n (bilinear, pixel centres aligned): the detail of an m-pixel acquisition.
+/// n × n (smooth: bilinear when enlarging), with the core crate's resizers: the detail of an
+/// m-pixel acquisition.
 fn low_resolution(ch: &mut [f32], n: usize, factor: f32) {
     let m = ((n as f32 * factor).round() as usize).clamp(1, n);
     if m == n {
         return;
     }
-    let scale = n as f32 / m as f32;
-    let src = |i: usize| (((i as f32 + 0.5) * scale) as usize).min(n - 1);
-    let small: Vec<f32> = (0..m * m)
-        .map(|i| ch[src(i / m) * n + src(i % m)])
-        .collect();
-    let back = |i: usize| {
-        let s = ((i as f32 + 0.5) / scale - 0.5).clamp(0.0, (m - 1) as f32);
-        let i0 = s.floor() as usize;
-        (i0, (i0 + 1).min(m - 1), s - i0 as f32)
-    };
-    for y in 0..n {
-        let (y0, y1, fy) = back(y);
-        for x in 0..n {
-            let (x0, x1, fx) = back(x);
-            let at = |yy: usize, xx: usize| small[yy * m + xx];
-            ch[y * n + x] = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
-                + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
-        }
-    }
+    let small = resize_nearest(ch, n, n, m, m);
+    ch.copy_from_slice(&resize_gray(&small, m, m, n, n));
 }
 
 /// Gamma on the window's min–max range, then per-channel contrast and brightness.
