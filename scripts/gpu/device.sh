@@ -4,8 +4,9 @@
 # GPU, each for $MINUTES of training with its learning-rate schedule fitted to that time
 # (`fit --schedule-by-time`), whatever the GPU's speed. Every run is stopped by $DEADLINE
 # seconds after the start so that collecting its files fits in the 600 s a call may run.
-# Leaves in $OUT: device.log, fit-<run>.log and run-<run>.tar (config, metrics, curves,
-# best and f16 exports and their manifests; no resumable checkpoints: they do not fit).
+# Leaves in $OUT: device.log and run-<run>.tar (config, metrics, curves, the fit's log, the
+# best, f16 and last exports and their manifests, or for a large model the last epoch's weights
+# in parts beside it, last-<run>.bpk.part*; no resumable checkpoints: they do not fit).
 #
 # Default runs (override RUN_<name>, or RUNS to choose): fine-tuning the shipped model at its
 # input size, 160², with intensity augmentation at lr 2e-4 (a) and without it at lr 3e-4 (b):
@@ -32,8 +33,8 @@ SAMPLES=${SAMPLES:-2048}  # per epoch: each epoch ends with a validation and an 
 COMMON="--batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
 WORK=${WORK:-/tmp/brainseg-gpu}
 mkdir -p "$OUT" "$WORK"
-exec > >(tee "$OUT/device.log") 2>&1
-started=$(date +%s)
+exec > >(tee -a "$OUT/device.log") 2>&1
+started=${STARTED:-$(date +%s)}  # bench-train.sh: the call's start, so DEADLINE counts from it
 elapsed() { echo $(( $(date +%s) - started )); }
 step() { echo "== [$(elapsed)s] $*"; }
 
@@ -42,19 +43,24 @@ source "$(dirname "$0")/setup-device.sh"
 # the build the tests run).
 first=$WORK/bin/train-wgsl; [ -x "$first" ] || first=$(ls "$WORK"/bin/train-* | head -1)
 ln -sfn "$first" "$WORK/train"
-rm -rf "$WORK/data" "$WORK/pack-all"
-if [ ! -f "$P/pack.tar.xz" ]; then
+if [ -f "$WORK/data.ready" ] && [ "$WORK/data.ready" -nt "$P/pack.tar.xz" ]; then
+  echo "data unpacked already ($WORK/data)"
+elif [ ! -f "$P/pack.tar.xz" ]; then
   echo "no data pack (prepare.sh PACK=0): benchmarks only"
 else
-python3 -c "import tarfile; tarfile.open('$P/pack.tar.xz').extractall('$WORK/pack-all')" || exit 4
-if [ -n "${CASES:-}" ]; then  # rehearsal: a few cases, plus the validation ones
-  rm -rf "$WORK/pack" && mkdir -p "$WORK/pack"
-  for c in $(ls "$WORK/pack-all/pack" | head -"$CASES") $(grep -v '^#' "$P/patients-val.txt"); do ln -sfn "$WORK/pack-all/pack/$c" "$WORK/pack/$c"; done
-  "$WORK/train" unpack "$WORK/pack" --out "$WORK/data" || exit 4
-else
-  "$WORK/train" unpack "$WORK/pack-all/pack" --out "$WORK/data" || exit 4
+  rm -rf "$WORK/data" "$WORK/pack-all"
+  python3 -c "import tarfile; tarfile.open('$P/pack.tar.xz').extractall('$WORK/pack-all')" || exit 4
+  if [ -n "${CASES:-}" ]; then  # rehearsal: a few cases, plus the validation ones
+    rm -rf "$WORK/pack" && mkdir -p "$WORK/pack"
+    for c in $(ls "$WORK/pack-all/pack" | head -"$CASES") $(grep -v '^#' "$P/patients-val.txt"); do ln -sfn "$WORK/pack-all/pack/$c" "$WORK/pack/$c"; done
+    "$WORK/train" unpack "$WORK/pack" --out "$WORK/data" || exit 4
+  else
+    "$WORK/train" unpack "$WORK/pack-all/pack" --out "$WORK/data" || exit 4
+  fi
+  touch "$WORK/data.ready"
 fi
-fi
+# UNPACK_ONLY=1: the data and nothing else (bench-train.sh unpacks it while the benchmark runs).
+[ "${UNPACK_ONLY:-0}" = 1 ] && { step "data unpacked"; exit 0; }
 
 # Each binary on the training shape (the first step, autotuning every kernel, is not timed);
 # a binary that crashes or hangs is left out. The fastest trains.
@@ -64,6 +70,12 @@ step "which binary trains fastest on this GPU"
 [ "$(ls "$WORK"/bin/train-* | wc -l)" = 1 ] && BENCH=none
 best=0
 [ "$BENCH" = none ] && best=skipped
+# TRAIN_BIN=cuda|wgsl: that binary trains, without a benchmark (bench-train.sh has measured them).
+if [ -n "${TRAIN_BIN:-}" ]; then
+  [ -x "$WORK/bin/train-$TRAIN_BIN" ] || { echo "no binary train-$TRAIN_BIN carried"; exit 5; }
+  ln -sfn "$WORK/bin/train-$TRAIN_BIN" "$WORK/train"
+  BENCH=none best=chosen
+fi
 for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
   line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend "$(backend_of "$b")" $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
   rate=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
@@ -73,7 +85,7 @@ for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
   fi
 done
 [ "$best" != 0 ] || { echo "no binary trains on this GPU"; exit 5; }
-echo "training with $(readlink "$WORK/train") ($best img/s in the benchmark)"
+echo "training with $(readlink "$WORK/train") ($([ -n "${TRAIN_BIN:-}" ] && echo "TRAIN_BIN" || echo "$best img/s in the benchmark"))"
 backend=$(backend_of "$(readlink "$WORK/train")")
 # More shapes with that binary, ';'-separated bench arguments (for choosing the next runs).
 IFS=';' read -ra more <<< "${MORE_BENCH:-}"
@@ -90,9 +102,19 @@ for r in $RUNS; do
   rm -rf "$WORK/run-$r"
   left=$(( DEADLINE - $(elapsed) ))
   echo "run $r: ${!spec}"
+  # The CUDA binary keeps compiled kernels and autotune decisions under the working folder's
+  # target/environment (cubecl's persistence): each run starts from a copy of what the benchmark
+  # left there, in a folder of its own, so that two processes never write one cache.
+  cwd=$PWD
+  if [ -d "$PWD/target/environment" ]; then
+    cwd=$WORK/cwd-$r
+    rm -rf "$cwd" && mkdir -p "$cwd/target" && : > "$cwd/Cargo.toml"
+    cp -r "$PWD/target/environment" "$cwd/target/"
+  fi
   # shellcheck disable=SC2086  # the run specs are word lists
-  timeout "$left" "$WORK/train" fit --data "$WORK/data" --val-cases "$P/patients-val.txt" --out "$WORK/run-$r" \
-    $COMMON --backend "$backend" --max-minutes "$MINUTES" --schedule-by-time ${!spec} > "$OUT/fit-$r.log" 2>&1 &
+  (cd "$cwd" && exec timeout "$left" "$WORK/train" fit --data "$WORK/data" --val-cases "$P/patients-val.txt" \
+    --out "$WORK/run-$r" $COMMON --backend "$backend" --max-minutes "$MINUTES" --schedule-by-time ${!spec}) \
+    > "$OUT/fit-$r.log" 2>&1 &
   pids+=($!)
 done
 # GPU load a minute and a half in: low SM use would mean the runs wait on the CPU side (data,
@@ -107,12 +129,19 @@ for r in $RUNS; do
   d=$WORK/run-$r
   [ -d "$d" ] || continue
   grep -E '^epoch|^best' "$OUT/fit-$r.log" | tail -4
-  files=$(cd "$d" && ls config.json state.json metrics.csv curves.png best.bpk best.json model.bpk model.json 2>/dev/null)
-  # A file brought back holds at most 16 MiB: without the f32 weights if it comes to more.
-  tar -cf "$OUT/run-$r.tar" -C "$d" $files
-  if [ "$(stat -c %s "$OUT/run-$r.tar")" -gt 16000000 ]; then
-    tar -cf "$OUT/run-$r.tar" -C "$d" $(echo "$files" | grep -v '^best.bpk$')
+  files=$(cd "$d" && ls config.json state.json metrics.csv curves.png best.json model.json last.json 2>/dev/null)
+  weights=$(cd "$d" && ls best.bpk model.bpk last.bpk 2>/dev/null)
+  # A file brought back holds at most 16 MiB, and all of them 64 MiB together, 8 files at most.
+  # Small models' weights travel in the run's tar (best f32, best f16, last f32); a large
+  # model's (U-Net f=32: 31 MB in f32) as its last epoch's f32 weights only, in 15 MB parts
+  # that finish.sh joins: the figure nothing was selected on.
+  if [ "$(cd "$d" && du -cb $weights /dev/null | tail -1 | cut -f1)" -lt 14000000 ]; then
+    tar -cf "$OUT/run-$r.tar" -C "$d" $files $weights
+  else
+    tar -cf "$OUT/run-$r.tar" -C "$d" $files
+    [ -f "$d/last.bpk" ] && split -b 15000000 -d "$d/last.bpk" "$OUT/last-$r.bpk.part"
   fi
+  tar -rf "$OUT/run-$r.tar" -C "$OUT" "fit-$r.log" && rm "$OUT/fit-$r.log"
 done
 ls -la "$OUT"
 for rc in "${rcs[@]}"; do [ "$rc" = 0 ] || [ "$rc" = 124 ] || worst=$rc; done

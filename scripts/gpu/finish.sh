@@ -12,7 +12,7 @@ DATA=${2:-../data/lgg/kaggle_3m}
 VAL=${VAL:-../shared/data/patients-val.txt}
 ROOT=${ROOT:-../runs/gpu-$(date +%Y%m%d-%H%M)}
 mkdir -p "$ROOT"
-cp "$SRC"/device.log "$ROOT"/
+cp "$SRC"/device.log "$ROOT"/ 2>/dev/null || tar -xf "$SRC/logs.tar" -C "$ROOT"
 # The model the runs started from (device.sh's default --init), kept as it is now: shipping a
 # result replaces it.
 INIT=${INIT:-web/models/unet-160.bpk}
@@ -23,14 +23,25 @@ for tarball in "$SRC"/run-*.tar; do
   RUN=$ROOT/$r
   mkdir -p "$RUN"
   tar -xf "$tarball" -C "$RUN"
-  cp "$SRC/fit-$r.log" "$RUN/" 2>/dev/null || true
-  weights=$RUN/best.bpk; [ -f "$weights" ] || weights=$RUN/model.bpk
-  "$CARGO_TARGET_DIR/debug/train" eval --model "$weights" --data "$DATA" --cases "$VAL" --tta \
-    --csv "$RUN/eval-val.csv" | tee "$RUN/eval-val.txt"
-  # The runs fine-tune the shipped model: its weight average with each run ("soup") is a candidate
+  cp "$SRC/fit-$r.log" "$RUN/" 2>/dev/null || true  # older calls: beside the tar
+  # A large model's last-epoch weights come back in parts (device.sh).
+  if ls "$SRC/last-$r.bpk.part"* >/dev/null 2>&1; then
+    cat "$SRC/last-$r.bpk.part"* > "$RUN/last.bpk"
+  fi
+  # Every export that came back: last (nothing selected on it), best (the epoch with the best
+  # validation figure: chosen on these very cases), model (best in f16).
+  for w in last best model; do
+    [ -f "$RUN/$w.bpk" ] || continue
+    [ "$w" = model ] && [ -f "$RUN/best.bpk" ] && continue
+    "$CARGO_TARGET_DIR/debug/train" eval --model "$RUN/$w.bpk" --data "$DATA" --cases "$VAL" --tta \
+      --csv "$RUN/eval-$w-val.csv" | tee "$RUN/eval-$w-val.txt"
+  done
+  weights=$RUN/best.bpk; [ -f "$weights" ] || weights=$RUN/last.bpk; [ -f "$weights" ] || weights=$RUN/model.bpk
+  # Runs that fine-tune the shipped model: its weight average with each run ("soup") is a candidate
   # too, at no cost to the web app. In session 8 it was the one that shipped (0.9120, where the run
-  # alone had 0.9111 reference but 0.8171 native: a false-positive component on one case).
-  if "$CARGO_TARGET_DIR/debug/train" average --model "$ROOT/init.bpk" --model "$weights" --out "$RUN/soup"; then
+  # alone had 0.9111 reference but 0.8171 native: a false-positive component on one case). A run
+  # of another architecture or width cannot be averaged with it (`average` refuses, saying so).
+  if RUST_BACKTRACE=0 "$CARGO_TARGET_DIR/debug/train" average --model "$ROOT/init.bpk" --model "$weights" --out "$RUN/soup"; then
     "$CARGO_TARGET_DIR/debug/train" eval --model "$RUN/soup.bpk" --data "$DATA" --cases "$VAL" --tta \
       --csv "$RUN/eval-soup.csv" | tee "$RUN/eval-soup.txt"
   fi
