@@ -5,7 +5,7 @@
 # mixed-precision type side by side for the same minutes (device.sh), to see whether the DSC
 # holds in 16 bits. The data unpacks while the benchmark runs. A call that starts a machine pays
 # for the start once for both.
-# Prepare here:  BINARIES="wgsl cuda" bash scripts/gpu/prepare.sh
+# Prepare here:  BINARIES=cuda [CACHE=<the last call's files>/kernel-cache.tar] bash scripts/gpu/prepare.sh
 # then with the device tool:
 #   run  command="bash scripts/gpu/bench-train.sh"  carry=["gpu-pack"]  timeout_s=600
 # and here:  bash scripts/gpu/finish.sh FILES_AT ../data/lgg/kaggle_3m  (re-scores the runs)

@@ -61,8 +61,8 @@ measure() {
   grep -v -e XDG_RUNTIME -e '^parameters' "$log"
   local line; line=$(grep 'img/s' "$log" | tail -1)
   local train infer
-  train=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
-  infer=$(echo "$line" | sed -n 's/.*inference \([0-9.]*\) img\/s.*/\1/p')
+  train=$(echo "$line" | img_rate train)
+  infer=$(echo "$line" | img_rate inference)
   if [ -n "$train" ]; then
     printf '%s\t%s\t%s\n' "$label" "$train" "${infer:-}" >> "$OUT/bench.tsv"
   else

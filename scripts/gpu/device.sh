@@ -78,7 +78,7 @@ if [ -n "${TRAIN_BIN:-}" ]; then
 fi
 for b in $([ "$BENCH" = none ] || ls "$WORK"/bin/train-*); do
   line=$(timeout "${BENCH_SECONDS:-100}" "$b" bench --backend "$(backend_of "$b")" $BENCH 2>&1 | tee /dev/stderr | grep 'img/s' | tail -1)
-  rate=$(echo "$line" | sed -n 's/.*train \([0-9.]*\) img\/s.*/\1/p')
+  rate=$(echo "$line" | img_rate train)
   echo "$(basename "$b"): ${rate:-failed} img/s training  [$(elapsed)s]"
   if [ -n "$rate" ] && python3 -c "import sys; sys.exit(0 if $rate > $best else 1)"; then
     best=$rate; ln -sfn "$b" "$WORK/train"

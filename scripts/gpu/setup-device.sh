@@ -67,3 +67,6 @@ fi
 
 # The backend a carried binary runs: `train-cuda` burn's CUDA backend, the others wgpu.
 backend_of() { case "$(basename "$1")" in *cuda*) echo cuda ;; *) echo wgpu ;; esac; }
+# The figure `what` (train or inference) of a `train bench` / torch_unet.py line "… train X img/s,
+# inference Y img/s" on stdin; nothing where the line has none.
+img_rate() { sed -n "s/.*$1 \([0-9.]*\) img\/s.*/\1/p"; }
