@@ -5,7 +5,8 @@
 # mixed-precision type side by side for the same minutes (device.sh), to see whether the DSC
 # holds in 16 bits. The data unpacks while the benchmark runs. A call that starts a machine pays
 # for the start once for both.
-# Prepare here:  BINARIES=cuda [CACHE=<the last call's files>/kernel-cache.tar] bash scripts/gpu/prepare.sh
+# Prepare here:  BINARIES=libtorch bash scripts/gpu/prepare.sh  (BINARIES="libtorch cuda" [CACHE=<the last
+# call's files>/kernel-cache.tar] adds burn's CUDA backend to the benchmark)
 # then with the device tool:
 #   run  command="bash scripts/gpu/bench-train.sh"  carry=["gpu-pack"]  timeout_s=600
 # and here:  bash scripts/gpu/finish.sh FILES_AT ../data/lgg/kaggle_3m  (re-scores the runs)
@@ -21,9 +22,10 @@ WORK=${WORK:-/tmp/brainseg-gpu}
 export P OUT WORK STARTED=${STARTED:-$(date +%s)}
 BENCH_DEADLINE=${BENCH_DEADLINE:-250}
 DEADLINE=${DEADLINE:-565}
-# Train only with this binary (default cuda: the reference model at WGSL's 17 img/s would see
-# too few slices in these minutes to say anything); empty: with the fastest.
-TRAIN_WITH=${TRAIN_WITH-cuda}
+# Train only with this binary (default libtorch: the reference model at WGSL's 17 img/s would see
+# too few slices in these minutes to say anything, and burn's CUDA backend spent 550 s compiling
+# without a step in session 27); empty: with the fastest.
+TRAIN_WITH=${TRAIN_WITH-libtorch}
 REFERENCE=${REFERENCE:---arch unet --width 32 --size 256 --lr 1e-3 --schedule one-cycle --preprocessing 2 --seed 5}
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/bench-train.log") 2>&1
@@ -33,7 +35,7 @@ here=$(dirname "$0")
 NEED_VULKAN=0 source "$here/setup-device.sh"
 
 # The data (≈ 30 s) on the CPU while the GPU benchmarks.
-UNPACK_ONLY=1 bash "$here/device.sh" > /dev/null 2>&1 &
+NEED_VULKAN=0 UNPACK_ONLY=1 bash "$here/device.sh" > /dev/null 2>&1 &
 unpacking=$!
 DEADLINE=$BENCH_DEADLINE bash "$here/bench.sh"
 wait "$unpacking" || { step "the data did not unpack (device.log)"; exit 4; }

@@ -25,8 +25,8 @@ OUT=${OUT:?OUT must name the folder to bring back}
 WORK=${WORK:-/tmp/brainseg-gpu}
 SHAPES=${SHAPES:---arch unet --width 32 --size 256 --batch 16}
 STEPS=${STEPS:-10}
-# Mixed-precision types each backend also trains with: bf16 only where the backend has it (CUDA;
-# `train` refuses it on WGSL at once, saying so).
+# Mixed-precision types each backend also trains with: bf16 only where the backend has it (CUDA
+# and LibTorch; `train` refuses it on WGSL at once, saying so).
 MIXED_CUDA=${MIXED_CUDA-f16 bf16}
 MIXED_WGPU=${MIXED_WGPU-f16}
 SECONDS_EACH=${SECONDS_EACH:-150}
@@ -72,8 +72,9 @@ measure() {
 }
 NEED_VULKAN=0 source "$(dirname "$0")/setup-device.sh"
 
-# CUDA's binary first: it is the candidate; WGSL was measured before (docs/gpu.md).
-bins=$(ls "$WORK"/bin/train-cuda 2>/dev/null; ls "$WORK"/bin/train-* | grep -v 'train-cuda$')
+# LibTorch first, then burn's CUDA backend: the candidates (burn's CUDA backend compiled kernels
+# for 550 s without a training step in session 27); WGSL was measured before (docs/gpu.md).
+bins=$(ls "$WORK"/bin/train-libtorch "$WORK"/bin/train-cuda 2>/dev/null; ls "$WORK"/bin/train-* | grep -v -e 'train-cuda$' -e 'train-libtorch$')
 IFS=';' read -ra shapes <<< "$SHAPES"
 for shape in "${shapes[@]}"; do
   # PyTorch first (seconds each): the reference figure every burn figure is read against.
@@ -94,7 +95,7 @@ for shape in "${shapes[@]}"; do
   esac
   for b in $bins; do
     be=$(backend_of "$b")
-    mixed_list=$MIXED_WGPU; [ "$be" = cuda ] && mixed_list=$MIXED_CUDA
+    mixed_list=$MIXED_WGPU; [ "$be" = wgpu ] || mixed_list=$MIXED_CUDA
     for mixed in f32 $mixed_list; do
       mp=(); [ "$mixed" = f32 ] || mp=(--mixed-precision "$mixed")
       # shellcheck disable=SC2086

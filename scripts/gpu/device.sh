@@ -133,13 +133,14 @@ for r in $RUNS; do
   weights=$(cd "$d" && ls best.bpk model.bpk last.bpk 2>/dev/null)
   # A file brought back holds at most 16 MiB, and all of them 64 MiB together, 8 files at most.
   # Small models' weights travel in the run's tar (best f32, best f16, last f32); a large
-  # model's (U-Net f=32: 31 MB in f32) as its last epoch's f32 weights only, in 15 MB parts
+  # model's (U-Net f=32: 31 MB in f32) as its last epoch's f32 weights only, in 16 MB parts (two
+  # for U-Net f=32, so that two runs, their tars and the logs make 7 files and about 63 MB)
   # that finish.sh joins: the figure nothing was selected on.
   if [ "$(cd "$d" && du -cb $weights /dev/null | tail -1 | cut -f1)" -lt 14000000 ]; then
     tar -cf "$OUT/run-$r.tar" -C "$d" $files $weights
   else
     tar -cf "$OUT/run-$r.tar" -C "$d" $files
-    [ -f "$d/last.bpk" ] && split -b 15000000 -d "$d/last.bpk" "$OUT/last-$r.bpk.part"
+    [ -f "$d/last.bpk" ] && split -b 16000000 -d "$d/last.bpk" "$OUT/last-$r.bpk.part"
   fi
   tar -rf "$OUT/run-$r.tar" -C "$OUT" "fit-$r.log" && rm "$OUT/fit-$r.log"
 done

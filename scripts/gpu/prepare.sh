@@ -28,16 +28,29 @@ PACK=${PACK:-1}   # PACK=0: binaries and libraries only, for a benchmark-only ca
 # BINARIES="wgsl cuda" adds burn's CUDA backend (CUDA C++ through NVRTC; it builds offline with
 # the workspace's cubecl-llvm stand-in, and runs only on the GPU machine: untested here) for
 # bench.sh and device.sh, which run it with `--backend cuda`.
+# BINARIES="libtorch" (or "libtorch cuda"): burn's LibTorch backend (PyTorch's CUDA kernels and
+# cuDNN, linked against the PyPI wheel of the PyTorch the GPU machine has: libtorch.sh), run
+# there with `--backend libtorch`. `cuda` and `libtorch` are one binary (gpu-train, features
+# `cuda tch`, in the CUDA target folder) that setup-device.sh names after each backend.
 BINARIES=${BINARIES:-wgsl}
 rm -rf "$P" && mkdir -p "$P/bin"
 cargo build -p train  # WGSL: carried, or only used here to write the pack below
+gpu_built=0
 for b in $BINARIES; do
-  if [ "$b" = wgsl ]; then
-    strip -o "$P/bin/train-wgsl" "$CARGO_TARGET_DIR/debug/train"
-  else
-    CARGO_TARGET_DIR=$CARGO_TARGET_DIR-$b CARGO_PROFILE_DEV_DEBUG=0 cargo build -p train --features "$b"
-    strip -o "$P/bin/train-$b" "$CARGO_TARGET_DIR-$b/debug/train"
-  fi
+  case $b in
+    wgsl) strip -o "$P/bin/train-wgsl" "$CARGO_TARGET_DIR/debug/train" ;;
+    cuda | libtorch)
+      if [ "$gpu_built" = 0 ]; then
+        # shellcheck source=scripts/gpu/libtorch.sh
+        source scripts/gpu/libtorch.sh
+        CARGO_TARGET_DIR=$CARGO_TARGET_DIR-cuda CARGO_PROFILE_DEV_DEBUG=0 cargo build -p train --features "cuda tch"
+        strip -o "$P/bin/gpu-train" "$CARGO_TARGET_DIR-cuda/debug/train"
+        gpu_built=1
+      fi ;;
+    *)
+      CARGO_TARGET_DIR=$CARGO_TARGET_DIR-$b CARGO_PROFILE_DEV_DEBUG=0 cargo build -p train --features "$b"
+      strip -o "$P/bin/train-$b" "$CARGO_TARGET_DIR-$b/debug/train" ;;
+  esac
 done
 echo "$BINARIES" > "$P/features.txt"
 # One xz stream with a window larger than a binary, so that a second binary is compressed against

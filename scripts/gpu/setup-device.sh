@@ -41,6 +41,11 @@ fi
 for d in $(find /usr/local/cuda* /opt/torch -name 'libnvrtc.so*' -not -path '*/stubs/*' -printf '%h\n' 2>/dev/null | sort -u); do
   case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
 done
+# The LibTorch binary links PyTorch's libraries (libtorch_cpu, libc10; libtorch_cuda it loads
+# itself): the machine's PyTorch install's torch/lib, whose own RUNPATH finds cuDNN and cuBLAS.
+for d in $(find /opt/torch -name 'libtorch_cuda.so' -path '*/torch/lib/*' -printf '%h\n' 2>/dev/null | head -1); do
+  case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
+done
 export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 # cubecl-cuda hands NVRTC the toolkit's include folder ($CUDA_PATH/include; without CUDA_PATH it
 # tries /usr/local/cuda, /opt/cuda, /usr, and panics where none exists): the toolkit of the nvcc
@@ -61,12 +66,20 @@ if [ "$first_setup" = 1 ]; then
   step "unpack"
   rm -rf "$WORK/bin"
   python3 -c "import tarfile; tarfile.open('$P/train.tar.xz').extractall('$WORK')" || exit 4
-  chmod +x "$WORK"/bin/train-*
+  chmod +x "$WORK"/bin/*
+  # The one GPU binary (features `cuda tch`; not named train-*, which the scripts take as one
+  # backend each) under the name of each backend it was carried for.
+  if [ -f "$WORK/bin/gpu-train" ]; then
+    for be in $(cat "$P/features.txt"); do
+      case $be in cuda | libtorch) ln -sfn gpu-train "$WORK/bin/train-$be" ;; esac
+    done
+  fi
   touch "$WORK/bin/.unpacked"
 fi
 
-# The backend a carried binary runs: `train-cuda` burn's CUDA backend, the others wgpu.
-backend_of() { case "$(basename "$1")" in *cuda*) echo cuda ;; *) echo wgpu ;; esac; }
+# The backend a carried binary runs: `train-cuda` burn's CUDA backend, `train-libtorch` burn's
+# LibTorch backend on CUDA, the others wgpu.
+backend_of() { case "$(basename "$1")" in *cuda*) echo cuda ;; *libtorch*) echo libtorch ;; *) echo wgpu ;; esac; }
 # The figure `what` (train or inference) of a `train bench` / torch_unet.py line "… train X img/s,
 # inference Y img/s" on stdin; nothing where the line has none.
 img_rate() { sed -n "s/.*$1 \([0-9.]*\) img\/s.*/\1/p"; }

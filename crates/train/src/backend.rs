@@ -15,6 +15,13 @@ pub enum Backend {
     Wgpu,
     /// CUDA (build with `--features cuda`; at run time it needs an NVIDIA driver and NVRTC).
     Cuda,
+    /// LibTorch on the first CUDA GPU (build with `--features tch`; at run time it needs
+    /// PyTorch's `torch/lib` on LD_LIBRARY_PATH and an NVIDIA driver).
+    Libtorch,
+    /// LibTorch on the CPU (build with `--features tch`): checks a LibTorch build on a machine
+    /// without a GPU, and PyTorch's CPU kernels beside flex's.
+    #[serde(rename = "libtorch-cpu")]
+    LibtorchCpu,
 }
 
 pub fn device(backend: Backend) -> Result<Device> {
@@ -22,6 +29,8 @@ pub fn device(backend: Backend) -> Result<Device> {
         Backend::Flex => Ok(Device::flex()),
         Backend::Wgpu => wgpu_device(),
         Backend::Cuda => cuda_device(),
+        Backend::Libtorch => libtorch_device(),
+        Backend::LibtorchCpu => libtorch_cpu_device(),
     }
 }
 
@@ -109,5 +118,67 @@ fn cuda_device() -> Result<Device> {
 fn cuda_device() -> Result<Device> {
     bail!(
         "this `train` was built without the `cuda` feature (cargo build -p train --features cuda)"
+    )
+}
+
+/// LibTorch's CUDA device, once libtorch_cuda is loaded and sees a GPU. The library is loaded by
+/// hand because nothing in the binary names its symbols, so the linker drops it, and without it
+/// LibTorch has no CUDA and burn-tch panics on the first tensor.
+#[cfg(feature = "tch")]
+fn libtorch_device() -> Result<Device> {
+    let name = c"libtorch_cuda.so";
+    // SAFETY: dlopen with a constant name; the handle is kept for the life of the process
+    // (never closed), as LibTorch registers its CUDA hooks in it.
+    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns a thread-local message or null.
+        let why = unsafe {
+            let e = libc::dlerror();
+            if e.is_null() {
+                "unknown".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+            }
+        };
+        bail!(
+            "--backend libtorch: libtorch_cuda.so does not load ({why}): put PyTorch's torch/lib \
+             folder on LD_LIBRARY_PATH (scripts/gpu/setup-device.sh does on the GPU machine)"
+        );
+    }
+    if !tch::Cuda::is_available() {
+        bail!("--backend libtorch: LibTorch sees no CUDA GPU (no NVIDIA driver, or no GPU)");
+    }
+    eprintln!(
+        "libtorch: {} CUDA GPU(s), cuDNN {}",
+        tch::Cuda::device_count(),
+        if tch::Cuda::cudnn_is_available() {
+            "available"
+        } else {
+            "not available"
+        }
+    );
+    // cuDNN's autotuner picks each convolution's algorithm on its first shapes, as PyTorch's
+    // reference run does (torch.backends.cudnn.benchmark = True).
+    tch::Cuda::cudnn_set_benchmark(true);
+    #[allow(deprecated)] // burn-tch is deprecated upstream; it is the GPU path that trains here
+    Ok(Device::libtorch_cuda(0))
+}
+
+#[cfg(feature = "tch")]
+fn libtorch_cpu_device() -> Result<Device> {
+    #[allow(deprecated)] // as above
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "tch"))]
+fn libtorch_cpu_device() -> Result<Device> {
+    libtorch_device()
+}
+
+#[cfg(not(feature = "tch"))]
+fn libtorch_device() -> Result<Device> {
+    bail!(
+        "this `train` was built without the `tch` feature (source scripts/gpu/libtorch.sh, then \
+         cargo build -p train --features tch)"
     )
 }

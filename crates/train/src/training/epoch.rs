@@ -197,7 +197,13 @@ mod tests {
     /// here, not in a user's run.
     #[test]
     fn every_architecture_trains_a_step_on_every_backend() {
-        for b in [Backend::Flex, Backend::Wgpu] {
+        let mut backends = vec![Backend::Flex, Backend::Wgpu];
+        // A LibTorch build (`--features tch`, scripts/gpu/libtorch.sh) checks burn-tch's
+        // operations on the CPU; its CUDA device needs the GPU machine.
+        if cfg!(feature = "tch") {
+            backends.push(Backend::LibtorchCpu);
+        }
+        for b in backends {
             let base = backend::device(b).expect("backend");
             let device = base.clone().autodiff();
             let mixed = match b {

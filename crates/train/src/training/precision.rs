@@ -49,10 +49,10 @@ pub fn check(mixed: Option<MixedPrecision>, backend: Backend, device: &Device) -
     let Some(mixed) = mixed else {
         return Ok(());
     };
-    if backend == Backend::Flex {
+    if matches!(backend, Backend::Flex | Backend::LibtorchCpu) {
         bail!(
-            "--mixed-precision is for the GPU backends (wgpu, cuda): flex has no fast 16-bit \
-             arithmetic, so it would only train slower; leave the flag out on the CPU"
+            "--mixed-precision is for the GPU backends (wgpu, cuda, libtorch): the CPU has no \
+             fast 16-bit arithmetic, so it would only train slower; leave the flag out on the CPU"
         );
     }
     if !device.supports_dtype(mixed.dtype()) {
