@@ -121,30 +121,11 @@ fn cuda_device() -> Result<Device> {
     )
 }
 
-/// LibTorch's CUDA device, once libtorch_cuda is loaded and sees a GPU. The library is loaded by
-/// hand because nothing in the binary names its symbols, so the linker drops it, and without it
-/// LibTorch has no CUDA and burn-tch panics on the first tensor.
+/// LibTorch's CUDA device, once LibTorch sees a GPU (burn-tch would panic on the first tensor).
+/// The binary links libtorch_cuda.so (tch's wrapper names two of its symbols), so a machine
+/// without PyTorch's libraries on LD_LIBRARY_PATH stops at start with the loader's message.
 #[cfg(feature = "tch")]
 fn libtorch_device() -> Result<Device> {
-    let name = c"libtorch_cuda.so";
-    // SAFETY: dlopen with a constant name; the handle is kept for the life of the process
-    // (never closed), as LibTorch registers its CUDA hooks in it.
-    let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-    if handle.is_null() {
-        // SAFETY: dlerror returns a thread-local message or null.
-        let why = unsafe {
-            let e = libc::dlerror();
-            if e.is_null() {
-                "unknown".to_string()
-            } else {
-                std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
-            }
-        };
-        bail!(
-            "--backend libtorch: libtorch_cuda.so does not load ({why}): put PyTorch's torch/lib \
-             folder on LD_LIBRARY_PATH (scripts/gpu/setup-device.sh does on the GPU machine)"
-        );
-    }
     if !tch::Cuda::is_available() {
         bail!("--backend libtorch: LibTorch sees no CUDA GPU (no NVIDIA driver, or no GPU)");
     }
