@@ -16,10 +16,8 @@
 # device time for another.
 # RUN_a / RUN_b / MINUTES override what device.sh trains and for how long.
 set -uo pipefail
-P=$(realpath "${P:-gpu-pack}")
-OUT=${OUT:?OUT must name the folder to bring back}
-WORK=${WORK:-/tmp/brainseg-gpu}
-export P OUT WORK STARTED=${STARTED:-$(date +%s)}
+here=$(dirname "$0")
+LOG=bench-train.log source "$here/start.sh"
 BENCH_DEADLINE=${BENCH_DEADLINE:-250}
 DEADLINE=${DEADLINE:-565}
 # Train only with this binary (default libtorch: the reference model at WGSL's 17 img/s would see
@@ -27,11 +25,6 @@ DEADLINE=${DEADLINE:-565}
 # without a step in session 27); empty: with the fastest.
 TRAIN_WITH=${TRAIN_WITH-libtorch}
 REFERENCE=${REFERENCE:---arch unet --width 32 --size 256 --lr 1e-3 --schedule one-cycle --preprocessing 2 --seed 5}
-mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/bench-train.log") 2>&1
-elapsed() { echo $(( $(date +%s) - STARTED )); }
-step() { echo "== [$(elapsed)s] $*"; }
-here=$(dirname "$0")
 NEED_VULKAN=0 source "$here/setup-device.sh"
 
 # The data (≈ 30 s) on the CPU while the GPU benchmarks.

@@ -21,10 +21,8 @@
 # that did. Leaves in $OUT: cv.log and cv-<run>.tar (cv.md, oof.csv, cv-last.json, each fold's
 # config, metrics, scores and log; no weights: five fold models do not fit the 64 MiB).
 set -uo pipefail
-P=$(realpath "${P:-gpu-pack}")
-OUT=${OUT:?OUT must name the folder to bring back}
-WORK=${WORK:-/tmp/brainseg-gpu}
-export P OUT WORK STARTED=${STARTED:-$(date +%s)}
+here=$(dirname "$0")
+LOG=cv.log source "$here/start.sh"
 DEADLINE=${DEADLINE:-570}
 RUNS=${RUNS:-ctl}
 BACKEND=${BACKEND:-libtorch}
@@ -32,11 +30,6 @@ FOLDS=${FOLDS:-docs/cv/folds-dev-5.csv}
 # The shipped recipe (docs/cv/README.md: 0.8077 out of fold on the CPU, original TIFFs).
 BASE=${BASE:---size 128 --width 16 --levels 4 --batch 16 --lr 2e-3 --optimizer adamw --schedule one-cycle --epochs 16 --samples-per-epoch 1024 --seed 42 --val-batch 32 --arch fpn --loss dice --preprocessing 2}
 RECIPE_ctl=${RECIPE_ctl:-}
-mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/cv.log") 2>&1
-elapsed() { echo $(( $(date +%s) - STARTED )); }
-step() { echo "== [$(elapsed)s] $*"; }
-here=$(dirname "$0")
 NEED_VULKAN=0 source "$here/setup-device.sh"
 bin=$WORK/bin/train-$BACKEND
 [ -x "$bin" ] || bin=$(ls "$WORK"/bin/train-* | head -1)
