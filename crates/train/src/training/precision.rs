@@ -320,10 +320,14 @@ mod tests {
     }
 
     #[test]
-    fn flex_refuses_mixed_precision() {
-        let err =
-            check(Some(MixedPrecision::F16), Backend::Flex, &Device::flex()).expect_err("refused");
-        assert!(err.to_string().contains("GPU backends"), "{err}");
+    fn the_cpu_backends_refuse_mixed_precision() {
+        // LibTorch's CPU backend is refused before its device is looked at, so flex's device
+        // stands in for it in a build without `tch`.
+        for backend in [Backend::Flex, Backend::LibtorchCpu] {
+            let err =
+                check(Some(MixedPrecision::F16), backend, &Device::flex()).expect_err("refused");
+            assert!(err.to_string().contains("GPU backends"), "{err}");
+        }
         check(None, Backend::Flex, &Device::flex()).expect("f32 is fine");
     }
 }
