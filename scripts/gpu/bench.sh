@@ -20,9 +20,7 @@
 # --profile` (each operation of the step alone) of the first binary on the first shape, after
 # that binary's figures.
 set -uo pipefail
-P=$(realpath "${P:-gpu-pack}")
-OUT=${OUT:?OUT must name the folder to bring back}
-WORK=${WORK:-/tmp/brainseg-gpu}
+LOG=bench.log source "$(dirname "$0")/start.sh"
 SHAPES=${SHAPES:---arch unet --width 32 --size 256 --batch 16}
 STEPS=${STEPS:-10}
 # Mixed-precision types each backend also trains with: bf16 only where the backend has it (CUDA
@@ -35,11 +33,6 @@ DEADLINE=${DEADLINE:-560}
 PROFILE=${PROFILE:-0}
 PY=${PY:-/opt/torch/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
-mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/bench.log") 2>&1
-started=${STARTED:-$(date +%s)}
-elapsed() { echo $(( $(date +%s) - started )); }
-step() { echo "== [$(elapsed)s] $*"; }
 # The seconds the next measurement may take: SECONDS_EACH, or what is left before DEADLINE.
 budget() {
   local left=$(( DEADLINE - $(elapsed) ))

@@ -47,26 +47,23 @@ for r in $RUNS; do
   out=$WORK/cv-$r
   rm -rf "$out"
   step "run $r: folds $(echo $folds) side by side, at most ${left}s: $BASE ${!recipe} ${limit[*]}"
+  # shellcheck disable=SC2206  # the recipes are word lists
+  cv=("$bin" cv --folds "$FOLDS" --data "$WORK/data" --beside "$P/patients-val.txt" --out "$out"
+    --backend "$BACKEND" $BASE ${!recipe} "${limit[@]}")
   pids=()
   for k in $folds; do
-    # shellcheck disable=SC2086  # the recipes are word lists
-    timeout "$left" "$bin" cv --folds "$FOLDS" --only "$k" --data "$WORK/data" \
-      --beside "$P/patients-val.txt" --out "$out" --backend "$BACKEND" $BASE ${!recipe} "${limit[@]}" \
-      > "$WORK/cv-$r-fold-$k.log" 2>&1 &
+    timeout "$left" "${cv[@]}" --only "$k" > "$WORK/cv-$r-fold-$k.log" 2>&1 &
     pids+=($!)
   done
-  (sleep 60; echo "== GPU load, run $r (nvidia-smi dmon)"; nvidia-smi dmon -s u -c 3 2>&1) &
-  rcs=()
-  for p in "${pids[@]}"; do wait "$p"; rcs+=($?); done
+  gpu_load_after 60 3 "run $r"
+  wait_each "${pids[@]}"
   step "run $r: fold exits ${rcs[*]}"
   for k in $folds; do grep -E '^epoch|^best' "$WORK/cv-$r-fold-$k.log" | tail -2 | sed "s/^/fold $k: /"; done
   # The out-of-fold table over the folds that finished: `train cv --only` those folds again finds
   # them trained and scored, and writes cv.md (each fold process wrote its own as it ended).
   done_folds=$(cd "$out" 2>/dev/null && ls -d fold-*/scores-last.csv 2>/dev/null | sed 's|fold-\([0-9]*\)/.*|\1|' | paste -sd, -)
   if [ -n "$done_folds" ]; then
-    # shellcheck disable=SC2086
-    "$bin" cv --folds "$FOLDS" --only "$done_folds" --data "$WORK/data" --beside "$P/patients-val.txt" \
-      --out "$out" --backend "$BACKEND" $BASE ${!recipe} "${limit[@]}" > "$WORK/cv-$r-summary.log" 2>&1
+    "${cv[@]}" --only "$done_folds" > "$WORK/cv-$r-summary.log" 2>&1
     sed -n 5,20p "$out/cv.md"
   fi
   for k in $folds; do [ -d "$out/fold-$k" ] && cp "$WORK/cv-$r-fold-$k.log" "$out/fold-$k/cv.log"; done

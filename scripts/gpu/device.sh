@@ -19,8 +19,9 @@
 #   OUT=/tmp/gpu-out GL=0 MINUTES=1 DEADLINE=300 CASES=3 RUN_a="--arch unet --width 8 --size 64" \
 #     RUNS=a BENCH="--arch unet --width 8 --size 64 --batch 4 --steps 2" bash scripts/gpu/device.sh
 set -uo pipefail
-P=$(realpath "${P:-gpu-pack}")  # the folder prepare.sh wrote (carried)
-OUT=${OUT:?OUT must name the folder to bring back}
+# P: the folder prepare.sh wrote (carried); the call's clock is bench-train.sh's when it runs
+# this script, so that DEADLINE counts from the call's start.
+LOG=device.log source "$(dirname "$0")/start.sh"
 MINUTES=${MINUTES:-7}
 DEADLINE=${DEADLINE:-560}
 RUNS=${RUNS:-a b}
@@ -31,12 +32,6 @@ RUN_b=${RUN_b:---arch unet --width 16 --size 160 --init $INIT --lr 3e-4 --schedu
 BENCH=${BENCH:---arch unet --width 16 --size 256 --batch 16 --steps 5}
 SAMPLES=${SAMPLES:-2048}  # per epoch: each epoch ends with a validation and an export
 COMMON="--batch 16 --loss dice --optimizer adamw --epochs 1000 --samples-per-epoch $SAMPLES --val-batch 32"
-WORK=${WORK:-/tmp/brainseg-gpu}
-mkdir -p "$OUT" "$WORK"
-exec > >(tee -a "$OUT/device.log") 2>&1
-started=${STARTED:-$(date +%s)}  # bench-train.sh: the call's start, so DEADLINE counts from it
-elapsed() { echo $(( $(date +%s) - started )); }
-step() { echo "== [$(elapsed)s] $*"; }
 
 source "$(dirname "$0")/setup-device.sh"
 # Any binary runs `unpack`; the benchmark below picks the one that trains (without one, WGSL:
@@ -117,11 +112,8 @@ for r in $RUNS; do
     > "$OUT/fit-$r.log" 2>&1 &
   pids+=($!)
 done
-# GPU load a minute and a half in: low SM use would mean the runs wait on the CPU side (data,
-# kernel launches, syncs), not on the GPU.
-(sleep 90; echo "== GPU load while training (nvidia-smi dmon)"; nvidia-smi dmon -s u -c 5 2>&1) &
-rcs=()
-for p in "${pids[@]}"; do wait "$p"; rcs+=($?); done
+gpu_load_after 90 5 "while training"
+wait_each "${pids[@]}"
 
 step "collect (fit exits: ${rcs[*]})"
 worst=0

@@ -38,14 +38,17 @@ fi
 
 # The CUDA binary loads libcuda (the driver's) and NVRTC at run time (cudarc, dynamic loading):
 # put the directories holding NVRTC (the CUDA toolkit's, or PyTorch's wheel's) on the search path.
-for d in $(find /usr/local/cuda* /opt/torch -name 'libnvrtc.so*' -not -path '*/stubs/*' -printf '%h\n' 2>/dev/null | sort -u); do
-  case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
-done
-# The LibTorch binary links PyTorch's libraries (libtorch_cpu, libc10; libtorch_cuda it loads
-# itself): the machine's PyTorch install's torch/lib, whose own RUNPATH finds cuDNN and cuBLAS.
-for d in $(find /opt/torch -name 'libtorch_cuda.so' -path '*/torch/lib/*' -printf '%h\n' 2>/dev/null | head -1); do
-  case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
-done
+# Each folder named on stdin first on LD_LIBRARY_PATH, once (a second sourcing adds nothing).
+prepend_lib_path() {
+  local d
+  while read -r d; do
+    case ":${LD_LIBRARY_PATH:-}:" in *":$d:"*) ;; *) LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} ;; esac
+  done
+}
+prepend_lib_path < <(find /usr/local/cuda* /opt/torch -name 'libnvrtc.so*' -not -path '*/stubs/*' -printf '%h\n' 2>/dev/null | sort -u)
+# The LibTorch binary links PyTorch's libraries (libtorch_cuda, libtorch_cpu, libc10): the
+# machine's PyTorch install's torch/lib, whose own RUNPATH finds cuDNN and cuBLAS.
+prepend_lib_path < <(find /opt/torch -name 'libtorch_cuda.so' -path '*/torch/lib/*' -printf '%h\n' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 # cubecl-cuda hands NVRTC the toolkit's include folder ($CUDA_PATH/include; without CUDA_PATH it
 # tries /usr/local/cuda, /opt/cuda, /usr, and panics where none exists): the toolkit of the nvcc
@@ -80,6 +83,16 @@ fi
 # The backend a carried binary runs: `train-cuda` burn's CUDA backend, `train-libtorch` burn's
 # LibTorch backend on CUDA, the others wgpu.
 backend_of() { case "$(basename "$1")" in *cuda*) echo cuda ;; *libtorch*) echo libtorch ;; *) echo wgpu ;; esac; }
+# The GPU's load (`nvidia-smi dmon`, $2 one-second samples) $1 seconds from now, in the
+# background, labelled $3: low SM use while runs train means they wait on the CPU side (data,
+# kernel launches, syncs), not on the GPU.
+gpu_load_after() { (sleep "$1"; echo "== GPU load $3 (nvidia-smi dmon)"; nvidia-smi dmon -s u -c "$2" 2>&1) & }
+# Waits for each process named, their exit statuses in order in the array `rcs`.
+wait_each() {
+  rcs=()
+  local p
+  for p in "$@"; do wait "$p"; rcs+=($?); done
+}
 # The figure `what` (train or inference) of a `train bench` / torch_unet.py line "… train X img/s,
 # inference Y img/s" on stdin; nothing where the line has none.
 img_rate() { sed -n "s/.*$1 \([0-9.]*\) img\/s.*/\1/p"; }

@@ -1,4 +1,5 @@
-# Sourced first by the scripts a device call runs whole (bench-train.sh, cv.sh), with LOG set:
+# Sourced first by every script that runs on the GPU machine (bench-train.sh, cv.sh, bench.sh,
+# device.sh), with LOG set:
 # the carried pack (P), the folder that comes back (OUT), the machine's scratch folder (WORK),
 # the call's clock (STARTED, exported, so that scripts they run count DEADLINE from the same
 # start), everything printed also kept in $OUT/$LOG, and `elapsed` and `step` for the log.
