@@ -3,7 +3,7 @@
 use super::augment::AugConfig;
 use super::loss::Loss;
 use super::precision::MixedPrecision;
-use super::sampler::{BatchPlan, Sampler};
+use super::sampler::{BatchPlan, Sampler, default_uniform_share};
 use super::schedule::{LrSchedule, Schedule};
 use crate::backend::Backend;
 use anyhow::{Result, bail};
@@ -73,6 +73,11 @@ pub struct FitConfig {
     pub crop_lesion_p: f32,
     #[arg(long, value_enum, default_value = "lesion")]
     pub sampler: Sampler,
+    /// With `--sampler mixed`: the share of training slices drawn uniformly over all slices
+    /// (the rest by the lesion sampler).
+    #[arg(long, default_value_t = default_uniform_share())]
+    #[serde(default = "default_uniform_share")]
+    pub uniform_share: f32,
     /// Samples per epoch (default: the number of training slices).
     #[arg(long)]
     pub samples_per_epoch: Option<usize>,
@@ -171,6 +176,7 @@ impl FitConfig {
             crop: self.crop,
             crop_lesion_p: self.crop_lesion_p,
             sampler: self.sampler,
+            uniform_share: self.uniform_share,
             samples_per_epoch: self.samples_per_epoch,
             context: self.context,
             aug: AugConfig {
@@ -203,6 +209,12 @@ impl FitConfig {
             bail!(
                 "--preprocessing {}: this build has versions 1 to {CENTRAL_STATISTICS}",
                 self.preprocessing
+            );
+        }
+        if !(0.0..=1.0).contains(&self.uniform_share) {
+            bail!(
+                "--uniform-share must be in [0, 1], not {}",
+                self.uniform_share
             );
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {

@@ -22,6 +22,12 @@ pub enum Sampler {
     Lesion,
     /// Every slice once per epoch, shuffled.
     Uniform,
+    /// Each draw uniform over all training slices with probability `--uniform-share`, the
+    /// lesion sampler's otherwise (with replacement). The lesion sampler draws a lesion-free
+    /// slice (skull base, vertex, slices away from the lesion) once in 17 (65 % of the
+    /// development patients' slices are lesion-free), and the confident false positives that
+    /// the largest-component rule keeps lie on such slices.
+    Mixed,
 }
 
 /// How batches are drawn and shaped.
@@ -33,11 +39,19 @@ pub struct BatchPlan {
     /// Probability that a crop is centred on a lesion pixel (when the slice has one).
     pub crop_lesion_p: f32,
     pub sampler: Sampler,
+    /// `Sampler::Mixed`: the share of draws uniform over all slices.
+    #[serde(default = "default_uniform_share")]
+    pub uniform_share: f32,
     /// Samples per epoch (default: the number of training slices, as the reference).
     pub samples_per_epoch: Option<usize>,
     /// Neighbouring slices a side in the input (`ModelConfig::context`).
     pub context: usize,
     pub aug: AugConfig,
+}
+
+/// `--uniform-share`'s default, also for run configs recorded before it existed.
+pub fn default_uniform_share() -> f32 {
+    0.5
 }
 
 /// A ready batch: inputs `[B, C, S, S]` (C = 3 + 2·context) and targets `[B, 1, S, S]`,
@@ -106,14 +120,15 @@ impl TrainSet {
         self.vols.iter().map(|v| v.slices()).sum()
     }
 
-    fn draw(&self, sampler: Sampler, count: usize, rng: &mut StdRng) -> Vec<(usize, usize)> {
-        match sampler {
-            Sampler::Lesion => (0..count)
-                .map(|_| {
-                    let v = rng.random_range(0..self.vols.len());
-                    (v, self.slice_weights[v].sample(rng))
-                })
-                .collect(),
+    /// The reference's draw: a random case, then a slice by its lesion weights.
+    fn draw_lesion(&self, rng: &mut StdRng) -> (usize, usize) {
+        let v = rng.random_range(0..self.vols.len());
+        (v, self.slice_weights[v].sample(rng))
+    }
+
+    fn draw(&self, plan: &BatchPlan, count: usize, rng: &mut StdRng) -> Vec<(usize, usize)> {
+        match plan.sampler {
+            Sampler::Lesion => (0..count).map(|_| self.draw_lesion(rng)).collect(),
             Sampler::Uniform => {
                 let mut all: Vec<(usize, usize)> = self
                     .vols
@@ -124,6 +139,21 @@ impl TrainSet {
                 all.shuffle(rng);
                 // Repeated or truncated to `count`.
                 all.iter().cycle().take(count).copied().collect()
+            }
+            Sampler::Mixed => {
+                // A case in proportion to its slices, then one of them: uniform over slices.
+                let by_slices = WeightedIndex::new(self.vols.iter().map(|v| v.slices()))
+                    .expect("TrainSet::new checked that every volume has slices");
+                (0..count)
+                    .map(|_| {
+                        if rng.random::<f32>() < plan.uniform_share {
+                            let v = by_slices.sample(rng);
+                            (v, rng.random_range(0..self.vols[v].slices()))
+                        } else {
+                            self.draw_lesion(rng)
+                        }
+                    })
+                    .collect()
             }
         }
     }
@@ -182,7 +212,7 @@ impl TrainSet {
         let plan = plan.clone();
         std::thread::spawn(move || {
             let mut rng = StdRng::seed_from_u64(seed);
-            let picks = set.draw(plan.sampler, set.epoch_len(&plan), &mut rng);
+            let picks = set.draw(&plan, set.epoch_len(&plan), &mut rng);
             for (b, chunk) in picks.chunks(plan.batch).enumerate() {
                 let items: Vec<_> = chunk
                     .par_iter()
@@ -220,5 +250,87 @@ impl TrainSet {
             }
         });
         rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brainseg::preprocess::{PrepOptions, preprocess};
+    use brainseg::synthetic::synthetic_case;
+
+    fn set() -> TrainSet {
+        let vols = (0..3)
+            .map(|i| {
+                let case = synthetic_case(&format!("S{i}"), 12 + 4 * i as usize, 32, 32, i);
+                preprocess(&case, PrepOptions::native(32)).unwrap()
+            })
+            .collect();
+        TrainSet::new(vols).unwrap()
+    }
+
+    fn plan(sampler: Sampler, uniform_share: f32) -> BatchPlan {
+        BatchPlan {
+            batch: 4,
+            crop: None,
+            crop_lesion_p: 0.5,
+            sampler,
+            uniform_share,
+            samples_per_epoch: None,
+            context: 0,
+            aug: AugConfig {
+                scale: 0.0,
+                rotate: 0.0,
+                flip: 0.0,
+                intensity: false,
+                quality: false,
+            },
+        }
+    }
+
+    /// The share of `n` draws that are lesion-free slices.
+    fn lesion_free(set: &TrainSet, plan: &BatchPlan, n: usize) -> f64 {
+        let mut rng = StdRng::seed_from_u64(7);
+        let picks = set.draw(plan, n, &mut rng);
+        assert_eq!(picks.len(), n);
+        let free = picks
+            .iter()
+            .filter(|&&(v, k)| set.lesions[v][k].is_empty())
+            .count();
+        free as f64 / n as f64
+    }
+
+    #[test]
+    fn the_mixed_sampler_shows_lesion_free_slices_in_proportion_to_its_uniform_share() {
+        let set = set();
+        let all = set.slices();
+        let free_slices = set
+            .lesions
+            .iter()
+            .flatten()
+            .filter(|l| l.is_empty())
+            .count();
+        let truth = free_slices as f64 / all as f64;
+        assert!(
+            (0.3..0.8).contains(&truth),
+            "fixture: {free_slices} of {all}"
+        );
+        let n = 20_000;
+        let lesion = lesion_free(&set, &plan(Sampler::Lesion, 0.5), n);
+        // The lesion sampler's 10 % floor: about 0.1 / 1.1 of the free slices' share.
+        assert!(lesion < 0.1, "lesion sampler: {lesion}");
+        let uniform = lesion_free(&set, &plan(Sampler::Uniform, 0.5), all);
+        assert!(
+            (uniform - truth).abs() < 1e-9,
+            "uniform: {uniform} vs {truth}"
+        );
+        for share in [0.0f32, 0.5, 1.0] {
+            let mixed = lesion_free(&set, &plan(Sampler::Mixed, share), n);
+            let expected = share as f64 * truth + (1.0 - share as f64) * lesion;
+            assert!(
+                (mixed - expected).abs() < 0.02,
+                "share {share}: {mixed} lesion-free, expected {expected}"
+            );
+        }
     }
 }
