@@ -201,6 +201,25 @@ fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
 }
 
 #[test]
+fn a_uniform_share_is_refused_outside_the_mixed_sampler_or_outside_0_to_1() {
+    let err = run_refused(&mut tiny_fit(
+        &temp_dir("share-lesion"),
+        1,
+        &["--uniform-share", "0.3"],
+    ));
+    assert!(
+        err.contains("--uniform-share 0.3 applies to --sampler mixed only"),
+        "{err}"
+    );
+    let err = run_refused(&mut tiny_fit(
+        &temp_dir("share-big"),
+        1,
+        &["--sampler", "mixed", "--uniform-share", "1.5"],
+    ));
+    assert!(err.contains("--uniform-share must be in [0, 1]"), "{err}");
+}
+
+#[test]
 fn a_run_scheduled_by_time_ends_when_its_time_does() {
     // An epoch far too long for the budget: the run must cut it short, then validate and
     // export as after any epoch, with the schedule run down to its end.

@@ -211,6 +211,15 @@ impl FitConfig {
                 self.preprocessing
             );
         }
+        // Only the mixed sampler reads the share: a share given to another sampler would
+        // change nothing, so it is refused rather than ignored.
+        if self.sampler != Sampler::Mixed && self.uniform_share != default_uniform_share() {
+            bail!(
+                "--uniform-share {} applies to --sampler mixed only, not {:?}",
+                self.uniform_share,
+                self.sampler
+            );
+        }
         if !(0.0..=1.0).contains(&self.uniform_share) {
             bail!(
                 "--uniform-share must be in [0, 1], not {}",
