@@ -278,13 +278,7 @@ mod tests {
             uniform_share,
             samples_per_epoch: None,
             context: 0,
-            aug: AugConfig {
-                scale: 0.0,
-                rotate: 0.0,
-                flip: 0.0,
-                intensity: false,
-                quality: false,
-            },
+            aug: AugConfig::none(),
         }
     }
 
