@@ -229,13 +229,17 @@ fn open(run: &RunDir, cli: FitConfig, resume: bool) -> Result<(FitConfig, RunSta
 }
 
 /// The model and optimizer to start from: the last checkpoint when resuming, else the --init
-/// weights, else a random initialisation.
+/// weights, else a random initialisation drawn from --seed.
 fn start(
     cfg: &FitConfig,
     run: &RunDir,
     state: &RunState,
     device: &Device,
 ) -> Result<(Model, ModuleOptimizer)> {
+    // burn draws initial weights from the backend's generator, which is seeded from the
+    // operating system unless told otherwise: without this, two runs with the same --seed
+    // started from different weights (their sampler and augmentation were already seeded).
+    device.seed(cfg.seed);
     let mut model = cfg.model_config().init(device)?;
     let mut optim = cfg.optimizer();
     if state.checkpoint.is_some() {
