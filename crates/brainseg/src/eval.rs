@@ -9,7 +9,9 @@
 
 use crate::ingest::Case;
 use crate::metrics::dice;
-use crate::postprocess::{Components, postprocess, postprocess_with};
+use crate::postprocess::{
+    Components, largest_component, postprocess, postprocess_with, threshold_at,
+};
 use crate::preprocess::Prepared;
 
 /// Reference-protocol DSC of probabilities predicted on `prep` (prepared with
@@ -19,6 +21,36 @@ pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
     let n = prep.size();
     let pred = postprocess(probs, prep.slices(), n, n);
     Some(dice(&pred, truth))
+}
+
+/// DSC in both protocols (reference, native) at each threshold of `thresholds` instead of the
+/// protocols' 0.5, keeping the largest 3-D component as both protocols do: one row per
+/// threshold, from the probabilities of one inference pass per protocol (`reference` prepared
+/// with `PrepOptions::reference`, `native` with `PrepOptions::native`). None when the case has
+/// no masks.
+pub fn threshold_sweep(
+    thresholds: &[f32],
+    reference: (&[f32], &Prepared),
+    native: (&[f32], &Prepared),
+    case: &Case,
+) -> Option<Vec<(f32, f64, f64)>> {
+    let (ref_probs, ref_prep) = reference;
+    let ref_truth = ref_prep.mask.as_ref()?;
+    let n = ref_prep.size();
+    let t = &native.1.transform;
+    let native_probs = t.probabilities_to_original(native.0);
+    let native_truth = case.mask_volume()?;
+    Some(
+        thresholds
+            .iter()
+            .map(|&th| {
+                let r = largest_component(&threshold_at(ref_probs, th), ref_prep.slices(), n, n);
+                let m =
+                    largest_component(&threshold_at(&native_probs, th), t.depth, t.height, t.width);
+                (th, dice(&r, ref_truth), dice(&m, &native_truth))
+            })
+            .collect(),
+    )
 }
 
 /// The predicted mask on the original grid (depth × height × width), thresholded, keeping the

@@ -77,9 +77,18 @@ impl From<Components> for String {
     }
 }
 
-/// Probabilities to a binary mask: `p >= 0.5` is lesion.
+/// The protocols' threshold: a probability of at least this is lesion.
+pub const THRESHOLD: f32 = 0.5;
+
+/// Probabilities to a binary mask at the protocols' threshold (`p >= 0.5` is lesion).
 pub fn threshold(probs: &[f32]) -> Vec<u8> {
-    probs.iter().map(|&p| u8::from(p >= 0.5)).collect()
+    threshold_at(probs, THRESHOLD)
+}
+
+/// Probabilities to a binary mask: `p >= t` is lesion (other thresholds are measured against
+/// the protocols' 0.5 by `train eval --threshold-sweep`).
+pub fn threshold_at(probs: &[f32], t: f32) -> Vec<u8> {
+    probs.iter().map(|&p| u8::from(p >= t)).collect()
 }
 
 /// Labels the 6-connected components of a binary volume (depth × height × width), in raster

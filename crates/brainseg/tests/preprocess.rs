@@ -1,6 +1,6 @@
 mod common;
 
-use brainseg::eval::{native_dice, native_mask, reference_dice};
+use brainseg::eval::{native_dice, native_mask, reference_dice, threshold_sweep};
 use brainseg::ingest::{ingest_files, scan_dir};
 use brainseg::postprocess::Components;
 use brainseg::preprocess::{PrepOptions, preprocess};
@@ -97,4 +97,29 @@ fn lgg_mini_round_trips_through_preprocessing() {
             case.id
         );
     }
+}
+
+#[test]
+fn a_threshold_sweep_at_half_is_the_protocols_and_other_thresholds_move_it() {
+    let case = synthetic_case("SWEEP", 9, 40, 44, 11);
+    let reference = preprocess(&case, PrepOptions::reference(32)).unwrap();
+    let native = preprocess(&case, PrepOptions::native(32)).unwrap();
+    // Lesion voxels at 0.7, a faint halo of the next 0.3 everywhere else: a pattern whose DSC
+    // depends on the threshold (0.3 keeps everything, 0.5 the lesion, 0.8 nothing).
+    let faint = |prep: &brainseg::preprocess::Prepared| -> Vec<f32> {
+        let m = prep.mask.as_ref().unwrap();
+        m.iter().map(|&v| if v != 0 { 0.7 } else { 0.3 }).collect()
+    };
+    let (pr, pn) = (faint(&reference), faint(&native));
+    let rows = threshold_sweep(&[0.25, 0.5, 0.8], (&pr, &reference), (&pn, &native), &case)
+        .expect("the case has masks");
+    let at_half = rows[1];
+    assert_eq!(at_half.0, 0.5);
+    assert_eq!(Some(at_half.1), reference_dice(&pr, &reference));
+    let protocol = native_dice(&native_mask(&pn, &native, Components::Largest), &case);
+    assert_eq!(Some(at_half.2), protocol);
+    assert!(at_half.1 > 0.99, "the lesion alone at 0.5: {at_half:?}");
+    // At 0.25 the halo joins the lesion (DSC falls); at 0.8 nothing is left (0).
+    assert!(rows[0].1 < 0.5 && rows[0].2 < 0.5, "{:?}", rows[0]);
+    assert_eq!((rows[2].1, rows[2].2), (0.0, 0.0));
 }

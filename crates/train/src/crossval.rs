@@ -249,6 +249,7 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
         // The protocol's rule: out-of-fold figures compare recipes, not post-processing.
         components: Some(Components::Largest),
         components_csv: None,
+        threshold_sweep: None,
     })?;
     write_atomic(&scores, write_csv(&rows)?.as_bytes())
 }

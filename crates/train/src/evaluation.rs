@@ -7,7 +7,9 @@ use crate::backend::{self, Backend};
 use crate::cases::{load_cases, read_case_list};
 use crate::model_io::load_with_members;
 use anyhow::{Context, Result, anyhow, bail};
-use brainseg::eval::{native_component_stats, native_dice, native_mask, reference_dice};
+use brainseg::eval::{
+    native_component_stats, native_dice, native_mask, reference_dice, threshold_sweep,
+};
 use brainseg::export::case_mask_files;
 use brainseg::inference::{InferOptions, ensemble_components, predict_ensemble};
 use brainseg::ingest::Case;
@@ -119,6 +121,25 @@ pub struct EvalJob {
     pub components: Option<Components>,
     /// Also write every component of each native prediction here (CSV, largest first).
     pub components_csv: Option<PathBuf>,
+    /// Also write each case's DSC in both protocols at every threshold of `SWEEP` here (CSV).
+    pub threshold_sweep: Option<PathBuf>,
+}
+
+/// The thresholds `--threshold-sweep` scores: 0.05 to 0.95 in steps of 0.05 (the protocols'
+/// 0.5 among them).
+pub const SWEEP: [f32; 19] = [
+    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
+    0.85, 0.90, 0.95,
+];
+
+/// The header of `--threshold-sweep`; one row per case and threshold.
+const SWEEP_HEADER: &str = "case,threshold,dsc_reference,dsc_native\n";
+
+/// What one case adds to the optional CSVs besides its score row.
+#[derive(Default)]
+struct CaseExtras {
+    components: String,
+    sweep: String,
 }
 
 /// The header of `--components-csv`; one row per component of each case's native prediction.
@@ -147,16 +168,17 @@ fn component_rows(case: &Case, stats: &[ComponentStats]) -> String {
         .collect()
 }
 
-/// Scores one case in both protocols (saving its native masks when asked), and its native
-/// prediction's components as CSV rows when `job.components_csv` asks.
+/// Scores one case in both protocols (saving its native masks when asked), with its native
+/// prediction's components and its threshold sweep as CSV rows when the job asks.
 fn score_case(
     job: &EvalJob,
     models: &[(Manifest, Model)],
     case: &Case,
     device: &Device,
-) -> Result<(ScoreRow, String)> {
-    let (probs, prep) = probabilities(models, case, PrepOptions::reference, device, job.infer)?;
-    let reference = reference_dice(&probs, &prep).context("the case has no masks")?;
+) -> Result<(ScoreRow, CaseExtras)> {
+    let (ref_probs, ref_prep) =
+        probabilities(models, case, PrepOptions::reference, device, job.infer)?;
+    let reference = reference_dice(&ref_probs, &ref_prep).context("the case has no masks")?;
     let (probs, prep) = probabilities(models, case, PrepOptions::native, device, job.infer)?;
     let keep = job
         .components
@@ -166,17 +188,25 @@ fn score_case(
     if let Some(dir) = &job.save_masks {
         save_masks(dir, case, &mask)?;
     }
-    let components = match job.components_csv {
-        Some(_) => component_rows(case, &native_component_stats(&probs, &prep, case)),
-        None => String::new(),
-    };
+    let mut extras = CaseExtras::default();
+    if job.components_csv.is_some() {
+        extras.components = component_rows(case, &native_component_stats(&probs, &prep, case));
+    }
+    if job.threshold_sweep.is_some() {
+        let rows = threshold_sweep(&SWEEP, (&ref_probs, &ref_prep), (&probs, &prep), case)
+            .context("the case has no masks")?;
+        extras.sweep = rows
+            .iter()
+            .map(|(t, r, n)| format!("{},{t:.2},{r:.6},{n:.6}\n", case.id))
+            .collect();
+    }
     let row = ScoreRow {
         case: case.id.clone(),
         slices: Some(case.slices.len()),
         dsc_reference: Some(reference),
         dsc_native: Some(native),
     };
-    Ok((row, components))
+    Ok((row, extras))
 }
 
 /// Scores every case with masks (each printed as it is done); a case that fails is a warning.
@@ -186,6 +216,7 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
     let wanted = job.cases.as_deref().map(read_case_list).transpose()?;
     let mut rows = Vec::new();
     let mut components = String::from(COMPONENTS_HEADER);
+    let mut sweep = String::from(SWEEP_HEADER);
     for case in load_cases(&job.data, wanted)? {
         if !case.has_masks() {
             eprintln!(
@@ -195,10 +226,11 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
             continue;
         }
         match score_case(job, &models, &case, &device) {
-            Ok((r, c)) => {
+            Ok((r, extras)) => {
                 print_row(&r.case, r.slices, r.dsc_reference, r.dsc_native);
                 rows.push(r);
-                components.push_str(&c);
+                components.push_str(&extras.components);
+                sweep.push_str(&extras.sweep);
             }
             Err(e) => eprintln!("warning: case {}: {e:#}", case.id),
         }
@@ -211,6 +243,9 @@ pub fn eval(job: &EvalJob) -> Result<Vec<ScoreRow>> {
     }
     if let Some(path) = &job.components_csv {
         write_atomic(path, components.as_bytes())?;
+    }
+    if let Some(path) = &job.threshold_sweep {
+        write_atomic(path, sweep.as_bytes())?;
     }
     Ok(rows)
 }

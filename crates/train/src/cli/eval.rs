@@ -39,6 +39,11 @@ pub struct EvalArgs {
     /// truth; to study which component a selection rule should keep.
     #[arg(long)]
     components_csv: Option<PathBuf>,
+    /// Also write each case's DSC in both protocols (largest component) at thresholds 0.05,
+    /// 0.10, …, 0.95 instead of the protocols' 0.5, as CSV (case, threshold, dsc_reference,
+    /// dsc_native); to choose a threshold by cross-validation (scripts/analysis/threshold-cv.py).
+    #[arg(long)]
+    threshold_sweep: Option<PathBuf>,
     #[command(flatten)]
     infer: InferArgs,
 }
@@ -55,6 +60,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         infer: args.infer.options(),
         components: args.components,
         components_csv: args.components_csv.clone(),
+        threshold_sweep: args.threshold_sweep.clone(),
     })?;
     print_summary(&rows);
     if let Some(csv) = &args.csv {

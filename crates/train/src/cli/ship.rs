@@ -222,6 +222,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         },
         components: None,
         components_csv: None,
+        threshold_sweep: None,
     })?;
     let reference = validation(&rows, "reference", |r| r.dsc_reference)?;
     let native = validation(&rows, "native", |r| r.dsc_native)?;
