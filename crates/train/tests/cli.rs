@@ -551,6 +551,43 @@ fn fine_tuning_starts_from_the_given_weights() {
     );
 }
 
+/// `--threshold-sweep` scores every case at 19 thresholds; at 0.5 it is what eval scored.
+#[test]
+fn a_threshold_sweep_holds_every_case_at_19_thresholds_and_at_half_the_scores() {
+    let dir = temp_dir("sweep");
+    let best = trained().join("best.bpk");
+    let (csv, sweep) = (dir.join("scores.csv"), dir.join("sweep.csv"));
+    let mut cmd = synthetic_eval(std::slice::from_ref(&best), &csv);
+    cmd.arg("--threshold-sweep").arg(&sweep);
+    // The score CSV ends with its mean, median and min rows: the cases are the others.
+    let scores: Vec<_> = synthetic_scores(cmd, &csv)
+        .into_iter()
+        .filter(|(case, ..)| !["mean", "median", "min"].contains(&case.as_str()))
+        .collect();
+    assert!(!scores.is_empty());
+    let text = std::fs::read_to_string(&sweep).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("case,threshold,dsc_reference,dsc_native")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 19 * scores.len(), "{text}");
+    for (case, reference, native) in &scores {
+        let mine: Vec<_> = rows.iter().filter(|r| r[0] == case).collect();
+        let thresholds: Vec<&str> = mine.iter().map(|r| r[1]).collect();
+        assert_eq!(thresholds.first(), Some(&"0.05"));
+        assert_eq!(thresholds.last(), Some(&"0.95"));
+        let half = mine.iter().find(|r| r[1] == "0.50").expect("a row at 0.50");
+        let num = |s: &str| s.parse::<f64>().unwrap();
+        assert!(
+            (num(half[2]) - reference).abs() < 1e-4,
+            "{half:?} vs {reference}"
+        );
+        assert!((num(half[3]) - native).abs() < 1e-4, "{half:?} vs {native}");
+    }
+}
+
 /// `--components` changes what the native protocol keeps, never the reference protocol.
 #[test]
 fn other_component_selections_are_measured_in_the_native_protocol_only_and_ship() {
