@@ -111,6 +111,8 @@ pub struct FitConfig {
     pub train_on_val: bool,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
+    /// Seeds the initial weights, the slice sampler and the augmentation: on the CPU backend two
+    /// runs with one seed and data train the same model (GPU kernels may sum in another order).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Slices per validation forward pass.
