@@ -214,6 +214,10 @@ pub struct ComponentStats {
     pub prob_max: f32,
     /// Its voxels that are lesion in the ground truth (None without one).
     pub in_truth: Option<usize>,
+    /// The first and last slice it reaches (0-based; the volume has `depth` slices): a
+    /// component that lies in an end slice only is what the reference protocol, which drops
+    /// the end slices, never sees.
+    pub slices: (usize, usize),
 }
 
 /// The components of `probs` thresholded (depth × height × width), largest first (ties: first
@@ -233,13 +237,17 @@ pub fn component_stats(
             prob_sum: 0.0,
             prob_max: 0.0,
             in_truth: truth.map(|_| 0),
+            slices: (usize::MAX, 0),
         })
         .collect();
+    let plane = height * width;
     for (i, (&l, &p)) in label.iter().zip(probs).enumerate() {
         if l == 0 {
             continue;
         }
         let c = &mut stats[l as usize];
+        let z = i / plane;
+        c.slices = (c.slices.0.min(z), c.slices.1.max(z));
         c.prob_sum += f64::from(p);
         c.prob_max = c.prob_max.max(p);
         if let (Some(n), Some(t)) = (c.in_truth.as_mut(), truth) {
@@ -368,7 +376,11 @@ mod tests {
         assert!((stats[0].prob_sum - 1.70).abs() < 1e-6 && stats[0].prob_max == 0.6);
         assert_eq!((stats[1].voxels, stats[1].in_truth), (2, Some(2)));
         assert_eq!(stats[1].prob_max, 0.99);
+        assert_eq!((stats[0].slices, stats[1].slices), ((0, 0), (0, 0)));
         assert_eq!(component_stats(&probs, None, 1, 1, 6)[1].in_truth, None);
+        // Three slices of 1×2: one component through slices 0–1, one in slice 2 only.
+        let stacked = component_stats(&[0.9, 0.0, 0.9, 0.0, 0.0, 0.9], None, 3, 1, 2);
+        assert_eq!((stacked[0].slices, stacked[1].slices), ((0, 1), (2, 2)));
         assert!(component_stats(&[0.1; 4], None, 1, 2, 2).is_empty());
     }
 

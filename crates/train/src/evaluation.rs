@@ -143,8 +143,8 @@ struct CaseExtras {
 }
 
 /// The header of `--components-csv`; one row per component of each case's native prediction.
-const COMPONENTS_HEADER: &str =
-    "case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,truth_voxels\n";
+const COMPONENTS_HEADER: &str = "case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,\
+     truth_voxels,first_slice,last_slice,slices\n";
 
 fn component_rows(case: &Case, stats: &[ComponentStats]) -> String {
     let truth: usize = case
@@ -155,7 +155,7 @@ fn component_rows(case: &Case, stats: &[ComponentStats]) -> String {
         .enumerate()
         .map(|(rank, c)| {
             format!(
-                "{},{},{},{:.3},{:.4},{:.4},{},{truth}\n",
+                "{},{},{},{:.3},{:.4},{:.4},{},{truth},{},{},{}\n",
                 case.id,
                 rank + 1,
                 c.voxels,
@@ -163,6 +163,9 @@ fn component_rows(case: &Case, stats: &[ComponentStats]) -> String {
                 c.prob_max,
                 c.prob_sum / c.voxels.max(1) as f64,
                 c.in_truth.unwrap_or(0),
+                c.slices.0,
+                c.slices.1,
+                case.slices.len(),
             )
         })
         .collect()

@@ -624,7 +624,10 @@ fn other_component_selections_are_measured_in_the_native_protocol_only_and_ship(
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,truth_voxels")
+        Some(
+            "case,rank,voxels,prob_sum,prob_max,prob_mean,voxels_in_truth,truth_voxels,\
+             first_slice,last_slice,slices"
+        )
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     let case = &largest[0].0;
