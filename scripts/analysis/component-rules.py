@@ -15,8 +15,11 @@ def load(folder):
     for f in sorted(glob.glob(f'{folder}/fold-*-table.csv')):
         for r in csv.DictReader(open(f)):
             c = cases.setdefault(r['case'], {'truth': int(r['truth_voxels']), 'c': []})
-            c['c'].append(dict(v=int(r['voxels']), mx=float(r['prob_max']),
-                               mean=float(r['prob_mean']), hit=int(r['voxels_in_truth'])))
+            comp = dict(v=int(r['voxels']), mx=float(r['prob_max']),
+                        mean=float(r['prob_mean']), hit=int(r['voxels_in_truth']))
+            if 'first_slice' in r:  # tables written since session 30
+                comp.update(z0=int(r['first_slice']), z1=int(r['last_slice']), n=int(r['slices']))
+            c['c'].append(comp)
     for f in sorted(glob.glob(f'{folder}/fold-*-scores.csv')):
         for r in csv.DictReader(open(f)):
             if r['case'] in ('mean', 'median', 'min'):
@@ -41,6 +44,25 @@ for f in (0.1, 0.2, 0.3, 0.5):
 RULES['largest + others >= 0.1 x with a voxel >= 0.98'] = \
     lambda cs: cs[:1] + [c for c in cs[1:] if c['mx'] >= 0.98 and c['v'] >= 0.1 * cs[0]['v']]
 
+
+
+def inside_ends(c, k):
+    """Lies wholly within the first k or the last k slices of its volume."""
+    return c['z1'] < k or c['z0'] >= c['n'] - k
+
+
+def largest_away_from_ends(k):
+    # The largest component that reaches beyond the k end slices at either end of the volume
+    # (the reference protocol drops one at each end); the largest when none does.
+    def keep(cs):
+        away = [c for c in cs if not inside_ends(c, k)]
+        return (away or cs)[:1]
+    return keep
+
+
+END_RULES = {f'largest beyond the {k} end slice(s) at each end': largest_away_from_ends(k)
+             for k in (1, 2)}
+
 for arg in sys.argv[1:]:
     name, folder = arg.split('=', 1)
     cases = load(folder)
@@ -48,7 +70,8 @@ for arg in sys.argv[1:]:
         got = dsc(d['c'][:1], d['truth']) if d['c'] else d['scored']
         assert abs(got - d['scored']) < 1e-4, f'{case}: largest gives {got}, eval {d["scored"]}'
     print(f'{name}: {len(cases)} cases')
-    for rule, keep in RULES.items():
+    sliced = all('z0' in c for d in cases.values() for c in d['c'])
+    for rule, keep in (RULES | END_RULES if sliced else RULES).items():
         v = [dsc(keep(d['c']), d['truth']) if d['c'] else d['scored'] for d in cases.values()]
         print(f'  {rule:48s} mean {statistics.mean(v):.4f}  median {statistics.median(v):.4f}  '
               f'worst {min(v):.4f}  at 0: {sum(x == 0 for x in v)}  under 0.5: {sum(x < 0.5 for x in v)}')
