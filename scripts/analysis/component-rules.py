@@ -45,7 +45,6 @@ RULES['largest + others >= 0.1 x with a voxel >= 0.98'] = \
     lambda cs: cs[:1] + [c for c in cs[1:] if c['mx'] >= 0.98 and c['v'] >= 0.1 * cs[0]['v']]
 
 
-
 def inside_ends(c, k):
     """Lies wholly within the first k or the last k slices of its volume."""
     return c['z1'] < k or c['z0'] >= c['n'] - k

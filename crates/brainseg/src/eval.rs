@@ -9,17 +9,20 @@
 
 use crate::ingest::Case;
 use crate::metrics::dice;
-use crate::postprocess::{
-    Components, largest_component, postprocess, postprocess_with, threshold_at,
-};
+use crate::postprocess::{Components, THRESHOLD, postprocess_at, postprocess_with};
 use crate::preprocess::Prepared;
 
 /// Reference-protocol DSC of probabilities predicted on `prep` (prepared with
 /// `PrepOptions::reference`). None when the case has no masks.
 pub fn reference_dice(probs: &[f32], prep: &Prepared) -> Option<f64> {
+    reference_dice_at(probs, prep, THRESHOLD)
+}
+
+/// Reference-protocol DSC with the threshold `t` instead of the protocols' 0.5.
+fn reference_dice_at(probs: &[f32], prep: &Prepared, t: f32) -> Option<f64> {
     let truth = prep.mask.as_ref()?;
     let n = prep.size();
-    let pred = postprocess(probs, prep.slices(), n, n);
+    let pred = postprocess_at(probs, t, prep.slices(), n, n);
     Some(dice(&pred, truth))
 }
 
@@ -35,22 +38,21 @@ pub fn threshold_sweep(
     case: &Case,
 ) -> Option<Vec<(f32, f64, f64)>> {
     let (ref_probs, ref_prep) = reference;
-    let ref_truth = ref_prep.mask.as_ref()?;
-    let n = ref_prep.size();
+    // Mapped back onto the original grid once, not once per threshold.
     let t = &native.1.transform;
     let native_probs = t.probabilities_to_original(native.0);
     let native_truth = case.mask_volume()?;
-    Some(
-        thresholds
-            .iter()
-            .map(|&th| {
-                let r = largest_component(&threshold_at(ref_probs, th), ref_prep.slices(), n, n);
-                let m =
-                    largest_component(&threshold_at(&native_probs, th), t.depth, t.height, t.width);
-                (th, dice(&r, ref_truth), dice(&m, &native_truth))
-            })
-            .collect(),
-    )
+    thresholds
+        .iter()
+        .map(|&th| {
+            let m = postprocess_at(&native_probs, th, t.depth, t.height, t.width);
+            Some((
+                th,
+                reference_dice_at(ref_probs, ref_prep, th)?,
+                dice(&m, &native_truth),
+            ))
+        })
+        .collect()
 }
 
 /// The predicted mask on the original grid (depth × height × width), thresholded, keeping the

@@ -260,9 +260,10 @@ pub fn component_stats(
     stats
 }
 
-/// Threshold and largest component in one step.
-pub fn postprocess(probs: &[f32], depth: usize, height: usize, width: usize) -> Vec<u8> {
-    largest_component(&threshold(probs), depth, height, width)
+/// Threshold at `t` and keep the largest component in one step: the protocols' post-processing
+/// at `THRESHOLD`, at other thresholds for `train eval --threshold-sweep`.
+pub fn postprocess_at(probs: &[f32], t: f32, depth: usize, height: usize, width: usize) -> Vec<u8> {
+    largest_component(&threshold_at(probs, t), depth, height, width)
 }
 
 #[cfg(test)]
@@ -312,7 +313,10 @@ mod tests {
         // 1.70 against 1.97 summed.
         assert_eq!(by(Components::MostProbable), [0, 0, 0, 0, 1, 1]);
         assert_eq!(by(Components::All), [1, 1, 1, 0, 1, 1]);
-        assert_eq!(postprocess(&probs, 1, 1, 6), by(Components::Largest));
+        assert_eq!(
+            postprocess_at(&probs, THRESHOLD, 1, 1, 6),
+            by(Components::Largest)
+        );
         // 2 voxels against 3: kept at 2/3 of the largest, not above.
         assert_eq!(by(Components::Relative(0.3)), [1, 1, 1, 0, 1, 1]);
         assert_eq!(by(Components::Relative(2.0 / 3.0)), [1, 1, 1, 0, 1, 1]);
