@@ -141,6 +141,75 @@ pub struct CrossValidation {
     pub model_fold: Option<usize>,
     pub reference: Validation,
     pub native: Validation,
+    /// Further cross-validations of the same recipe over the same folds, trained again with
+    /// other seeds (`train ship --cv-draw`). One run's figure is one draw: initial weights and
+    /// sampling move it by about 0.01 here, so a recipe's figure is the mean over its draws.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_draws: Vec<CrossValidationDraw>,
+}
+
+/// One more cross-validation of a recipe (see `CrossValidation::other_draws`): its summary
+/// figures; the per-case rows stay in its run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidationDraw {
+    /// The `train cv` folder's name.
+    pub run: String,
+    /// Its `--seed`.
+    pub seed: u64,
+    pub reference: Figures,
+    pub native: Figures,
+}
+
+/// A set of cases' DSC in one protocol, without the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+}
+
+impl From<&Validation> for Figures {
+    fn from(v: &Validation) -> Self {
+        Figures {
+            mean: v.mean,
+            median: v.median,
+            min: v.min,
+        }
+    }
+}
+
+/// A recipe's cross-validated mean DSC over its draws (reference protocol).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawSpread {
+    pub draws: usize,
+    pub mean: f64,
+    /// Sample standard deviation between the draws' means (0 for one draw).
+    pub sd: f64,
+    pub lowest: f64,
+    pub highest: f64,
+}
+
+impl CrossValidation {
+    /// The reference-protocol means of this record and its other draws, summarised.
+    pub fn spread(&self) -> DrawSpread {
+        let means: Vec<f64> = std::iter::once(self.reference.mean)
+            .chain(self.other_draws.iter().map(|d| d.reference.mean))
+            .collect();
+        let n = means.len() as f64;
+        let mean = means.iter().sum::<f64>() / n;
+        let sd = if means.len() > 1 {
+            (means.iter().map(|m| (m - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        DrawSpread {
+            draws: means.len(),
+            mean,
+            sd,
+            lowest: means.iter().copied().fold(f64::INFINITY, f64::min),
+            highest: means.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
 }
 
 impl Manifest {
@@ -328,5 +397,47 @@ mod tests {
             m.training = training.clone();
             assert_eq!(m.trained_on_validation_cases(), seen, "{training}");
         }
+    }
+
+    #[test]
+    fn a_recipes_spread_covers_its_record_and_every_other_draw() {
+        let v = |mean: f64| Validation {
+            protocol: "reference".into(),
+            mean,
+            median: mean,
+            min: 0.0,
+            cases: Vec::new(),
+        };
+        let mut cv = CrossValidation {
+            folds: 5,
+            cases: 100,
+            weights: "last".into(),
+            model_fold: None,
+            reference: v(0.80),
+            native: v(0.79),
+            other_draws: Vec::new(),
+        };
+        let one = cv.spread();
+        assert_eq!((one.draws, one.mean, one.sd), (1, 0.80, 0.0));
+        for (i, mean) in [0.82, 0.78].into_iter().enumerate() {
+            cv.other_draws.push(CrossValidationDraw {
+                run: format!("draw-{i}"),
+                seed: i as u64,
+                reference: (&v(mean)).into(),
+                native: (&v(0.5)).into(),
+            });
+        }
+        let three = cv.spread();
+        assert_eq!(three.draws, 3);
+        assert!((three.mean - 0.80).abs() < 1e-12, "{three:?}");
+        assert!((three.sd - 0.02).abs() < 1e-12, "{three:?}");
+        assert_eq!((three.lowest, three.highest), (0.78, 0.82));
+        // A manifest without the field reads as one draw; one with it keeps it.
+        let text = serde_json::to_string(&cv).unwrap();
+        let back: CrossValidation = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, cv);
+        cv.other_draws.clear();
+        let bare = serde_json::to_string(&cv).unwrap();
+        assert!(!bare.contains("other_draws"), "{bare}");
     }
 }

@@ -343,6 +343,7 @@ fn summarize_folds(job: &CvJob) -> Result<()> {
             model_fold: None,
             reference: validation(&all, "reference", |r| r.dsc_reference)?,
             native: validation(&all, "native", |r| r.dsc_native)?,
+            other_draws: Vec::new(),
         };
         write_atomic(
             &out.join(job.select.record_file()),

@@ -1294,7 +1294,7 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
     let csv = std::fs::read_to_string(&folds).unwrap();
     assert!(csv.lines().any(|l| l == "SYN_3,0"), "{csv}");
     let out = dir.join("cv");
-    let cv = |extra: &[&str]| {
+    let cv_at = |out: &Path, extra: &[&str]| {
         let mut cmd = train();
         cmd.arg("cv")
             .arg("--folds")
@@ -1304,7 +1304,7 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
             .arg("--data")
             .arg(data)
             .arg("--out")
-            .arg(&out)
+            .arg(out)
             .args([
                 "--width", "8", "--levels", "2", "--size", "32", "--batch", "4",
             ])
@@ -1323,6 +1323,7 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
             .args(extra);
         cmd
     };
+    let cv = |extra: &[&str]| cv_at(&out, extra);
     let text = run_ok(&mut cv(&[]));
     assert!(text.contains("== fold 1 of 2 =="), "{text}");
     let rows: Vec<_> = eval_rows(&out.join("oof.csv"))
@@ -1429,4 +1430,82 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
         !refused.status.success() && err.contains("fold 0's model, which trained on"),
         "{err}"
     );
+
+    // Further draws of the recipe (other seeds) join the record; the manifest keeps each one's
+    // figures and the recipe's mean over draws is theirs and the record's.
+    let (draw, other_recipe) = (dir.join("cv-seed-7"), dir.join("cv-lr"));
+    run_ok(&mut cv_at(&draw, &["--seed", "7"]));
+    run_ok(&mut cv_at(&other_recipe, &["--seed", "7", "--lr", "1e-3"]));
+    let reship = |model: &Path, extra: &[&Path]| {
+        let mut cmd = train();
+        cmd.arg("ship").arg("--model").arg(model);
+        for d in extra {
+            cmd.arg("--cv-draw").arg(d);
+        }
+        cmd.arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(&together)
+            .arg("--out")
+            .arg(&shipped)
+            .output()
+            .unwrap()
+    };
+    // Shipped again from the shipped files: the record stays, and the draw is added to it.
+    let copy = dir.join("copy");
+    for ext in ["bpk", "json"] {
+        std::fs::copy(shipped.with_extension(ext), copy.with_extension(ext)).unwrap();
+    }
+    let done = reship(&copy.with_extension("bpk"), &[&draw]);
+    let text = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(text.contains("the recipe over 2 draws"), "{text}");
+    let m = manifest(&shipped.with_extension("json"));
+    let drawn = manifest(&draw.join("cv-last.json"));
+    let kept = &m["cross_validation"];
+    assert_eq!(kept["reference"]["mean"], cv["reference"]["mean"]);
+    assert_eq!(
+        (
+            kept["other_draws"][0]["run"].as_str(),
+            kept["other_draws"][0]["seed"].as_u64()
+        ),
+        (Some("cv-seed-7"), Some(7))
+    );
+    for protocol in ["reference", "native"] {
+        assert_eq!(
+            kept["other_draws"][0][protocol]["mean"],
+            drawn[protocol]["mean"]
+        );
+    }
+    // The same draw twice, another recipe, or an unfinished draw: refused, saying why.
+    let refusal = |model: &Path, extra: &[&Path]| {
+        let r = reship(model, extra);
+        assert!(!r.status.success());
+        String::from_utf8_lossy(&r.stderr).into_owned()
+    };
+    let err = refusal(&shipped.with_extension("bpk"), &[&draw]);
+    assert!(err.contains("cv-seed-7 is recorded already"), "{err}");
+    let err = refusal(&copy.with_extension("bpk"), &[&other_recipe]);
+    assert!(
+        err.contains("another recipe") && err.contains("lr: 0.003 vs 0.001"),
+        "{err}"
+    );
+    let unfinished = dir.join("cv-unfinished");
+    std::fs::create_dir_all(&unfinished).unwrap();
+    let mut partial = drawn.clone();
+    partial["reference"]["cases"].as_array_mut().unwrap().pop();
+    std::fs::write(
+        unfinished.join("cv-last.json"),
+        serde_json::to_string(&partial).unwrap(),
+    )
+    .unwrap();
+    let err = refusal(&copy.with_extension("bpk"), &[&unfinished]);
+    assert!(err.contains("3 of its 4 cases are scored"), "{err}");
+    // A trained model has no record to add a draw to without --cv.
+    let err = refusal(&out.join("fold-0/last.bpk"), &[&draw]);
+    assert!(err.contains("give --cv too"), "{err}");
 }

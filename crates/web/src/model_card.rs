@@ -43,15 +43,33 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
         architecture.push_str(&format!(" · {rule}"));
     }
     let cross_validated = match &m.cross_validation {
-        Some(cv) => format!(
-            "cross-validated DSC {} ({} folds, {} of {} development cases scored by a model that \
-             never saw them, {}-epoch weights)",
-            figures(&cv.reference),
-            cv.folds,
-            cv.reference.cases.len(),
-            cv.cases,
-            cv.weights
-        ),
+        Some(cv) => {
+            let setting = format!(
+                "{} folds, {} of {} development cases scored by a model that never saw them, \
+                 {}-epoch weights",
+                cv.folds,
+                cv.reference.cases.len(),
+                cv.cases,
+                cv.weights
+            );
+            if cv.other_draws.is_empty() {
+                format!("cross-validated DSC {} ({setting})", figures(&cv.reference))
+            } else {
+                // One draw's figure moves with its seed: the recipe's is the mean over draws.
+                let s = cv.spread();
+                format!(
+                    "cross-validated DSC mean {:.3} over {} training draws of its recipe (SD \
+                     {:.3}; draws {:.3} to {:.3}), reference protocol; one draw in full: {} \
+                     ({setting})",
+                    s.mean,
+                    s.draws,
+                    s.sd,
+                    s.lowest,
+                    s.highest,
+                    figures(&cv.reference)
+                )
+            }
+        }
         None => "cross-validated DSC: not measured for this model".into(),
     };
     let validation = match &m.validation {
@@ -237,6 +255,34 @@ mod tests {
         assert_eq!(
             card(&[m]).unwrap().validation,
             "validation DSC mean 0.850 · median 0.900 · worst 0.250, reference protocol (3 cases; trained on them: not a test of new patients)"
+        );
+        // Further draws of the recipe: the card leads with their mean, then one draw in full.
+        let mut m = manifest(cv);
+        let draws = m.cross_validation.as_mut().unwrap();
+        for (run, mean) in [("s43", 0.82), ("s44", 0.78)] {
+            let figures = brainseg::manifest::Figures {
+                mean,
+                median: mean,
+                min: 0.0,
+            };
+            draws
+                .other_draws
+                .push(brainseg::manifest::CrossValidationDraw {
+                    run: run.into(),
+                    seed: 43,
+                    reference: figures,
+                    native: figures,
+                });
+        }
+        let c = card(&[m]).unwrap();
+        assert!(
+            c.cross_validated.starts_with(
+                "cross-validated DSC mean 0.800 over 3 training draws of its recipe (SD 0.020; \
+                 draws 0.780 to 0.820), reference protocol; one draw in full: mean 0.800 · median \
+                 0.850 · worst 0.100, reference protocol (5 folds, 2 of 100"
+            ),
+            "{}",
+            c.cross_validated
         );
         // A 2.5-D model says which neighbours it sees.
         let mut m = manifest("");

@@ -9,9 +9,12 @@ use crate::cases::read_case_list;
 use crate::crossval::{Folds, Select};
 use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
 use crate::model_io::{load_single, read_manifest, write_model};
+use crate::training::config::FitConfig;
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CrossValidation, Manifest, Precision, sha256_hex};
+use brainseg::manifest::{
+    CrossValidation, CrossValidationDraw, Manifest, Precision, Validation, sha256_hex,
+};
 use brainseg::model_io::weights_to_bytes;
 use brainseg::postprocess::Components;
 use std::path::{Path, PathBuf};
@@ -58,6 +61,14 @@ pub struct ShipArgs {
     /// of cases the model never saw.
     #[arg(long, value_name = "CV_DIR")]
     cv: Option<PathBuf>,
+    /// A further cross-validation of the same recipe over the same folds, trained with another
+    /// `--seed` (a complete `train cv` folder); give it once per draw. Its figures go into the
+    /// manifest beside those of `--cv` (or of the record the model was shipped with before), and
+    /// the page shows the recipe's mean over every draw: one run's figure moves by about 0.01
+    /// with its seed. Refused unless its recipe is the shipped model's (every setting but seed,
+    /// folders, cases and backend).
+    #[arg(long, value_name = "CV_DIR")]
+    cv_draw: Vec<PathBuf>,
     /// Store the weights at this precision: `f16` (half the bytes of f32) or `q8` (convolution
     /// kernels as 8-bit integers with per-channel scales: a quarter). Default: as given. The
     /// figures are measured on the stored weights.
@@ -138,6 +149,109 @@ fn cross_validation(cv: &Path, model: &Path, val_cases: &[String]) -> Result<Cro
     Ok(record)
 }
 
+/// A fold run's training configuration in `cv` (fold 0's, or the first fold's: `train cv`
+/// trains every fold with one).
+fn fold_config(cv: &Path) -> Result<FitConfig> {
+    let folds = Folds::read(&cv.join("folds.csv"))?;
+    let first = folds
+        .0
+        .keys()
+        .next()
+        .with_context(|| format!("{}: no folds", cv.join("folds.csv").display()))?;
+    let path = cv.join(format!("fold-{first}/config.json"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Refuses a cross-validation whose fold runs follow another recipe than `model`'s training
+/// record, naming the settings that differ. A model without a training configuration (an
+/// averaged one) is not checked, and the note says so.
+fn check_recipe(cv: &Path, model: &Manifest) -> Result<()> {
+    let Some(config) = model.training.get("config").filter(|c| !c.is_null()) else {
+        eprintln!(
+            "note: the shipped model's manifest records no training configuration: whether {} \
+             cross-validated its recipe is not checked",
+            cv.display()
+        );
+        return Ok(());
+    };
+    let mine: FitConfig = serde_json::from_value(config.clone())
+        .context("reading the shipped model's training configuration")?;
+    let differences = mine.recipe_differences(&fold_config(cv)?)?;
+    if !differences.is_empty() {
+        bail!(
+            "{} cross-validated another recipe than the shipped model's ({}): its figures are \
+             not this model's recipe's",
+            cv.display(),
+            differences.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The figures of `dir`, another draw of `record`'s recipe: refused unless it is complete, over
+/// the same cases and folds, scored on the same epoch's weights, and of the shipped model's recipe.
+fn cross_validation_draw(
+    dir: &Path,
+    record: &CrossValidation,
+    model: &Manifest,
+) -> Result<CrossValidationDraw> {
+    let select = if record.weights == Select::Last.word() {
+        Select::Last
+    } else {
+        Select::Best
+    };
+    let json = dir.join(select.record_file());
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "--cv-draw {}: run `train cv --select {}` there first",
+            dir.display(),
+            select.word()
+        )
+    })?;
+    let draw: CrossValidation =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    fn names(v: &Validation) -> Vec<&str> {
+        let mut c: Vec<&str> = v.cases.iter().map(|c| c.case.as_str()).collect();
+        c.sort_unstable();
+        c
+    }
+    if draw.reference.cases.len() < draw.cases {
+        bail!(
+            "--cv-draw {}: {} of its {} cases are scored; finish its folds first (the same \
+             `train cv` command continues it)",
+            dir.display(),
+            draw.reference.cases.len(),
+            draw.cases
+        );
+    }
+    if draw.folds != record.folds || names(&draw.reference) != names(&record.reference) {
+        bail!(
+            "--cv-draw {}: {} folds over {} cases, not the record's {} folds over its {} cases",
+            dir.display(),
+            draw.folds,
+            draw.reference.cases.len(),
+            record.folds,
+            record.reference.cases.len()
+        );
+    }
+    check_recipe(dir, model)?;
+    let run = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .with_context(|| format!("--cv-draw {}: no folder name", dir.display()))?;
+    if record.other_draws.iter().any(|d| d.run == run) {
+        bail!("--cv-draw {}: {run} is recorded already", dir.display());
+    }
+    Ok(CrossValidationDraw {
+        run,
+        seed: fold_config(dir)?.seed,
+        reference: (&draw.reference).into(),
+        native: (&draw.native).into(),
+    })
+}
+
 /// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
 fn input_size(sides: Option<&[usize]>, i: usize, n: usize) -> Result<Option<usize>> {
     match sides {
@@ -196,14 +310,35 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         .file_stem()
         .and_then(|s| s.to_str())
         .with_context(|| format!("--out {}: no file name", args.out.display()))?;
-    let cross = match &args.cv {
-        Some(cv) => Some(cross_validation(
-            cv,
-            &args.model[0],
-            &read_case_list(&args.cases)?,
-        )?),
-        None => None,
+    let given = read_manifest(&args.model[0])?;
+    let mut cross = match &args.cv {
+        Some(cv) => {
+            let record = cross_validation(cv, &args.model[0], &read_case_list(&args.cases)?)?;
+            check_recipe(cv, &given)?;
+            Some(record)
+        }
+        // A shipped model shipped again keeps the record it was shipped with.
+        None => given.cross_validation.clone(),
     };
+    if !args.cv_draw.is_empty() {
+        let record = cross.as_mut().with_context(|| {
+            format!(
+                "--cv-draw: {} has no cross-validation record to add draws to: give --cv too",
+                args.model[0].display()
+            )
+        })?;
+        for dir in &args.cv_draw {
+            let same = |a: &Path, b: &Path| {
+                use std::fs::canonicalize;
+                matches!((canonicalize(a), canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+            };
+            if args.cv.as_deref().is_some_and(|cv| same(cv, dir)) {
+                bail!("--cv-draw {}: that is --cv's own run", dir.display());
+            }
+            let draw = cross_validation_draw(dir, record, &given)?;
+            record.other_draws.push(draw);
+        }
+    }
     let mut manifest = write_shipped(args, stem)?;
     remove_stale_members(&args.out, stem, args.model.len())?;
 
@@ -269,6 +404,19 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             cv.reference.min,
             cv.native.mean
         );
+        for d in &cv.other_draws {
+            println!(
+                "  another draw, {} (seed {}): mean DSC {:.4} reference (median {:.4}, worst {:.4}), {:.4} native",
+                d.run, d.seed, d.reference.mean, d.reference.median, d.reference.min, d.native.mean
+            );
+        }
+        if !cv.other_draws.is_empty() {
+            let s = cv.spread();
+            println!(
+                "the recipe over {} draws: mean DSC {:.4} reference (SD {:.4}, {:.4} to {:.4})",
+                s.draws, s.mean, s.sd, s.lowest, s.highest
+            );
+        }
     }
     if manifest.trained_on_validation_cases() {
         println!(

@@ -161,7 +161,40 @@ fn reference_preprocessing() -> u32 {
     PREPROCESSING_VERSION
 }
 
+/// Settings that say where a run reads and writes, which cases it trains and is scored on, how
+/// its random draws are seeded and what computes it, not how it trains: runs that differ only
+/// in these follow one recipe (a cross-validation's fold runs, its draws with other seeds, the
+/// final run on every case).
+const NOT_RECIPE: [&str; 9] = [
+    "data",
+    "out",
+    "seed",
+    "val_cases",
+    "train_cases",
+    "train_on_val",
+    "backend",
+    "val_batch",
+    "keep_checkpoints",
+];
+
 impl FitConfig {
+    /// The recipe settings in which `other` differs from this run, as `name: mine vs other's`.
+    pub fn recipe_differences(&self, other: &FitConfig) -> Result<Vec<String>> {
+        let (mine, theirs) = (serde_json::to_value(self)?, serde_json::to_value(other)?);
+        let empty = serde_json::Map::new();
+        let theirs = theirs.as_object().unwrap_or(&empty);
+        Ok(mine
+            .as_object()
+            .unwrap_or(&empty)
+            .iter()
+            .filter(|(k, _)| !NOT_RECIPE.contains(&k.as_str()))
+            .filter_map(|(k, v)| {
+                let w = theirs.get(k).unwrap_or(&serde_json::Value::Null);
+                (v != w).then(|| format!("{k}: {v} vs {w}"))
+            })
+            .collect())
+    }
+
     pub fn model_config(&self) -> ModelConfig {
         ModelConfig {
             arch: self.arch,
@@ -275,4 +308,54 @@ fn default_val_cases(data: &Path) -> Option<PathBuf> {
         .collect();
     candidates.push(PathBuf::from("../shared/data/patients-val.txt"));
     candidates.into_iter().find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fold run's `config.json` as `train cv` writes it, with `edit` applied.
+    fn config(edit: impl FnOnce(&mut serde_json::Value)) -> FitConfig {
+        let mut v = serde_json::json!({
+            "data": "/data", "out": "/runs/cv/fold-0", "arch": "fpn", "loss": "dice",
+            "width": 16, "levels": 4, "cardinality": 8, "context": 0, "size": 128,
+            "epochs": 16, "batch": 16, "lr": 0.002, "optimizer": "adamw",
+            "weight_decay": 0.0001, "schedule": "one-cycle", "crop": null,
+            "crop_lesion_p": 0.5, "sampler": "lesion", "uniform_share": 0.5,
+            "samples_per_epoch": 1024, "aug_scale": 0.05, "aug_rotate": 15.0, "aug_flip": 0.5,
+            "aug_intensity": false, "aug_quality": false,
+            "val_cases": "/runs/cv/lists/fold-0-held-out.txt",
+            "train_cases": "/runs/cv/lists/fold-0-train.txt", "train_on_val": false,
+            "backend": "flex", "seed": 42, "val_batch": 32, "max_minutes": null, "init": null,
+            "keep_checkpoints": false, "schedule_by_time": false, "preprocessing": 2,
+            "mixed_precision": null
+        });
+        edit(&mut v);
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn runs_differing_in_seed_folders_and_cases_follow_one_recipe_and_a_setting_does_not() {
+        let fold = config(|_| {});
+        let final_run = config(|v| {
+            v["seed"] = 43.into();
+            v["out"] = "/runs/final".into();
+            v["train_cases"] = "/data/patients-dev.txt".into();
+            v["train_on_val"] = true.into();
+            v["val_batch"] = 8.into();
+            // A run recorded before these settings existed: their defaults.
+            let c = v.as_object_mut().unwrap();
+            c.remove("aug_quality");
+            c.remove("mixed_precision");
+        });
+        assert!(fold.recipe_differences(&final_run).unwrap().is_empty());
+        let other = config(|v| {
+            v["lr"] = 0.003.into();
+            v["epochs"] = 32.into();
+        });
+        assert_eq!(
+            fold.recipe_differences(&other).unwrap(),
+            ["epochs: 16 vs 32", "lr: 0.002 vs 0.003"]
+        );
+    }
 }
