@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A recipe over several draws (cross-validations of it with other seeds), and candidates
+read against the draws' mean patient by patient.
+
+    python3 scripts/analysis/draws.py DRAW DRAW [DRAW ...] [-- CANDIDATE ...]
+
+DRAW and CANDIDATE: a run's cv.md (its per-case table) or a folder with fold-K/scores-last.csv
+(an ensemble's, see ensemble-cv.sh), covering the same patients. Prints each draw's mean, the
+mean and standard deviation between draws (both protocols), how far a patient moves between
+draws, the patients below 0.5 in every draw, and for each candidate its mean per-patient change
+against the draws' per-patient mean (SE over patients) and how many patients move up and down.
+"""
+import csv
+import math
+import pathlib
+import re
+import statistics
+import sys
+
+
+def table(path):
+    """case -> (reference, native) from a cv.md or a folder of fold-K/scores-last.csv."""
+    p = pathlib.Path(path)
+    rows = {}
+    if p.is_dir():
+        for scores in sorted(p.glob("fold-*/scores-last.csv")):
+            with scores.open() as f:
+                for r in csv.DictReader(f):
+                    if r["case"] not in ("mean", "median", "min", "max"):
+                        rows[r["case"]] = (float(r["dsc_reference"]), float(r["dsc_native"]))
+    else:
+        for line in p.read_text().splitlines():
+            m = re.match(r"\| (TCGA_\S+) \| \d+ \| \d+ \| ([\d.]+) \| ([\d.]+) \|", line)
+            if m:
+                rows[m[1]] = (float(m[2]), float(m[3]))
+    if not rows:
+        sys.exit(f"{path}: no per-case rows")
+    return rows
+
+
+def main():
+    args = sys.argv[1:]
+    split = args.index("--") if "--" in args else len(args)
+    draws, candidates = args[:split], args[split + 1:]
+    if len(draws) < 2:
+        sys.exit(__doc__)
+    tables = [table(d) for d in draws]
+    cases = sorted(tables[0])
+    for d, t in zip(draws, tables):
+        if sorted(t) != cases:
+            sys.exit(f"{d}: not the same patients as {draws[0]}")
+    for k, name in ((0, "reference"), (1, "native")):
+        means = [statistics.fmean(t[c][k] for c in cases) for t in tables]
+        print(f"{name}: draws " + ", ".join(f"{m:.4f}" for m in means)
+              + f"; mean {statistics.fmean(means):.4f}, SD between draws {statistics.stdev(means):.4f}")
+    moves = [statistics.fmean(abs(t[c][0] - statistics.fmean(u[c][0] for u in tables)) for t in tables)
+             for c in cases]
+    print(f"a patient's reference DSC from the draws' mean: {statistics.fmean(moves):.4f} on average,"
+          f" median {statistics.median(moves):.4f}")
+    for limit, what in ((1e-9, "at 0"), (0.5, "below 0.5")):
+        always = [c for c in cases if all(t[c][0] < limit for t in tables)]
+        counts = [sum(t[c][0] < limit for c in cases) for t in tables]
+        print(f"{what} per draw: {counts}; in every draw: {', '.join(always) or 'none'}")
+    centre = {c: [statistics.fmean(t[c][k] for t in tables) for k in (0, 1)] for c in cases}
+    for cand in candidates:
+        t = table(cand)
+        common = [c for c in cases if c in t]
+        for k, name in ((0, "reference"), (1, "native")):
+            d = [t[c][k] - centre[c][k] for c in common]
+            n = len(d)
+            mean = statistics.fmean(d)
+            se = statistics.stdev(d) / math.sqrt(n) if n > 1 else float("nan")
+            print(f"{cand} {name}: {statistics.fmean(t[c][k] for c in common):.4f}, against the draws"
+                  f" {mean:+.4f} (SE {se:.4f}), {sum(x > 0 for x in d)} up / {sum(x < 0 for x in d)}"
+                  f" down, n={n}")
+
+
+main()
