@@ -111,16 +111,7 @@ fn cross_validation(cv: &Path, model: &Path, val_cases: &[String]) -> Result<Cro
         (None, _) if cv.join(Select::Last.record_file()).is_file() => Select::Last,
         (None, _) => Select::Best,
     };
-    let json = cv.join(select.record_file());
-    let text = std::fs::read_to_string(&json).with_context(|| {
-        format!(
-            "{}: run `train cv --select {}` there first",
-            json.display(),
-            select.word()
-        )
-    })?;
-    let mut record: CrossValidation =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    let mut record = read_record(cv, select)?;
     record.model_fold = model_fold;
     if let Some(k) = model_fold {
         let list = cv.join(format!("lists/fold-{k}-held-out.txt"));
@@ -147,6 +138,19 @@ fn cross_validation(cv: &Path, model: &Path, val_cases: &[String]) -> Result<Cro
         );
     }
     Ok(record)
+}
+
+/// The out-of-fold record `train cv` wrote in `cv` for the `select`ed weights.
+fn read_record(cv: &Path, select: Select) -> Result<CrossValidation> {
+    let json = cv.join(select.record_file());
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "{}: run `train cv --select {}` there first",
+            json.display(),
+            select.word()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))
 }
 
 /// A fold run's training configuration in `cv` (fold 0's, or the first fold's: `train cv`
@@ -202,16 +206,7 @@ fn cross_validation_draw(
     } else {
         Select::Best
     };
-    let json = dir.join(select.record_file());
-    let text = std::fs::read_to_string(&json).with_context(|| {
-        format!(
-            "--cv-draw {}: run `train cv --select {}` there first",
-            dir.display(),
-            select.word()
-        )
-    })?;
-    let draw: CrossValidation =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+    let draw = read_record(dir, select)?;
     fn names(v: &Validation) -> Vec<&str> {
         let mut c: Vec<&str> = v.cases.iter().map(|c| c.case.as_str()).collect();
         c.sort_unstable();
