@@ -168,21 +168,26 @@ fn fold_config(cv: &Path) -> Result<FitConfig> {
     serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Refuses a cross-validation whose fold runs follow another recipe than `model`'s training
-/// record, naming the settings that differ. A model without a training configuration (an
-/// averaged one) is not checked, and the note says so.
-fn check_recipe(cv: &Path, model: &Manifest) -> Result<()> {
+/// The shipped model's training configuration, which every cross-validation it records must
+/// share (`check_recipe`); `None`, with a note, for a model that records none (an averaged one):
+/// its cross-validations' recipes are then not checked.
+fn model_recipe(model: &Manifest) -> Result<Option<FitConfig>> {
     let Some(config) = model.training.get("config").filter(|c| !c.is_null()) else {
         eprintln!(
-            "note: the shipped model's manifest records no training configuration: whether {} \
-             cross-validated its recipe is not checked",
-            cv.display()
+            "note: the shipped model's manifest records no training configuration: whether the \
+             cross-validations given cross-validated its recipe is not checked"
         );
-        return Ok(());
+        return Ok(None);
     };
-    let mine: FitConfig = serde_json::from_value(config.clone())
+    let mine = serde_json::from_value(config.clone())
         .context("reading the shipped model's training configuration")?;
-    let differences = mine.recipe_differences(&fold_config(cv)?)?;
+    Ok(Some(mine))
+}
+
+/// Refuses a cross-validation (`cv`, whose fold runs trained with `theirs`) of another recipe
+/// than the shipped model's (`mine`), naming the settings that differ.
+fn check_recipe(cv: &Path, mine: &FitConfig, theirs: &FitConfig) -> Result<()> {
+    let differences = mine.recipe_differences(theirs)?;
     if !differences.is_empty() {
         bail!(
             "{} cross-validated another recipe than the shipped model's ({}): its figures are \
@@ -195,17 +200,19 @@ fn check_recipe(cv: &Path, model: &Manifest) -> Result<()> {
 }
 
 /// The figures of `dir`, another draw of `record`'s recipe: refused unless it is complete, over
-/// the same cases and folds, scored on the same epoch's weights, and of the shipped model's recipe.
+/// the same cases and folds, scored on the same epoch's weights, and of the shipped model's
+/// recipe (`recipe`, when it records one).
 fn cross_validation_draw(
     dir: &Path,
     record: &CrossValidation,
-    model: &Manifest,
+    recipe: Option<&FitConfig>,
 ) -> Result<CrossValidationDraw> {
-    let select = if record.weights == Select::Last.word() {
-        Select::Last
-    } else {
-        Select::Best
-    };
+    let select = <Select as clap::ValueEnum>::from_str(&record.weights, false).map_err(|_| {
+        anyhow::anyhow!(
+            "the cross-validation record names weights {:?}, neither `last` nor `best`",
+            record.weights
+        )
+    })?;
     let draw = read_record(dir, select)?;
     fn names(v: &Validation) -> Vec<&str> {
         let mut c: Vec<&str> = v.cases.iter().map(|c| c.case.as_str()).collect();
@@ -231,7 +238,10 @@ fn cross_validation_draw(
             record.reference.cases.len()
         );
     }
-    check_recipe(dir, model)?;
+    let config = fold_config(dir)?;
+    if let Some(mine) = recipe {
+        check_recipe(dir, mine, &config)?;
+    }
     let run = std::fs::canonicalize(dir)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -241,7 +251,7 @@ fn cross_validation_draw(
     }
     Ok(CrossValidationDraw {
         run,
-        seed: fold_config(dir)?.seed,
+        seed: config.seed,
         reference: (&draw.reference).into(),
         native: (&draw.native).into(),
     })
@@ -306,10 +316,17 @@ pub fn run(args: &ShipArgs) -> Result<()> {
         .and_then(|s| s.to_str())
         .with_context(|| format!("--out {}: no file name", args.out.display()))?;
     let given = read_manifest(&args.model[0])?;
+    let recipe = if args.cv.is_some() || !args.cv_draw.is_empty() {
+        model_recipe(&given)?
+    } else {
+        None
+    };
     let mut cross = match &args.cv {
         Some(cv) => {
             let record = cross_validation(cv, &args.model[0], &read_case_list(&args.cases)?)?;
-            check_recipe(cv, &given)?;
+            if let Some(mine) = &recipe {
+                check_recipe(cv, mine, &fold_config(cv)?)?;
+            }
             Some(record)
         }
         // A shipped model shipped again keeps the record it was shipped with.
@@ -330,7 +347,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             if args.cv.as_deref().is_some_and(|cv| same(cv, dir)) {
                 bail!("--cv-draw {}: that is --cv's own run", dir.display());
             }
-            let draw = cross_validation_draw(dir, record, &given)?;
+            let draw = cross_validation_draw(dir, record, recipe.as_ref())?;
             record.other_draws.push(draw);
         }
     }
