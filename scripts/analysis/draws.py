@@ -5,7 +5,7 @@ read against the draws' mean patient by patient.
     python3 scripts/analysis/draws.py DRAW DRAW [DRAW ...] [-- CANDIDATE ...]
 
 DRAW and CANDIDATE: a run's cv.md (its per-case table) or a folder with fold-K/scores-last.csv
-(an ensemble's, see ensemble-cv.sh), covering the same patients. Prints each draw's mean, the
+(an ensemble's: `train cv-ensemble`), covering the same patients. Prints each draw's mean, the
 mean and standard deviation between draws (both protocols), how far a patient moves between
 draws, the patients below 0.5 in every draw, and for each candidate its mean per-patient change
 against the draws' per-patient mean (SE over patients) and how many patients move up and down.

@@ -146,10 +146,17 @@ pub struct CrossValidation {
     /// sampling move it by about 0.01 here, so a recipe's figure is the mean over its draws.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_draws: Vec<CrossValidationDraw>,
+    /// For an ensemble's cross-validation (`train cv-ensemble`): its members, one
+    /// cross-validation per member recipe over the same folds, each with its own figures. The
+    /// figures above are then the ensemble's: each fold's member models' probabilities averaged
+    /// on that fold's held-out cases. Empty: one recipe's cross-validation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<CrossValidationDraw>,
 }
 
-/// One more cross-validation of a recipe (see `CrossValidation::other_draws`): its summary
-/// figures; the per-case rows stay in its run folder.
+/// One more cross-validation of a recipe (see `CrossValidation::other_draws`), or one member of
+/// an ensemble's (`CrossValidation::members`): its summary figures; the per-case rows stay in
+/// its run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrossValidationDraw {
     /// The `train cv` folder's name.
@@ -416,6 +423,7 @@ mod tests {
             reference: v(0.80),
             native: v(0.79),
             other_draws: Vec::new(),
+            members: Vec::new(),
         };
         let one = cv.spread();
         assert_eq!((one.draws, one.mean, one.sd), (1, 0.80, 0.0));

@@ -10,15 +10,22 @@
 //! protocols), `cv.md` (per-fold and overall summaries, the worst cases), and per weights scored
 //! `cv-last.json` or `cv-best.json` (the figures as a model's manifest records them: `train ship
 //! --cv`).
+//!
+//! An ensemble's cross-validation (`train cv-ensemble`) scores, fold by fold, the fold models of
+//! several complete cross-validations over the same folds together (probabilities averaged),
+//! exactly as `train cv` scores one; its folder holds the same tables and record (listing its
+//! members and their own figures) and `ensemble.json`, naming the member folders in order, so
+//! that `train ship` can check each shipped model against its member's recipe.
 
 use crate::atomic::write_atomic;
+use crate::backend::Backend;
 use crate::evaluation::{EvalJob, Sizes, eval, validation};
 use crate::model_io::{read_manifest, write_model};
 use crate::training::checkpoint::RunDir;
 use crate::training::{self, FitConfig};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CrossValidation, Manifest, Precision};
+use brainseg::manifest::{CrossValidation, CrossValidationDraw, Manifest, Precision};
 use brainseg::metrics::{Summary, summarize};
 use brainseg::postprocess::Components;
 use brainseg::scores::{ScoreRow, read_csv, write_csv};
@@ -193,7 +200,13 @@ pub fn run(job: &CvJob) -> Result<()> {
         eprintln!("== fold {fold} of {k} ==");
         run_fold(job, fold)?;
     }
-    summarize_folds(job)
+    summarize_out_of_fold(
+        &job.fit.out,
+        &job.folds,
+        job.select,
+        job.beside.as_ref(),
+        Vec::new(),
+    )
 }
 
 fn write_list(path: &Path, cases: &[String]) -> Result<()> {
@@ -317,14 +330,18 @@ fn describe(rows: &[(usize, ScoreRow)], pick: fn(&ScoreRow) -> Option<f64>) -> S
     }
 }
 
-/// Reads every fold's scores and writes `oof.csv` and `cv.md`; prints the summary.
-fn summarize_folds(job: &CvJob) -> Result<()> {
-    let out = &job.fit.out;
+/// Reads every fold's scores in `out` and writes `oof.csv`, `cv.md` and the record
+/// (`cv-last.json` or `cv-best.json`; an ensemble's lists its `members`); prints the summary.
+fn summarize_out_of_fold(
+    out: &Path,
+    folds: &Folds,
+    select: Select,
+    beside: Option<&(PathBuf, Vec<String>)>,
+    members: Vec<CrossValidationDraw>,
+) -> Result<()> {
     let mut rows: Vec<(usize, ScoreRow)> = Vec::new();
-    for fold in job.folds.0.keys() {
-        let path = out
-            .join(format!("fold-{fold}"))
-            .join(job.select.scores_file());
+    for fold in folds.0.keys() {
+        let path = out.join(format!("fold-{fold}")).join(select.scores_file());
         if path.exists() {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -332,43 +349,58 @@ fn summarize_folds(job: &CvJob) -> Result<()> {
             rows.extend(scores.into_iter().map(|r| (*fold, r)));
         }
     }
-    let total: usize = job.folds.0.values().map(Vec::len).sum();
+    let total: usize = folds.0.values().map(Vec::len).sum();
     let all: Vec<ScoreRow> = rows.iter().map(|(_, r)| r.clone()).collect();
     write_atomic(&out.join("oof.csv"), write_csv(&all)?.as_bytes())?;
     if !all.is_empty() {
         let record = CrossValidation {
-            folds: job.folds.0.len(),
+            folds: folds.0.len(),
             cases: total,
-            weights: job.select.word().into(),
+            weights: select.word().into(),
             model_fold: None,
             reference: validation(&all, "reference", |r| r.dsc_reference)?,
             native: validation(&all, "native", |r| r.dsc_native)?,
             other_draws: Vec::new(),
+            members: members.clone(),
         };
         write_atomic(
-            &out.join(job.select.record_file()),
+            &out.join(select.record_file()),
             serde_json::to_string_pretty(&record)?.as_bytes(),
         )?;
     }
     let mut md = format!(
         "# Cross-validation: {}\n\n{} folds; {} of {} cases scored out of fold; weights scored: {}.\n\n",
         out.display(),
-        job.folds.0.len(),
+        folds.0.len(),
         rows.len(),
         total,
-        match job.select {
+        match select {
             Select::Last => "each fold run's last epoch (nothing chosen on its held-out cases)",
             Select::Best => "each fold run's best epoch on its own held-out cases (optimistic)",
         }
     );
+    if !members.is_empty() {
+        md.push_str(
+            "An ensemble: each fold's models of these cross-validations, their probabilities \
+             averaged on the fold's held-out cases (largest 3-D component, no TTA).\n\n\
+             | member | seed | its own mean, reference | native |\n| --- | ---: | ---: | ---: |\n",
+        );
+        for m in &members {
+            md.push_str(&format!(
+                "| {} | {} | {:.4} | {:.4} |\n",
+                m.run, m.seed, m.reference.mean, m.native.mean
+            ));
+        }
+        md.push('\n');
+    }
     md.push_str("| cases | protocol | mean | median | worst | n |\n| --- | --- | ---: | ---: | --- | ---: |\n");
     let mut groups: Vec<(String, Vec<(usize, ScoreRow)>)> =
         vec![("all, out of fold".into(), rows.clone())];
-    for fold in job.folds.0.keys() {
+    for fold in folds.0.keys() {
         let of_fold = rows.iter().filter(|(f, _)| f == fold).cloned().collect();
         groups.push((format!("fold {fold}"), of_fold));
     }
-    if let Some((list, cases)) = &job.beside {
+    if let Some((list, cases)) = beside {
         let beside = rows
             .iter()
             .filter(|(_, r)| cases.contains(&r.case))
@@ -420,4 +452,213 @@ fn summarize_folds(job: &CvJob) -> Result<()> {
         out.join("cv.md").display()
     );
     Ok(())
+}
+
+/// The out-of-fold record `train cv` (or `train cv-ensemble`) wrote in `cv` for the `select`ed
+/// weights.
+pub fn read_record(cv: &Path, select: Select) -> Result<CrossValidation> {
+    let json = cv.join(select.record_file());
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "{}: run `train cv --select {}` there first",
+            json.display(),
+            select.word()
+        )
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))
+}
+
+/// A fold run's training configuration in `cv` (fold 0's, or the first fold's: `train cv`
+/// trains every fold with one).
+pub fn fold_config(cv: &Path) -> Result<FitConfig> {
+    let folds = Folds::read(&cv.join("folds.csv"))?;
+    let first = folds
+        .0
+        .keys()
+        .next()
+        .with_context(|| format!("{}: no folds", cv.join("folds.csv").display()))?;
+    let path = cv.join(format!("fold-{first}/config.json"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A cross-validation's summary for another record (a draw or an ensemble member): refused,
+/// naming `what` (the flag that gave it), unless every case of its folds is scored or
+/// `partial` allows fewer.
+pub fn summary_of(
+    dir: &Path,
+    select: Select,
+    what: &str,
+    partial: bool,
+) -> Result<CrossValidationDraw> {
+    let record = read_record(dir, select)?;
+    if !partial && record.reference.cases.len() < record.cases {
+        bail!(
+            "{what} {}: {} of its {} cases are scored; finish its folds first (the same \
+             `train cv` command continues it)",
+            dir.display(),
+            record.reference.cases.len(),
+            record.cases
+        );
+    }
+    let run = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .with_context(|| format!("{what} {}: no folder name", dir.display()))?;
+    Ok(CrossValidationDraw {
+        run,
+        seed: fold_config(dir)?.seed,
+        reference: (&record.reference).into(),
+        native: (&record.native).into(),
+    })
+}
+
+/// The file in an ensemble's cross-validation folder that names its member runs, in order.
+pub const ENSEMBLE_FILE: &str = "ensemble.json";
+
+/// The member runs of an ensemble's cross-validation folder, in `train cv-ensemble`'s order;
+/// `None` for one recipe's.
+pub fn ensemble_runs(cv: &Path) -> Result<Option<Vec<PathBuf>>> {
+    let path = cv.join(ENSEMBLE_FILE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let runs: EnsembleRuns =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(runs.runs))
+}
+
+#[derive(Serialize, Deserialize)]
+struct EnsembleRuns {
+    runs: Vec<PathBuf>,
+}
+
+/// What `train cv-ensemble` scores.
+pub struct EnsembleJob {
+    /// The members' `train cv` folders, first member first.
+    pub runs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub select: Select,
+    pub data: PathBuf,
+    pub backend: Backend,
+    /// Slices per forward pass.
+    pub batch: usize,
+    pub beside: Option<(PathBuf, Vec<String>)>,
+    /// Only these folds (all when `None`): members then need only these folds trained.
+    pub only: Option<Vec<usize>>,
+}
+
+/// Scores an ensemble out of fold: for every fold, the members' fold models (their `select`ed
+/// weights) run together on the fold's held-out cases, probabilities averaged, scored as `train
+/// cv` scores one model. Members must be complete cross-validations over the same folds (with
+/// `only`: have those folds trained).
+/// Folds scored after their members' weights were written are kept (resumable).
+pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
+    if job.runs.len() < 2 {
+        bail!("an ensemble needs two --run folders or more");
+    }
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).with_context(|| format!("--run {}: not found", p.display()))
+    };
+    let runs: Vec<PathBuf> = job
+        .runs
+        .iter()
+        .map(|r| canonical(r))
+        .collect::<Result<_>>()?;
+    for (i, r) in runs.iter().enumerate() {
+        if runs[..i].contains(r) {
+            bail!("--run {} is given twice", job.runs[i].display());
+        }
+    }
+    let folds = Folds::read(&runs[0].join("folds.csv"))?;
+    for (given, run) in job.runs.iter().zip(&runs).skip(1) {
+        if Folds::read(&run.join("folds.csv"))? != folds {
+            bail!(
+                "--run {}: its folds differ from {}'s; an ensemble's members are cross-validated \
+                 over the same folds",
+                given.display(),
+                job.runs[0].display()
+            );
+        }
+    }
+    let members: Vec<CrossValidationDraw> = job
+        .runs
+        .iter()
+        .map(|r| summary_of(r, job.select, "--run", job.only.is_some()))
+        .collect::<Result<_>>()?;
+    let out = &job.out;
+    std::fs::create_dir_all(out.join("lists"))
+        .with_context(|| format!("creating {}", out.join("lists").display()))?;
+    // Scores of another ensemble in this folder would be mixed into this one's table.
+    match ensemble_runs(out)? {
+        Some(earlier) if earlier != runs => bail!(
+            "{} holds the cross-validation of another ensemble ({}): give another --out",
+            out.display(),
+            earlier
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
+    }
+    write_atomic(
+        &out.join(ENSEMBLE_FILE),
+        serde_json::to_string_pretty(&EnsembleRuns { runs: runs.clone() })?.as_bytes(),
+    )?;
+    write_atomic(&out.join("folds.csv"), folds.to_csv()?.as_bytes())?;
+    if let Some(bad) = job.only.iter().flatten().find(|f| !folds.0.contains_key(f)) {
+        bail!("--only {bad}: the members' folds file has no fold {bad}");
+    }
+    for (fold, cases) in &folds.0 {
+        if job.only.as_ref().is_some_and(|o| !o.contains(fold)) {
+            continue;
+        }
+        let held_out = out.join(format!("lists/fold-{fold}-held-out.txt"));
+        write_list(&held_out, cases)?;
+        let weights_file = match job.select {
+            Select::Last => "last.bpk",
+            Select::Best => "best.bpk",
+        };
+        let models: Vec<PathBuf> = runs
+            .iter()
+            .map(|r| r.join(format!("fold-{fold}")).join(weights_file))
+            .collect();
+        if let Some(missing) = models.iter().find(|m| !m.is_file()) {
+            bail!("{}: not found (is its fold trained?)", missing.display());
+        }
+        let dir = out.join(format!("fold-{fold}"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let scores = dir.join(job.select.scores_file());
+        if models.iter().all(|m| is_newer(&scores, m)) {
+            eprintln!("fold {fold}: scores up to date ({})", scores.display());
+            continue;
+        }
+        eprintln!(
+            "== fold {fold}: {} models on {} cases ==",
+            models.len(),
+            cases.len()
+        );
+        let rows = eval(&EvalJob {
+            models,
+            data: job.data.clone(),
+            cases: Some(held_out),
+            save_masks: None,
+            backend: job.backend,
+            sizes: Sizes::default(),
+            infer: InferOptions {
+                batch: job.batch,
+                flip_tta: false,
+            },
+            // The protocol's rule, as `train cv` scores a fold.
+            components: Some(Components::Largest),
+            components_csv: None,
+            threshold_sweep: None,
+        })?;
+        write_atomic(&scores, write_csv(&rows)?.as_bytes())?;
+    }
+    summarize_out_of_fold(out, &folds, job.select, job.beside.as_ref(), members)
 }

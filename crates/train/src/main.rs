@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `cli/` | one file per subcommand: its arguments and a thin `run` |
 //! | `training/` | `train fit`: config, data, sampler, augmentation, loss, schedule, the epoch loop, validation, checkpoints |
-//! | `crossval.rs` | `train folds` and `train cv`: folds files, a run per fold, out-of-fold tables |
+//! | `crossval.rs` | `train folds`, `train cv` and `train cv-ensemble`: folds files, a run per fold, out-of-fold tables |
 //! | `evaluation.rs` | scoring models on cases (both protocols), predicted masks |
 //! | `model_io.rs` | `.bpk` + manifest files: load (through the core's loader), write |
 //! | `cases.rs` | data folders and case lists |

@@ -52,7 +52,22 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
                 cv.cases,
                 cv.weights
             );
-            if cv.other_draws.is_empty() {
+            if !cv.members.is_empty() {
+                // An ensemble's figure is its own; its members' alone show what averaging adds.
+                let alone: Vec<String> = cv
+                    .members
+                    .iter()
+                    .map(|m| format!("{:.3}", m.reference.mean))
+                    .collect();
+                format!(
+                    "cross-validated DSC of this ensemble of {}: {} (each fold's {} models \
+                     averaged; its members' recipes alone: mean {}) ({setting})",
+                    cv.members.len(),
+                    figures(&cv.reference),
+                    cv.members.len(),
+                    alone.join(", ")
+                )
+            } else if cv.other_draws.is_empty() {
                 format!("cross-validated DSC {} ({setting})", figures(&cv.reference))
             } else {
                 // One draw's figure moves with its seed: the recipe's is the mean over draws.
@@ -280,6 +295,34 @@ mod tests {
                 "cross-validated DSC mean 0.800 over 3 training draws of its recipe (SD 0.020; \
                  draws 0.780 to 0.820), reference protocol; one draw in full: mean 0.800 · median \
                  0.850 · worst 0.100, reference protocol (5 folds, 2 of 100"
+            ),
+            "{}",
+            c.cross_validated
+        );
+        // An ensemble's cross-validation: its own figure, then its members' alone.
+        let mut m = manifest(cv);
+        let record = m.cross_validation.as_mut().unwrap();
+        for (run, mean) in [("s42", 0.79), ("s43", 0.785)] {
+            let figures = brainseg::manifest::Figures {
+                mean,
+                median: mean,
+                min: 0.0,
+            };
+            record
+                .members
+                .push(brainseg::manifest::CrossValidationDraw {
+                    run: run.into(),
+                    seed: 42,
+                    reference: figures,
+                    native: figures,
+                });
+        }
+        let c = card(&[m.clone(), m]).unwrap();
+        assert!(
+            c.cross_validated.starts_with(
+                "cross-validated DSC of this ensemble of 2: mean 0.800 · median 0.850 · worst \
+                 0.100, reference protocol (each fold's 2 models averaged; its members' recipes \
+                 alone: mean 0.790, 0.785) (5 folds, 2 of 100"
             ),
             "{}",
             c.cross_validated

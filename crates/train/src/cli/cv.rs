@@ -1,10 +1,12 @@
-//! `train folds` (assign cases to k folds, kept in a file) and `train cv` (one training run per
-//! fold, each scored on the cases it never saw; the out-of-fold table). The work is in
+//! `train folds` (assign cases to k folds, kept in a file), `train cv` (one training run per
+//! fold, each scored on the cases it never saw; the out-of-fold table) and `train cv-ensemble`
+//! (several such cross-validations' fold models averaged, scored the same way). The work is in
 //! `crossval.rs`.
 
 use crate::atomic::write_atomic;
+use crate::backend::Backend;
 use crate::cases::read_case_list;
-use crate::crossval::{CvJob, Folds, Select};
+use crate::crossval::{CvJob, EnsembleJob, Folds, Select};
 use crate::training::FitConfig;
 use anyhow::{Result, bail};
 use std::path::PathBuf;
@@ -86,5 +88,54 @@ pub fn run(a: CvArgs) -> Result<()> {
         select: a.select,
         fit: a.fit,
         beside,
+    })
+}
+
+#[derive(clap::Args)]
+pub struct CvEnsembleArgs {
+    /// A member's `train cv` folder (complete, over the same folds as the others); give it once
+    /// per member, in the order the shipped ensemble's models will be given to `train ship`.
+    #[arg(long, required = true)]
+    run: Vec<PathBuf>,
+    /// The ensemble's cross-validation folder: per-fold scores, `oof.csv`, `cv.md` and the record
+    /// `train ship --cv` reads.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which weights of each member's fold runs are averaged (the members' records must exist
+    /// for them).
+    #[arg(long, value_enum, default_value = "last")]
+    select: Select,
+    /// The data folder the members were trained on.
+    #[arg(long)]
+    data: PathBuf,
+    /// Cases whose out-of-fold DSC is also reported on its own (e.g. patients-val.txt).
+    #[arg(long)]
+    beside: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+    /// Slices per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Score only these folds (comma-separated; default all), e.g. to screen an ensemble whose
+    /// members have only those folds trained: the out-of-fold table then covers the folds
+    /// scored so far.
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<usize>>,
+}
+
+pub fn ensemble(a: CvEnsembleArgs) -> Result<()> {
+    let beside = a
+        .beside
+        .map(|p| read_case_list(&p).map(|cases| (p, cases)))
+        .transpose()?;
+    crate::crossval::run_ensemble(&EnsembleJob {
+        runs: a.run,
+        out: a.out,
+        select: a.select,
+        data: a.data,
+        backend: a.backend,
+        batch: a.batch,
+        beside,
+        only: a.only,
     })
 }

@@ -59,6 +59,9 @@ enum Command {
     /// k-fold cross-validation: train a model per fold, score each on the cases it never saw,
     /// report the out-of-fold DSC of every case (resumable).
     Cv(cv::CvArgs),
+    /// Cross-validate an ensemble: several `train cv` runs' fold models averaged on each fold's
+    /// held-out cases; the record `train ship --cv` gives an ensemble of their recipes.
+    CvEnsemble(cv::CvEnsembleArgs),
 }
 
 impl Cli {
@@ -76,6 +79,7 @@ impl Cli {
             Command::Bench(a) => bench::run(&a),
             Command::Folds(a) => cv::folds(&a),
             Command::Cv(a) => cv::run(a),
+            Command::CvEnsemble(a) => cv::ensemble(a),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::cases::read_case_list;
-use crate::crossval::{Folds, Select};
+use crate::crossval::{Folds, Select, ensemble_runs, fold_config, read_record, summary_of};
 use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
 use crate::model_io::{load_single, read_manifest, write_model};
 use crate::training::config::FitConfig;
@@ -132,40 +132,12 @@ fn cross_validation(cv: &Path, model: &Path, val_cases: &[String]) -> Result<Cro
     } else {
         eprintln!(
             "note: {} is not one of {}'s fold runs: the cross-validated figures are its \
-             recipe's, not this model's",
+             recipe's (an ensemble's: its recipes'), not this model's",
             model.display(),
             cv.display()
         );
     }
     Ok(record)
-}
-
-/// The out-of-fold record `train cv` wrote in `cv` for the `select`ed weights.
-fn read_record(cv: &Path, select: Select) -> Result<CrossValidation> {
-    let json = cv.join(select.record_file());
-    let text = std::fs::read_to_string(&json).with_context(|| {
-        format!(
-            "{}: run `train cv --select {}` there first",
-            json.display(),
-            select.word()
-        )
-    })?;
-    serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))
-}
-
-/// A fold run's training configuration in `cv` (fold 0's, or the first fold's: `train cv`
-/// trains every fold with one).
-fn fold_config(cv: &Path) -> Result<FitConfig> {
-    let folds = Folds::read(&cv.join("folds.csv"))?;
-    let first = folds
-        .0
-        .keys()
-        .next()
-        .with_context(|| format!("{}: no folds", cv.join("folds.csv").display()))?;
-    let path = cv.join(format!("fold-{first}/config.json"));
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The shipped model's training configuration, which every cross-validation it records must
@@ -199,6 +171,42 @@ fn check_recipe(cv: &Path, mine: &FitConfig, theirs: &FitConfig) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an ensemble's cross-validation (`cv`, of member runs `runs`) for the shipped
+/// `models` unless there is one model per member and each model's recipe is its member's
+/// (`first`: the first model's recipe, read already).
+fn check_ensemble(
+    cv: &Path,
+    runs: &[PathBuf],
+    models: &[PathBuf],
+    first: Option<&FitConfig>,
+) -> Result<()> {
+    if runs.len() != models.len() {
+        bail!(
+            "--cv {} cross-validated an ensemble of {} ({}): give its {} models, one --model per \
+             member in that order, not {}",
+            cv.display(),
+            runs.len(),
+            runs.iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            runs.len(),
+            models.len()
+        );
+    }
+    for (i, (run, model)) in runs.iter().zip(models).enumerate() {
+        let mine = match i {
+            0 => first.cloned(),
+            _ => model_recipe(&read_manifest(model)?)?,
+        };
+        if let Some(mine) = mine {
+            check_recipe(run, &mine, &fold_config(run)?)
+                .with_context(|| format!("--model {} (member {})", model.display(), i + 1))?;
+        }
+    }
+    Ok(())
+}
+
 /// The figures of `dir`, another draw of `record`'s recipe: refused unless it is complete, over
 /// the same cases and folds, scored on the same epoch's weights, and of the shipped model's
 /// recipe (`recipe`, when it records one).
@@ -219,15 +227,7 @@ fn cross_validation_draw(
         c.sort_unstable();
         c
     }
-    if draw.reference.cases.len() < draw.cases {
-        bail!(
-            "--cv-draw {}: {} of its {} cases are scored; finish its folds first (the same \
-             `train cv` command continues it)",
-            dir.display(),
-            draw.reference.cases.len(),
-            draw.cases
-        );
-    }
+    let summary = summary_of(dir, select, "--cv-draw", false)?;
     if draw.folds != record.folds || names(&draw.reference) != names(&record.reference) {
         bail!(
             "--cv-draw {}: {} folds over {} cases, not the record's {} folds over its {} cases",
@@ -238,23 +238,17 @@ fn cross_validation_draw(
             record.reference.cases.len()
         );
     }
-    let config = fold_config(dir)?;
     if let Some(mine) = recipe {
-        check_recipe(dir, mine, &config)?;
+        check_recipe(dir, mine, &fold_config(dir)?)?;
     }
-    let run = std::fs::canonicalize(dir)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .with_context(|| format!("--cv-draw {}: no folder name", dir.display()))?;
-    if record.other_draws.iter().any(|d| d.run == run) {
-        bail!("--cv-draw {}: {run} is recorded already", dir.display());
+    if record.other_draws.iter().any(|d| d.run == summary.run) {
+        bail!(
+            "--cv-draw {}: {} is recorded already",
+            dir.display(),
+            summary.run
+        );
     }
-    Ok(CrossValidationDraw {
-        run,
-        seed: config.seed,
-        reference: (&draw.reference).into(),
-        native: (&draw.native).into(),
-    })
+    Ok(summary)
 }
 
 /// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
@@ -321,16 +315,43 @@ pub fn run(args: &ShipArgs) -> Result<()> {
     } else {
         None
     };
+    let n = args.model.len();
     let mut cross = match &args.cv {
         Some(cv) => {
             let record = cross_validation(cv, &args.model[0], &read_case_list(&args.cases)?)?;
-            if let Some(mine) = &recipe {
-                check_recipe(cv, mine, &fold_config(cv)?)?;
+            match ensemble_runs(cv)? {
+                Some(runs) => check_ensemble(cv, &runs, &args.model, recipe.as_ref())?,
+                None if n > 1 => bail!(
+                    "--cv {} cross-validated one recipe, and {n} models are shipped: an \
+                     ensemble's figure is its own (`train cv-ensemble` over its members' \
+                     cross-validations)",
+                    cv.display()
+                ),
+                None => {
+                    if let Some(mine) = &recipe {
+                        check_recipe(cv, mine, &fold_config(cv)?)?;
+                    }
+                }
             }
             Some(record)
         }
-        // A shipped model shipped again keeps the record it was shipped with.
-        None => given.cross_validation.clone(),
+        // A shipped model shipped again keeps the record it was shipped with, if that record
+        // is of what is shipped now (one recipe's, or an ensemble's of as many models).
+        None => given.cross_validation.clone().filter(|cv| {
+            let fits = cv.members.len() == if n > 1 { n } else { 0 };
+            if !fits {
+                eprintln!(
+                    "note: {}'s cross-validation record is {}, not of the {n} model(s) shipped \
+                     now: not kept (give --cv)",
+                    args.model[0].display(),
+                    match cv.members.len() {
+                        0 => "one recipe's".to_string(),
+                        k => format!("an ensemble's of {k}"),
+                    }
+                );
+            }
+            fits
+        }),
     };
     if !args.cv_draw.is_empty() {
         let record = cross.as_mut().with_context(|| {
@@ -339,6 +360,12 @@ pub fn run(args: &ShipArgs) -> Result<()> {
                 args.model[0].display()
             )
         })?;
+        if !record.members.is_empty() {
+            bail!(
+                "--cv-draw: the record is an ensemble's cross-validation; further draws are \
+                 recorded for one recipe's"
+            );
+        }
         for dir in &args.cv_draw {
             let same = |a: &Path, b: &Path| {
                 use std::fs::canonicalize;
@@ -416,6 +443,12 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             cv.reference.min,
             cv.native.mean
         );
+        for m in &cv.members {
+            println!(
+                "  of an ensemble, whose member {} (seed {}) alone: mean DSC {:.4} reference (median {:.4}, worst {:.4}), {:.4} native",
+                m.run, m.seed, m.reference.mean, m.reference.median, m.reference.min, m.native.mean
+            );
+        }
         for d in &cv.other_draws {
             println!(
                 "  another draw, {} (seed {}): mean DSC {:.4} reference (median {:.4}, worst {:.4}), {:.4} native",
@@ -456,10 +489,32 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
     for (i, path) in args.model.iter().enumerate() {
         let mut m = read_manifest(path)?;
         if !m.ensemble.is_empty() {
-            bail!(
-                "{} is a shipped ensemble: give its members' weights to --model one by one",
-                path.display()
-            );
+            // A shipped ensemble shipped again: its first model's file, then each member's.
+            let beside: Vec<PathBuf> = m
+                .ensemble
+                .iter()
+                .map(|stem| path.with_file_name(format!("{stem}.bpk")))
+                .collect();
+            let canonical = |p: &PathBuf| std::fs::canonicalize(p).ok();
+            let given_members = args.model.get(1..).unwrap_or_default();
+            let is_it = i == 0
+                && given_members.len() == beside.len()
+                && given_members
+                    .iter()
+                    .zip(&beside)
+                    .all(|(g, b)| canonical(g).is_some() && canonical(g) == canonical(b));
+            if !is_it {
+                bail!(
+                    "{} is a shipped ensemble's first model: give it first and then its members, \
+                     one --model each: {}",
+                    path.display(),
+                    beside
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
         m.flip_tta = args.flip_tta;
         if let Some(keep) = args.components {

@@ -94,3 +94,25 @@ pub fn tiny_fit(out: &Path, epochs: usize, extra: &[&str]) -> Command {
         .args(extra);
     cmd
 }
+
+/// A JSON file (a manifest, a cross-validation record) as a value.
+pub fn manifest(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Reads `train eval --csv` output as (case, reference, native) rows.
+pub fn eval_rows(csv: &Path) -> Vec<(String, f64, f64)> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_string(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
