@@ -256,7 +256,10 @@ test('cpu: every shipped model on the same slices, compared', { timeout: 30 * 60
       assert.ok(c.lines.some(l => l.startsWith('val: validation DSC mean')), `${c.model}: ${c.lines}`);
     }
     const weights = () => served.sent.filter(s => s.path.endsWith('.bpk')).map(s => basename(s.path)).sort();
-    assert.deepEqual(weights(), [`${listed[0]}.bpk`], 'only the ticked model\'s weights are fetched');
+    // A model's weights files: its own and, for an ensemble, its members' (named in its manifest).
+    const filesOf = m => [m, ...(JSON.parse(readFileSync(join(repo, 'web/models', `${m}.json`), 'utf8')).ensemble ?? [])]
+      .map(f => `${f}.bpk`);
+    assert.deepEqual(weights(), filesOf(listed[0]).sort(), 'only the ticked model\'s weights are fetched');
     for (const m of listed.slice(1)) {
       await page.click(`.model-card[data-model="${m}"] input.tick`);
       // The tick and the loading state come in one render; ready again once loaded.
@@ -265,7 +268,7 @@ test('cpu: every shipped model on the same slices, compared', { timeout: 30 * 60
       const state = await page.$eval('#status', e => ({ state: e.dataset.state, text: e.textContent }));
       assert.equal(state.state, 'ready', `after ticking ${m}: ${state.text}`);
     }
-    assert.deepEqual(weights(), listed.map(m => `${m}.bpk`).sort());
+    assert.deepEqual(weights(), listed.flatMap(filesOf).sort());
     const t0 = Date.now();
     await (await page.$('#file-input')).uploadFile(...files);
     await page.waitForSelector('[data-case]', { timeout: 60 * 1000 });
