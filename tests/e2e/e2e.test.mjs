@@ -311,7 +311,7 @@ test('cpu: every shipped model on the same slices, compared', { timeout: 30 * 60
     await page.waitForFunction(m => document.querySelector(`.model-card[data-model="${m}"]`).dataset.weights, { timeout: 2 * 60 * 1000, polling: 100 }, listed[1]);
     const again = await page.$$eval('.model-card', cs => cs.map(c => c.dataset.weights ?? 'not loaded'));
     assert.deepEqual(again, listed.map((_, i) => (i < 2 ? 'cache' : 'not loaded')));
-    assert.deepEqual(weights(), listed.map(m => `${m}.bpk`).sort(), 'weights downloaded again');
+    assert.deepEqual(weights(), listed.flatMap(filesOf).sort(), 'weights downloaded again');
     assert.deepEqual(errors, [], 'uncaught errors on the page');
     console.log(`compare: ${listed.length} models on ${rows.length} cases in ${seconds.toFixed(1)} s; ${JSON.stringify(rows)}`);
   } finally {
