@@ -65,6 +65,23 @@ fn tiny_cv(folds: &Path, together: &Path, out: &Path, extra: &[&str]) -> Command
     cmd
 }
 
+/// `train ship` of `models` to `out`, validated on `cases` of the synthetic data.
+fn ship_to(out: &Path, cases: &Path, models: &[PathBuf]) -> Command {
+    let (data, _) = synthetic_data();
+    let mut cmd = train();
+    cmd.arg("ship");
+    for m in models {
+        cmd.arg("--model").arg(m);
+    }
+    cmd.arg("--data")
+        .arg(data)
+        .arg("--cases")
+        .arg(cases)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 /// `train folds` keeps the given cases together in fold 0; `train cv` trains a model per fold,
 /// scores every case with the model that did not see it (`oof.csv`, `cv.md`), and a second call
 /// finds everything done instead of training again.
@@ -191,19 +208,11 @@ fn cross_validation_scores_every_case_out_of_fold_and_resumes() {
     run_ok(&mut cv_at(&draw, &["--seed", "7"]));
     run_ok(&mut cv_at(&other_recipe, &["--seed", "7", "--lr", "1e-3"]));
     let reship = |model: &Path, extra: &[&Path]| {
-        let mut cmd = train();
-        cmd.arg("ship").arg("--model").arg(model);
+        let mut cmd = ship_to(&shipped, &together, &[model.to_path_buf()]);
         for d in extra {
             cmd.arg("--cv-draw").arg(d);
         }
-        cmd.arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(&together)
-            .arg("--out")
-            .arg(&shipped)
-            .output()
-            .unwrap()
+        cmd.output().unwrap()
     };
     // Shipped again from the shipped files: the record stays, and the draw is added to it.
     let copy = dir.join("copy");
@@ -374,21 +383,11 @@ fn an_ensembles_cross_validation_averages_its_members_fold_models_and_ships_with
     // Shipped with one model per member, the record goes into the manifest.
     let shipped = dir.join("shipped");
     let ship = |models: &[PathBuf], cv: Option<&Path>, extra: &[&str]| {
-        let mut cmd = train();
-        cmd.arg("ship");
-        for m in models {
-            cmd.arg("--model").arg(m);
-        }
+        let mut cmd = ship_to(&shipped, &together, models);
         if let Some(cv) = cv {
             cmd.arg("--cv").arg(cv);
         }
-        cmd.arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(&together)
-            .arg("--out")
-            .arg(&shipped)
-            .args(extra);
+        cmd.args(extra);
         cmd
     };
     let fold_models = [a.join("fold-0/last.bpk"), b.join("fold-0/last.bpk")];
