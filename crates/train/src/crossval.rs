@@ -160,6 +160,14 @@ impl Select {
         }
     }
 
+    /// A fold run's file of these weights (`train fit` writes both).
+    pub fn weights_file(self) -> &'static str {
+        match self {
+            Select::Last => "last.bpk",
+            Select::Best => "best.bpk",
+        }
+    }
+
     /// A fold's scores file for these weights (kept apart, so that one never stands in for
     /// the other).
     fn scores_file(self) -> &'static str {
@@ -248,23 +256,41 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
         eprintln!("fold {fold}: scores up to date ({})", scores.display());
         return Ok(());
     }
-    let rows = eval(&EvalJob {
-        models: vec![weights],
-        data: job.fit.data.clone(),
+    let rows = score_fold(
+        vec![weights],
+        &job.fit.data,
+        held_out,
+        job.fit.backend,
+        job.fit.val_batch,
+    )?;
+    write_atomic(&scores, write_csv(&rows)?.as_bytes())
+}
+
+/// Scores a fold's model (or an ensemble's models, probabilities averaged) on the fold's
+/// held-out cases (the list file `held_out`) as every out-of-fold figure is scored.
+fn score_fold(
+    models: Vec<PathBuf>,
+    data: &Path,
+    held_out: PathBuf,
+    backend: Backend,
+    batch: usize,
+) -> Result<Vec<ScoreRow>> {
+    eval(&EvalJob {
+        models,
+        data: data.to_path_buf(),
         cases: Some(held_out),
         save_masks: None,
-        backend: job.fit.backend,
+        backend,
         sizes: Sizes::default(),
         infer: InferOptions {
-            batch: job.fit.val_batch,
+            batch,
             flip_tta: false,
         },
         // The protocol's rule: out-of-fold figures compare recipes, not post-processing.
         components: Some(Components::Largest),
         components_csv: None,
         threshold_sweep: None,
-    })?;
-    write_atomic(&scores, write_csv(&rows)?.as_bytes())
+    })
 }
 
 /// The weights a fold is scored with: `best.bpk`, or `last.bpk`, which `train fit` exports at
@@ -273,7 +299,7 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
 /// model the run trained and its training record (from its own `best.json`, whatever flags this
 /// call got; checkpoints carry none).
 fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
-    let best = run.path("best.bpk");
+    let best = run.path(Select::Best.weights_file());
     match job.select {
         Select::Best => Ok(best),
         Select::Last => {
@@ -283,7 +309,7 @@ fn fold_weights(job: &CvJob, run: &RunDir) -> Result<PathBuf> {
                     .checkpoint
                     .context("the fold's run has no checkpoint")?,
             );
-            let last = run.path("last.bpk");
+            let last = run.path(Select::Last.weights_file());
             if is_newer(&last, &ckpt) {
                 return Ok(last);
             }
@@ -483,15 +509,20 @@ pub fn fold_config(cv: &Path) -> Result<FitConfig> {
     serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-/// A cross-validation's summary for another record (a draw or an ensemble member): refused,
-/// naming `what` (the flag that gave it), unless every case of its folds is scored or
-/// `partial` allows fewer.
-pub fn summary_of(
-    dir: &Path,
-    select: Select,
-    what: &str,
-    partial: bool,
-) -> Result<CrossValidationDraw> {
+/// A finished cross-validation read for another record (a draw, an ensemble member).
+pub struct OtherRun {
+    /// Its out-of-fold record for the weights asked for.
+    pub record: CrossValidation,
+    /// Its fold runs' training configuration.
+    pub config: FitConfig,
+    /// What the other record keeps of it.
+    pub summary: CrossValidationDraw,
+}
+
+/// Reads the cross-validation in `dir` for another record (each file once): refused, naming
+/// `what` (the flag that gave it), unless every case of its folds is scored or `partial`
+/// allows fewer.
+pub fn read_other_run(dir: &Path, select: Select, what: &str, partial: bool) -> Result<OtherRun> {
     let record = read_record(dir, select)?;
     if !partial && record.reference.cases.len() < record.cases {
         bail!(
@@ -506,12 +537,27 @@ pub fn summary_of(
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .with_context(|| format!("{what} {}: no folder name", dir.display()))?;
-    Ok(CrossValidationDraw {
+    let config = fold_config(dir)?;
+    let summary = CrossValidationDraw {
         run,
-        seed: fold_config(dir)?.seed,
+        seed: config.seed,
         reference: (&record.reference).into(),
         native: (&record.native).into(),
+    };
+    Ok(OtherRun {
+        record,
+        config,
+        summary,
     })
+}
+
+/// Paths as one line for a message: `a, b, c`.
+pub fn path_list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The file in an ensemble's cross-validation folder that names its member runs, in order.
@@ -584,10 +630,13 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
             );
         }
     }
+    if let Some(bad) = job.only.iter().flatten().find(|f| !folds.0.contains_key(f)) {
+        bail!("--only {bad}: the members' folds file has no fold {bad}");
+    }
     let members: Vec<CrossValidationDraw> = job
         .runs
         .iter()
-        .map(|r| summary_of(r, job.select, "--run", job.only.is_some()))
+        .map(|r| read_other_run(r, job.select, "--run", job.only.is_some()).map(|o| o.summary))
         .collect::<Result<_>>()?;
     let out = &job.out;
     std::fs::create_dir_all(out.join("lists"))
@@ -597,11 +646,7 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
         Some(earlier) if earlier != runs => bail!(
             "{} holds the cross-validation of another ensemble ({}): give another --out",
             out.display(),
-            earlier
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            path_list(&earlier)
         ),
         _ => {}
     }
@@ -610,22 +655,18 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
         serde_json::to_string_pretty(&EnsembleRuns { runs: runs.clone() })?.as_bytes(),
     )?;
     write_atomic(&out.join("folds.csv"), folds.to_csv()?.as_bytes())?;
-    if let Some(bad) = job.only.iter().flatten().find(|f| !folds.0.contains_key(f)) {
-        bail!("--only {bad}: the members' folds file has no fold {bad}");
-    }
     for (fold, cases) in &folds.0 {
         if job.only.as_ref().is_some_and(|o| !o.contains(fold)) {
             continue;
         }
         let held_out = out.join(format!("lists/fold-{fold}-held-out.txt"));
         write_list(&held_out, cases)?;
-        let weights_file = match job.select {
-            Select::Last => "last.bpk",
-            Select::Best => "best.bpk",
-        };
         let models: Vec<PathBuf> = runs
             .iter()
-            .map(|r| r.join(format!("fold-{fold}")).join(weights_file))
+            .map(|r| {
+                r.join(format!("fold-{fold}"))
+                    .join(job.select.weights_file())
+            })
             .collect();
         if let Some(missing) = models.iter().find(|m| !m.is_file()) {
             bail!("{}: not found (is its fold trained?)", missing.display());
@@ -642,22 +683,7 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
             models.len(),
             cases.len()
         );
-        let rows = eval(&EvalJob {
-            models,
-            data: job.data.clone(),
-            cases: Some(held_out),
-            save_masks: None,
-            backend: job.backend,
-            sizes: Sizes::default(),
-            infer: InferOptions {
-                batch: job.batch,
-                flip_tta: false,
-            },
-            // The protocol's rule, as `train cv` scores a fold.
-            components: Some(Components::Largest),
-            components_csv: None,
-            threshold_sweep: None,
-        })?;
+        let rows = score_fold(models, &job.data, held_out, job.backend, job.batch)?;
         write_atomic(&scores, write_csv(&rows)?.as_bytes())?;
     }
     summarize_out_of_fold(out, &folds, job.select, job.beside.as_ref(), members)

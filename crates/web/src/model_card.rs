@@ -226,6 +226,21 @@ mod tests {
         Manifest::from_json(&text).unwrap()
     }
 
+    /// A cross-validation's summary with `mean` as every figure but the worst (0).
+    fn draw(run: &str, mean: f64) -> brainseg::manifest::CrossValidationDraw {
+        let figures = brainseg::manifest::Figures {
+            mean,
+            median: mean,
+            min: 0.0,
+        };
+        brainseg::manifest::CrossValidationDraw {
+            run: run.into(),
+            seed: 43,
+            reference: figures,
+            native: figures,
+        }
+    }
+
     #[wasm_bindgen_test]
     fn a_card_says_which_figure_is_cross_validated_and_which_is_validation() {
         let cv = r#", "cross_validation": {"folds": 5, "cases": 100, "weights": "last",
@@ -275,19 +290,7 @@ mod tests {
         let mut m = manifest(cv);
         let draws = m.cross_validation.as_mut().unwrap();
         for (run, mean) in [("s43", 0.82), ("s44", 0.78)] {
-            let figures = brainseg::manifest::Figures {
-                mean,
-                median: mean,
-                min: 0.0,
-            };
-            draws
-                .other_draws
-                .push(brainseg::manifest::CrossValidationDraw {
-                    run: run.into(),
-                    seed: 43,
-                    reference: figures,
-                    native: figures,
-                });
+            draws.other_draws.push(draw(run, mean));
         }
         let c = card(&[m]).unwrap();
         assert!(
@@ -303,19 +306,7 @@ mod tests {
         let mut m = manifest(cv);
         let record = m.cross_validation.as_mut().unwrap();
         for (run, mean) in [("s42", 0.79), ("s43", 0.785)] {
-            let figures = brainseg::manifest::Figures {
-                mean,
-                median: mean,
-                min: 0.0,
-            };
-            record
-                .members
-                .push(brainseg::manifest::CrossValidationDraw {
-                    run: run.into(),
-                    seed: 42,
-                    reference: figures,
-                    native: figures,
-                });
+            record.members.push(draw(run, mean));
         }
         let c = card(&[m.clone(), m]).unwrap();
         assert!(

@@ -6,7 +6,9 @@
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::cases::read_case_list;
-use crate::crossval::{Folds, Select, ensemble_runs, fold_config, read_record, summary_of};
+use crate::crossval::{
+    Folds, Select, ensemble_runs, fold_config, path_list, read_other_run, read_record,
+};
 use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
 use crate::model_io::{load_single, read_manifest, write_model};
 use crate::training::config::FitConfig;
@@ -186,10 +188,7 @@ fn check_ensemble(
              member in that order, not {}",
             cv.display(),
             runs.len(),
-            runs.iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            path_list(runs),
             runs.len(),
             models.len()
         );
@@ -221,13 +220,13 @@ fn cross_validation_draw(
             record.weights
         )
     })?;
-    let draw = read_record(dir, select)?;
+    let other = read_other_run(dir, select, "--cv-draw", false)?;
+    let draw = &other.record;
     fn names(v: &Validation) -> Vec<&str> {
         let mut c: Vec<&str> = v.cases.iter().map(|c| c.case.as_str()).collect();
         c.sort_unstable();
         c
     }
-    let summary = summary_of(dir, select, "--cv-draw", false)?;
     if draw.folds != record.folds || names(&draw.reference) != names(&record.reference) {
         bail!(
             "--cv-draw {}: {} folds over {} cases, not the record's {} folds over its {} cases",
@@ -239,8 +238,9 @@ fn cross_validation_draw(
         );
     }
     if let Some(mine) = recipe {
-        check_recipe(dir, mine, &fold_config(dir)?)?;
+        check_recipe(dir, mine, &other.config)?;
     }
+    let summary = other.summary;
     if record.other_draws.iter().any(|d| d.run == summary.run) {
         bail!(
             "--cv-draw {}: {} is recorded already",
@@ -249,6 +249,12 @@ fn cross_validation_draw(
         );
     }
     Ok(summary)
+}
+
+/// Whether two paths name one existing file or folder.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::fs::canonicalize;
+    matches!((canonicalize(a), canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Side for model `i` of `n` from `--input-size` (one for all, or one per model).
@@ -367,11 +373,7 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             );
         }
         for dir in &args.cv_draw {
-            let same = |a: &Path, b: &Path| {
-                use std::fs::canonicalize;
-                matches!((canonicalize(a), canonicalize(b)), (Ok(x), Ok(y)) if x == y)
-            };
-            if args.cv.as_deref().is_some_and(|cv| same(cv, dir)) {
+            if args.cv.as_deref().is_some_and(|cv| same_file(cv, dir)) {
                 bail!("--cv-draw {}: that is --cv's own run", dir.display());
             }
             let draw = cross_validation_draw(dir, record, recipe.as_ref())?;
@@ -495,24 +497,19 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
                 .iter()
                 .map(|stem| path.with_file_name(format!("{stem}.bpk")))
                 .collect();
-            let canonical = |p: &PathBuf| std::fs::canonicalize(p).ok();
             let given_members = args.model.get(1..).unwrap_or_default();
             let is_it = i == 0
                 && given_members.len() == beside.len()
                 && given_members
                     .iter()
                     .zip(&beside)
-                    .all(|(g, b)| canonical(g).is_some() && canonical(g) == canonical(b));
+                    .all(|(g, b)| same_file(g, b));
             if !is_it {
                 bail!(
                     "{} is a shipped ensemble's first model: give it first and then its members, \
                      one --model each: {}",
                     path.display(),
-                    beside
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    path_list(&beside)
                 );
             }
         }
