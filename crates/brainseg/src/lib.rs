@@ -10,7 +10,7 @@
 //! | the architectures (burn) | [`model`] |
 //! | `model.json` and its validation | [`manifest`] |
 //! | `.bpk` weights + manifest: save, load a model or an ensemble | [`model_io`] |
-//! | 8-bit weights (`q8`): the format | [`quantized`] |
+//! | 8- and 4-bit weights (`q8`, `q4`): the formats | [`quantized`] |
 //! | running a model over a case (TTA, ensembles) | [`inference`] |
 //! | threshold and 3-D component selection (largest, relative, …) | [`postprocess`] |
 //! | DSC and its summaries | [`metrics`] |

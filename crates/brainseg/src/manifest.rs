@@ -61,6 +61,8 @@ pub enum Precision {
     F16,
     /// Convolution kernels as 8-bit integers with per-channel scales (`quantized`).
     Q8,
+    /// Convolution kernels as 4-bit codebook indices with per-group scales (`quantized`).
+    Q4,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -80,10 +80,25 @@ impl ModuleMapper for Replace {
     }
 }
 
-/// Loads 8-bit weights (`quantized`) into a freshly built model, after checking that they hold
-/// exactly its tensors.
-fn load_q8(model: Model, bytes: &[u8], file: &str, arch: String) -> Result<Model, ModelIoError> {
-    let tensors = quantized::decode(bytes).map_err(|e| ModelIoError::Weights {
+/// The quantised format of a precision's kernels, if it is one.
+fn quantized_bits(precision: Precision) -> Option<quantized::Bits> {
+    match precision {
+        Precision::F32 | Precision::F16 => None,
+        Precision::Q8 => Some(quantized::Bits::Eight),
+        Precision::Q4 => Some(quantized::Bits::Four),
+    }
+}
+
+/// Loads quantised weights (`quantized`) into a freshly built model, after checking that they
+/// hold exactly its tensors.
+fn load_quantized(
+    model: Model,
+    bytes: &[u8],
+    bits: quantized::Bits,
+    file: &str,
+    arch: String,
+) -> Result<Model, ModelIoError> {
+    let tensors = quantized::decode(bytes, bits).map_err(|e| ModelIoError::Weights {
         file: file.to_string(),
         message: e.to_string(),
     })?;
@@ -109,12 +124,12 @@ fn load_q8(model: Model, bytes: &[u8], file: &str, arch: String) -> Result<Model
 }
 
 /// Serialises weights: burnpack bytes (half precision for convolutions when asked; BatchNorm
-/// stays f32 because its running variance underflows in f16), or the 8-bit format.
+/// stays f32 because its running variance underflows in f16), or a quantised format.
 pub fn weights_to_bytes(model: &Model, precision: Precision) -> Result<Vec<u8>, ModelIoError> {
-    if precision == Precision::Q8 {
+    if let Some(bits) = quantized_bits(precision) {
         let mut c = Collect(Vec::new());
         model.visit(&mut c);
-        return Ok(quantized::encode(&c.0));
+        return Ok(quantized::encode(&c.0, bits));
     }
     let mut store = BurnpackStore::from_bytes(None);
     if precision == Precision::F16 {
@@ -141,8 +156,9 @@ pub fn load_model(
             file: file.to_string(),
             source,
         })?;
-    if manifest.precision == Precision::Q8 {
-        return load_q8(model, &weights, file, manifest.model.arch.to_string());
+    if let Some(bits) = quantized_bits(manifest.precision) {
+        let arch = manifest.model.arch.to_string();
+        return load_quantized(model, &weights, bits, file, arch);
     }
     // Missing tensors come back in the result (not as burn's error listing every one), so the
     // error can say how many and name one.

@@ -72,9 +72,10 @@ pub fn weights_model() -> ModelConfig {
     }
 }
 
-/// Weights for [`weights_model`], read as full and half precision burnpack and as 8-bit weights.
+/// Weights for [`weights_model`], read as full and half precision burnpack and as 8- and 4-bit
+/// weights.
 pub fn weights(bytes: &[u8], device: &Device) {
-    for precision in [Precision::F32, Precision::F16, Precision::Q8] {
+    for precision in [Precision::F32, Precision::F16, Precision::Q8, Precision::Q4] {
         let manifest = crate::manifest::Manifest::new(weights_model(), SIDE, precision);
         let _ = crate::model_io::load_model(&manifest, bytes.to_vec(), device, "fuzz.bpk");
     }

@@ -121,7 +121,13 @@ fn write_fuzz_seeds() {
     seed("manifest", "shipped", &std::fs::read(shipped).unwrap());
     let device = Device::flex();
     let model = untrusted::weights_model().init(&device).unwrap();
-    for (name, p) in [("f32", Precision::F32), ("f16", Precision::F16)] {
+    let precisions = [
+        ("f32", Precision::F32),
+        ("f16", Precision::F16),
+        ("q8", Precision::Q8),
+        ("q4", Precision::Q4),
+    ];
+    for (name, p) in precisions {
         seed("weights", name, &weights_to_bytes(&model, p).unwrap());
     }
     let row = |case: &str, r: f64| ScoreRow {

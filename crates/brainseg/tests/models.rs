@@ -98,7 +98,7 @@ fn weights_round_trip_to_identical_predictions() {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
-    for precision in [Precision::F32, Precision::F16, Precision::Q8] {
+    for precision in [Precision::F32, Precision::F16, Precision::Q8, Precision::Q4] {
         let manifest = Manifest::new(cfg, 16, precision);
         let bytes = weights_to_bytes(&model, precision).unwrap();
         let loaded = load_model(&manifest, bytes, &device, "m.bpk").unwrap();
@@ -116,15 +116,20 @@ fn weights_round_trip_to_identical_predictions() {
             Precision::F32 => 0.0,
             Precision::F16 => 2e-2,
             Precision::Q8 => 5e-2,
+            Precision::Q4 => 2e-1,
         };
         assert!(max <= tol, "{precision:?}: max difference {max}");
     }
-    // 8-bit weights take about a quarter of f32's bytes.
-    let (q8, f32) = (
-        weights_to_bytes(&model, Precision::Q8).unwrap().len(),
-        weights_to_bytes(&model, Precision::F32).unwrap().len(),
+    // 8-bit weights take about a quarter of f32's bytes; 4-bit ones fewer still (on a model
+    // this small each kernel's 64-byte codebook weighs: an eighth on the shipped ones).
+    let size = |p| weights_to_bytes(&model, p).unwrap().len();
+    let (q4, q8, f32) = (
+        size(Precision::Q4),
+        size(Precision::Q8),
+        size(Precision::F32),
     );
     assert!(q8 * 3 < f32, "q8 {q8} bytes, f32 {f32}");
+    assert!(q4 * 4 < q8 * 3, "q4 {q4} bytes, q8 {q8}");
     // Weights that do not fit the manifest are refused, not half-loaded: the error, naming the
     // file, of loading `model` stored at `stored` under a manifest of `config` at `declared`.
     let refused = |config: ModelConfig, declared: Precision, stored: Precision| {
@@ -144,7 +149,7 @@ fn weights_round_trip_to_identical_predictions() {
         cardinality: 4,
         context: 0,
     };
-    for p in [Precision::F32, Precision::Q8] {
+    for p in [Precision::F32, Precision::Q8, Precision::Q4] {
         let e = refused(other, p, p);
         assert!(e.contains("m.bpk: weights do not match"), "{p:?}: {e}");
     }
@@ -154,6 +159,14 @@ fn weights_round_trip_to_identical_predictions() {
         e.contains("m.bpk: cannot load weights: not 8-bit weights"),
         "{e}"
     );
+    // 8-bit weights declared as 4-bit ones, and the other way round.
+    let e = refused(cfg, Precision::Q4, Precision::Q8);
+    assert!(
+        e.contains("m.bpk: cannot load weights: not 4-bit weights (no BSQ4 header)"),
+        "{e}"
+    );
+    let e = refused(cfg, Precision::Q8, Precision::Q4);
+    assert!(e.contains("not 8-bit weights (no BSQ8 header)"), "{e}");
 }
 
 #[test]

@@ -71,9 +71,10 @@ pub struct ShipArgs {
     /// folders, cases and backend).
     #[arg(long, value_name = "CV_DIR")]
     cv_draw: Vec<PathBuf>,
-    /// Store the weights at this precision: `f16` (half the bytes of f32) or `q8` (convolution
-    /// kernels as 8-bit integers with per-channel scales: a quarter). Default: as given. The
-    /// figures are measured on the stored weights.
+    /// Store the weights at this precision: `f16` (half the bytes of f32), `q8` (convolution
+    /// kernels as 8-bit integers with per-channel scales: a quarter) or `q4` (4-bit indices
+    /// into a codebook per kernel, a scale per group of 64 values: an eighth). Default: as
+    /// given. The figures are measured on the stored weights.
     #[arg(long, value_enum)]
     precision: Option<StoredPrecision>,
 }
@@ -83,6 +84,7 @@ pub struct ShipArgs {
 enum StoredPrecision {
     F16,
     Q8,
+    Q4,
 }
 
 impl From<StoredPrecision> for Precision {
@@ -90,6 +92,7 @@ impl From<StoredPrecision> for Precision {
         match p {
             StoredPrecision::F16 => Precision::F16,
             StoredPrecision::Q8 => Precision::Q8,
+            StoredPrecision::Q4 => Precision::Q4,
         }
     }
 }
