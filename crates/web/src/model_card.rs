@@ -2,7 +2,7 @@
 //! architecture and inference setting, training recipe, cross-validated DSC and validation DSC,
 //! each figure saying which it is. No DOM here, so it is unit-tested.
 
-use brainseg::manifest::{Manifest, Validation};
+use brainseg::manifest::{Manifest, Precision, Validation};
 use brainseg::postprocess::Components;
 use brainseg::preprocess::CENTRAL_STATISTICS;
 use serde_json::Value;
@@ -42,9 +42,18 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
     if let Some(rule) = describe_components(m.components) {
         architecture.push_str(&format!(" · {rule}"));
     }
+    let stored = match m.precision {
+        Precision::F32 => None,
+        Precision::F16 => Some("16-bit"),
+        Precision::Q8 => Some("8-bit"),
+        Precision::Q4 => Some("4-bit"),
+    };
+    if let Some(bits) = stored {
+        architecture.push_str(&format!(" · {bits} weights"));
+    }
     let cross_validated = match &m.cross_validation {
         Some(cv) => {
-            let setting = format!(
+            let mut setting = format!(
                 "{} folds, {} of {} development cases scored by a model that never saw them, \
                  {}-epoch weights",
                 cv.folds,
@@ -52,6 +61,11 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
                 cv.cases,
                 cv.weights
             );
+            // The fold models are scored as trained; what storing the weights smaller costs
+            // shows in the validation figure, which is measured on the stored weights.
+            if let Some(bits) = stored {
+                setting.push_str(&format!(" in f32, not {bits}"));
+            }
             if !cv.members.is_empty() {
                 // An ensemble's figure is its own; its members' alone show what averaging adds.
                 let alone: Vec<String> = cv
@@ -249,7 +263,10 @@ mod tests {
             "native": {"protocol": "native", "mean": 0.79, "median": 0.84, "min": 0.1,
             "cases": [{"case": "A", "dsc": 0.1}]}}"#;
         let c = card(&[manifest(cv)]).unwrap();
-        assert_eq!(c.architecture, "fpn f=8 · 4 levels · input 64²");
+        assert_eq!(
+            c.architecture,
+            "fpn f=8 · 4 levels · input 64² · 16-bit weights"
+        );
         assert_eq!(
             c.recipe,
             "dice-bce loss · 8 epochs × 1024 slices at 64², batch 16 · adamw lr 0.002 (one-cycle) · flex"
@@ -261,7 +278,12 @@ mod tests {
             "{}",
             c.cross_validated
         );
-        assert!(c.cross_validated.ends_with("last-epoch weights)"));
+        assert!(
+            c.cross_validated
+                .ends_with("last-epoch weights in f32, not 16-bit)"),
+            "{}",
+            c.cross_validated
+        );
         assert_eq!(
             c.validation,
             "validation DSC mean 0.850 · median 0.900 · worst 0.250, reference protocol (3 cases; held out of its training)"
@@ -323,7 +345,7 @@ mod tests {
         m.model.context = 1;
         assert_eq!(
             card(&[m]).unwrap().architecture,
-            "fpn f=8 · 4 levels · input 64² · 2.5-D: with the FLAIR of the slice above and below"
+            "fpn f=8 · 4 levels · input 64² · 2.5-D: with the FLAIR of the slice above and below · 16-bit weights"
         );
         // Post-processing other than the protocols' largest component is said.
         let c = card(&[manifest(
@@ -332,7 +354,29 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.architecture,
-            "fpn f=8 · 4 levels · input 64² · flip TTA · keeps every 3-D component of at least 0.3 × the largest"
+            "fpn f=8 · 4 levels · input 64² · flip TTA · keeps every 3-D component of at least 0.3 × the largest · 16-bit weights"
+        );
+        // Weights stored in 4 bits, or at full precision (nothing to say).
+        let mut m = manifest(cv);
+        m.precision = Precision::Q4;
+        let c = card(&[m.clone()]).unwrap();
+        assert!(
+            c.architecture.ends_with("input 64² · 4-bit weights"),
+            "{}",
+            c.architecture
+        );
+        assert!(
+            c.cross_validated.ends_with("weights in f32, not 4-bit)"),
+            "{}",
+            c.cross_validated
+        );
+        m.precision = Precision::F32;
+        let c = card(&[m]).unwrap();
+        assert_eq!(c.architecture, "fpn f=8 · 4 levels · input 64²");
+        assert!(
+            c.cross_validated.ends_with("last-epoch weights)"),
+            "{}",
+            c.cross_validated
         );
     }
 
