@@ -1162,8 +1162,8 @@ fn an_ensemble_ships_as_one_model_with_its_members_beside_it() {
 /// `train ship --precision q8|q4`: the manifest names the precision, the 4-bit file is the
 /// smaller, and the figures in the manifest are those of the stored weights (what `train eval`
 /// of the shipped file gives): within 0.05 of the full-precision model's in 8 bits; in 4 bits
-/// the lesion is still found (this model of width 8 loses about 0.1 there; the shipped FPN of
-/// width 16 loses 0.002, docs/cv/README.md).
+/// the lesion is still found (this model of width 8 loses about 0.1 there; the recipe's FPN of
+/// width 16 0.006 out of fold, docs/cv/README.md).
 #[test]
 fn a_model_ships_in_eight_and_four_bits_with_the_stored_weights_figures() {
     let dir = temp_dir("precision");
