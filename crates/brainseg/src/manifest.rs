@@ -61,7 +61,7 @@ pub enum Precision {
     F16,
     /// Convolution kernels as 8-bit integers with per-channel scales (`quantized`).
     Q8,
-    /// Convolution kernels as 4-bit codebook indices with per-group scales (`quantized`).
+    /// Convolution kernels as 4-bit integers with an f16 step per group of 64 (`quantized`).
     Q4,
 }
 

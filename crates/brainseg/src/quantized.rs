@@ -118,36 +118,44 @@ pub fn encode(tensors: &[Tensor], bits: Bits) -> Vec<u8> {
     out
 }
 
+/// A kernel's values slice by slice (its first dimension).
+fn rows(values: &[f32], slices: usize) -> std::slice::Chunks<'_, f32> {
+    values.chunks(values.len() / slices)
+}
+
+fn largest_magnitude(values: &[f32]) -> f32 {
+    values.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// `v` in whole steps of `step`, rounded to nearest and held within ±`top` (0 for a zero step).
+fn level(v: f32, step: f32, top: f32) -> i8 {
+    let q = if step > 0.0 { (v / step).round() } else { 0.0 };
+    q.clamp(-top, top) as i8
+}
+
 fn encode_q8(out: &mut Vec<u8>, values: &[f32], slices: usize) {
-    let rows = values.chunks(values.len() / slices);
-    let scales: Vec<f32> = rows
-        .clone()
-        .map(|r| r.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0)
+    let scales: Vec<f32> = rows(values, slices)
+        .map(|r| largest_magnitude(r) / 127.0)
         .collect();
     for s in &scales {
         out.extend_from_slice(&s.to_le_bytes());
     }
-    for (row, &s) in rows.zip(&scales) {
-        for &v in row {
-            let q = if s > 0.0 { (v / s).round() } else { 0.0 };
-            out.push(q.clamp(-127.0, 127.0) as i8 as u8);
-        }
+    for (row, &s) in rows(values, slices).zip(&scales) {
+        out.extend(row.iter().map(|&v| level(v, s, 127.0) as u8));
     }
 }
 
 /// The groups of a kernel of `n` values in `slices` slices: each slice's values in runs of
 /// [`GROUP`] (its last run shorter), in order.
 fn groups(values: &[f32], slices: usize) -> impl Iterator<Item = &[f32]> {
-    values
-        .chunks(values.len() / slices)
-        .flat_map(|row| row.chunks(GROUP))
+    rows(values, slices).flat_map(|row| row.chunks(GROUP))
 }
 
 fn encode_q4(out: &mut Vec<u8>, values: &[f32], slices: usize) {
     out.extend_from_slice(&(GROUP as u32).to_le_bytes());
     // Each group's step as the decoder will read it (f16): its largest magnitude / 7.
     let steps: Vec<half::f16> = groups(values, slices)
-        .map(|g| half::f16::from_f32(g.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 7.0))
+        .map(|g| half::f16::from_f32(largest_magnitude(g) / 7.0))
         .collect();
     for s in &steps {
         out.extend_from_slice(&s.to_le_bytes());
@@ -156,10 +164,7 @@ fn encode_q4(out: &mut Vec<u8>, values: &[f32], slices: usize) {
         .zip(&steps)
         .flat_map(|(g, s)| {
             let s = s.to_f32();
-            g.iter().map(move |v| {
-                let q = if s > 0.0 { (v / s).round() } else { 0.0 };
-                (q.clamp(-7.0, 7.0) as i8 + 7) as u8
-            })
+            g.iter().map(move |&v| (level(v, s, 7.0) + 7) as u8)
         })
         .collect();
     for pair in levels.chunks(2) {

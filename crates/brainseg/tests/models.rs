@@ -121,7 +121,7 @@ fn weights_round_trip_to_identical_predictions() {
         assert!(max <= tol, "{precision:?}: max difference {max}");
     }
     // 8-bit weights take about a quarter of f32's bytes; 4-bit ones fewer still (on a model
-    // this small each kernel's 64-byte codebook weighs: an eighth on the shipped ones).
+    // this small each kernel's header and f16 steps weigh: an eighth on the shipped ones).
     let size = |p| weights_to_bytes(&model, p).unwrap().len();
     let (q4, q8, f32) = (
         size(Precision::Q4),

@@ -72,9 +72,9 @@ pub struct ShipArgs {
     #[arg(long, value_name = "CV_DIR")]
     cv_draw: Vec<PathBuf>,
     /// Store the weights at this precision: `f16` (half the bytes of f32), `q8` (convolution
-    /// kernels as 8-bit integers with per-channel scales: a quarter) or `q4` (4-bit indices
-    /// into a codebook per kernel, a scale per group of 64 values: an eighth). Default: as
-    /// given. The figures are measured on the stored weights.
+    /// kernels as 8-bit integers with per-channel scales: a quarter) or `q4` (4-bit integers
+    /// with an f16 step per group of 64 values: an eighth). Default: as given. The figures are
+    /// measured on the stored weights.
     #[arg(long, value_enum)]
     precision: Option<StoredPrecision>,
 }
