@@ -154,6 +154,11 @@ pub struct CrossValidation {
     /// on that fold's held-out cases. Empty: one recipe's cross-validation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<CrossValidationDraw>,
+    /// The precision the fold models' weights were stored at before they were scored (`train
+    /// cv-ensemble --precision`), so that the figure is of the weights as shipped. `None`: as
+    /// trained (f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
 }
 
 /// One more cross-validation of a recipe (see `CrossValidation::other_draws`), or one member of
@@ -426,6 +431,7 @@ mod tests {
             native: v(0.79),
             other_draws: Vec::new(),
             members: Vec::new(),
+            precision: None,
         };
         let one = cv.spread();
         assert_eq!((one.draws, one.mean, one.sd), (1, 0.80, 0.0));

@@ -15,18 +15,22 @@
 //! several complete cross-validations over the same folds together (probabilities averaged),
 //! exactly as `train cv` scores one; its folder holds the same tables and record (listing its
 //! members and their own figures) and `ensemble.json`, naming the member folders in order, so
-//! that `train ship` can check each shipped model against its member's recipe.
+//! that `train ship` can check each shipped model against its member's recipe. With
+//! `--precision` each fold model is first stored as `train ship --precision` would store it
+//! (`fold-K/stored/member-N.bpk`) and those weights are scored: the figure of an ensemble as
+//! shipped in 8 or 4 bits, recorded with its precision.
 
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::evaluation::{EvalJob, Sizes, eval, validation};
-use crate::model_io::{read_manifest, write_model};
+use crate::model_io::{load_single, read_manifest, write_model};
 use crate::training::checkpoint::RunDir;
 use crate::training::{self, FitConfig};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
-use brainseg::manifest::{CrossValidation, CrossValidationDraw, Manifest, Precision};
+use brainseg::manifest::{CrossValidation, CrossValidationDraw, Manifest, Precision, sha256_hex};
 use brainseg::metrics::{Summary, summarize};
+use brainseg::model_io::weights_to_bytes;
 use brainseg::postprocess::Components;
 use brainseg::scores::{ScoreRow, read_csv, write_csv};
 use rand::SeedableRng;
@@ -214,6 +218,7 @@ pub fn run(job: &CvJob) -> Result<()> {
         job.select,
         job.beside.as_ref(),
         Vec::new(),
+        None,
     )
 }
 
@@ -364,6 +369,7 @@ fn summarize_out_of_fold(
     select: Select,
     beside: Option<&(PathBuf, Vec<String>)>,
     members: Vec<CrossValidationDraw>,
+    precision: Option<Precision>,
 ) -> Result<()> {
     let mut rows: Vec<(usize, ScoreRow)> = Vec::new();
     for fold in folds.0.keys() {
@@ -388,6 +394,7 @@ fn summarize_out_of_fold(
             native: validation(&all, "native", |r| r.dsc_native)?,
             other_draws: Vec::new(),
             members: members.clone(),
+            precision,
         };
         write_atomic(
             &out.join(select.record_file()),
@@ -418,6 +425,13 @@ fn summarize_out_of_fold(
             ));
         }
         md.push('\n');
+    }
+    if let Some(p) = precision {
+        md.push_str(&format!(
+            "Each fold model's weights stored at `{}` precision (as `train ship --precision` \
+             stores them) before scoring: the figures are of the weights as shipped.\n\n",
+            serde_json::to_value(p)?.as_str().unwrap_or("?")
+        ));
     }
     md.push_str("| cases | protocol | mean | median | worst | n |\n| --- | --- | ---: | ---: | --- | ---: |\n");
     let mut groups: Vec<(String, Vec<(usize, ScoreRow)>)> =
@@ -566,20 +580,27 @@ pub const ENSEMBLE_FILE: &str = "ensemble.json";
 /// The member runs of an ensemble's cross-validation folder, in `train cv-ensemble`'s order;
 /// `None` for one recipe's.
 pub fn ensemble_runs(cv: &Path) -> Result<Option<Vec<PathBuf>>> {
+    Ok(read_ensemble_file(cv)?.map(|e| e.runs))
+}
+
+fn read_ensemble_file(cv: &Path) -> Result<Option<EnsembleRuns>> {
     let path = cv.join(ENSEMBLE_FILE);
     if !path.is_file() {
         return Ok(None);
     }
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let runs: EnsembleRuns =
-        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some(runs.runs))
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("reading {}", path.display()))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(PartialEq, Serialize, Deserialize)]
 struct EnsembleRuns {
     runs: Vec<PathBuf>,
+    /// `--precision`: the members' fold models were stored so before scoring (none: f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    precision: Option<Precision>,
 }
 
 /// What `train cv-ensemble` scores.
@@ -595,6 +616,9 @@ pub struct EnsembleJob {
     pub beside: Option<(PathBuf, Vec<String>)>,
     /// Only these folds (all when `None`): members then need only these folds trained.
     pub only: Option<Vec<usize>>,
+    /// Store every fold model at this precision (as `train ship --precision` does) before
+    /// scoring, so the figures are of the weights as shipped; `None`: as trained.
+    pub precision: Option<Precision>,
 }
 
 /// Scores an ensemble out of fold: for every fold, the members' fold models (their `select`ed
@@ -641,18 +665,26 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
     let out = &job.out;
     std::fs::create_dir_all(out.join("lists"))
         .with_context(|| format!("creating {}", out.join("lists").display()))?;
-    // Scores of another ensemble in this folder would be mixed into this one's table.
-    match ensemble_runs(out)? {
-        Some(earlier) if earlier != runs => bail!(
-            "{} holds the cross-validation of another ensemble ({}): give another --out",
+    // Scores of another ensemble (or of these members at another precision) in this folder
+    // would be mixed into this one's table.
+    let this = EnsembleRuns {
+        runs: runs.clone(),
+        precision: job.precision,
+    };
+    match read_ensemble_file(out)? {
+        Some(earlier) if earlier != this => bail!(
+            "{} holds the cross-validation of another ensemble ({}; weights {}): give another --out",
             out.display(),
-            path_list(&earlier)
+            path_list(&earlier.runs),
+            earlier
+                .precision
+                .map_or("as trained".to_string(), |p| format!("stored at {p:?}"))
         ),
         _ => {}
     }
     write_atomic(
         &out.join(ENSEMBLE_FILE),
-        serde_json::to_string_pretty(&EnsembleRuns { runs: runs.clone() })?.as_bytes(),
+        serde_json::to_string_pretty(&this)?.as_bytes(),
     )?;
     write_atomic(&out.join("folds.csv"), folds.to_csv()?.as_bytes())?;
     for (fold, cases) in &folds.0 {
@@ -673,6 +705,10 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
         }
         let dir = out.join(format!("fold-{fold}"));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let models = match job.precision {
+            Some(p) => store_members(&models, &dir.join("stored"), p)?,
+            None => models,
+        };
         let scores = dir.join(job.select.scores_file());
         if models.iter().all(|m| is_newer(&scores, m)) {
             eprintln!("fold {fold}: scores up to date ({})", scores.display());
@@ -686,5 +722,37 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
         let rows = score_fold(models, &job.data, held_out, job.backend, job.batch)?;
         write_atomic(&scores, write_csv(&rows)?.as_bytes())?;
     }
-    summarize_out_of_fold(out, &folds, job.select, job.beside.as_ref(), members)
+    summarize_out_of_fold(
+        out,
+        &folds,
+        job.select,
+        job.beside.as_ref(),
+        members,
+        job.precision,
+    )
+}
+
+/// Writes each of a fold's `models` stored at `precision` into `dir` (`member-1.bpk`, …, with
+/// their manifests), as `train ship --precision` stores weights; returns their paths. A stored
+/// file written after its source is kept (resumable).
+fn store_members(models: &[PathBuf], dir: &Path, precision: Precision) -> Result<Vec<PathBuf>> {
+    let device = crate::backend::device(Backend::Flex)?;
+    let mut stored = Vec::with_capacity(models.len());
+    for (i, model) in models.iter().enumerate() {
+        let stem = dir.join(format!("member-{}", i + 1));
+        let bpk = stem.with_extension("bpk");
+        if !(is_newer(&bpk, model) && is_newer(&stem.with_extension("json"), model)) {
+            let (mut manifest, weights) = load_single(model, &device)?;
+            let bytes = weights_to_bytes(&weights, precision)
+                .with_context(|| format!("storing {} at {precision:?}", model.display()))?;
+            manifest.precision = precision;
+            // Its figures were measured on the weights as trained, not on these.
+            manifest.validation = None;
+            manifest.validation_native = None;
+            manifest.weights_sha256 = Some(sha256_hex(&bytes));
+            write_model(&stem, &bytes, &manifest)?;
+        }
+        stored.push(bpk);
+    }
+    Ok(stored)
 }

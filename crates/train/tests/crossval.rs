@@ -465,4 +465,61 @@ fn an_ensembles_cross_validation_averages_its_members_fold_models_and_ships_with
     let draw = b.to_str().unwrap();
     let err = run_refused(&mut ship(&fold_models, Some(&ens), &["--cv-draw", draw]));
     assert!(err.contains("the record is an ensemble's"), "{err}");
+
+    // At a precision: each fold model stored as `train ship --precision` stores it (the same
+    // bytes), those weights scored (as `train eval` scores the stored files together), and the
+    // record and table say so.
+    let q4 = dir.join("ens-q4");
+    run_ok(ensemble(&[&a, &b], &q4).args(["--precision", "q4"]));
+    let alone = dir.join("alone-q4");
+    run_ok(ship_to(&alone, &together, &[a.join("fold-1/last.bpk")]).args(["--precision", "q4"]));
+    let stored = q4.join("fold-1/stored");
+    assert_eq!(
+        std::fs::read(stored.join("member-1.bpk")).unwrap(),
+        std::fs::read(alone.with_extension("bpk")).unwrap()
+    );
+    assert_eq!(manifest(&stored.join("member-2.json"))["precision"], "q4");
+    let direct = dir.join("direct-q4.csv");
+    run_ok(
+        train()
+            .arg("eval")
+            .arg("--model")
+            .arg(stored.join("member-1.bpk"))
+            .arg("--model")
+            .arg(stored.join("member-2.bpk"))
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(a.join("lists/fold-1-held-out.txt"))
+            .args(["--components", "largest", "--batch", "32", "--csv"])
+            .arg(&direct),
+    );
+    assert_eq!(
+        eval_rows(&q4.join("fold-1/scores-last.csv")),
+        eval_rows(&direct)
+    );
+    let record_q4 = manifest(&q4.join("cv-last.json"));
+    assert_eq!(record_q4["precision"], "q4");
+    assert!(record["precision"].is_null(), "{record}");
+    let md = std::fs::read_to_string(q4.join("cv.md")).unwrap();
+    assert!(md.contains("stored at `q4` precision"), "{md}");
+    // The same members at another precision (or as trained) in that folder would mix tables.
+    let err = run_refused(&mut ensemble(&[&a, &b], &q4));
+    assert!(
+        err.contains("another ensemble") && err.contains("stored at Q4"),
+        "{err}"
+    );
+    // Shipped: only at the precision the figure was measured at, and recorded with it.
+    let err = run_refused(&mut ship(&fold_models, Some(&q4), &["--precision", "q8"]));
+    assert!(
+        err.contains("stored at Q4") && err.contains("shipped at Q8"),
+        "{err}"
+    );
+    run_ok(&mut ship(&fold_models, Some(&q4), &["--precision", "q4"]));
+    let m = manifest(&shipped.with_extension("json"));
+    assert_eq!(m["cross_validation"]["precision"], "q4");
+    assert_eq!(
+        m["cross_validation"]["reference"]["mean"],
+        record_q4["reference"]["mean"]
+    );
 }

@@ -42,14 +42,8 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
     if let Some(rule) = describe_components(m.components) {
         architecture.push_str(&format!(" · {rule}"));
     }
-    let stored = match m.precision {
-        Precision::F32 => None,
-        Precision::F16 => Some("16-bit"),
-        Precision::Q8 => Some("8-bit"),
-        Precision::Q4 => Some("4-bit"),
-    };
-    if let Some(bits) = stored {
-        architecture.push_str(&format!(" · {bits} weights"));
+    if m.precision != Precision::F32 {
+        architecture.push_str(&format!(" · {} weights", bits(m.precision)));
     }
     let cross_validated = match &m.cross_validation {
         Some(cv) => {
@@ -61,10 +55,14 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
                 cv.cases,
                 cv.weights
             );
-            // The fold models are scored as trained; what storing the weights smaller costs
-            // shows in the validation figure, which is measured on the stored weights.
-            if let Some(bits) = stored {
-                setting.push_str(&format!(" in f32, not {bits}"));
+            // The fold models are scored as trained unless their record says they were stored
+            // first (`train cv-ensemble --precision`); otherwise what storing the weights
+            // smaller costs shows only in the validation figure, measured on the stored weights.
+            let scored = cv.precision.unwrap_or(Precision::F32);
+            if scored != m.precision {
+                setting.push_str(&format!(" in {}, not {}", bits(scored), bits(m.precision)));
+            } else if scored != Precision::F32 {
+                setting.push_str(&format!(" in {}, as shipped", bits(scored)));
             }
             if !cv.members.is_empty() {
                 // An ensemble's figure is its own; its members' alone show what averaging adds.
@@ -157,6 +155,16 @@ fn describe_components(keep: Components) -> Option<String> {
 }
 
 /// "mean 0.912 · median 0.921 · worst 0.790, reference protocol".
+/// How the card names a stored precision.
+fn bits(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "f32",
+        Precision::F16 => "16-bit",
+        Precision::Q8 => "8-bit",
+        Precision::Q4 => "4-bit",
+    }
+}
+
 fn figures(v: &Validation) -> String {
     format!(
         "mean {:.3} · median {:.3} · worst {:.3}, {} protocol",
@@ -370,6 +378,25 @@ mod tests {
             "{}",
             c.cross_validated
         );
+        // Fold models stored like the shipped weights before scoring (`cv-ensemble
+        // --precision`): the figure is of the weights as shipped, and says so; stored at
+        // another precision, it says which.
+        let record = m.cross_validation.as_mut().unwrap();
+        record.precision = Some(Precision::Q4);
+        let c = card(&[m.clone()]).unwrap();
+        assert!(
+            c.cross_validated.ends_with("weights in 4-bit, as shipped)"),
+            "{}",
+            c.cross_validated
+        );
+        m.precision = Precision::Q8;
+        let c = card(&[m.clone()]).unwrap();
+        assert!(
+            c.cross_validated.ends_with("weights in 4-bit, not 8-bit)"),
+            "{}",
+            c.cross_validated
+        );
+        m.cross_validation.as_mut().unwrap().precision = None;
         m.precision = Precision::F32;
         let c = card(&[m]).unwrap();
         assert_eq!(c.architecture, "fpn f=8 · 4 levels · input 64²");

@@ -3,6 +3,7 @@
 //! (several such cross-validations' fold models averaged, scored the same way). The work is in
 //! `crossval.rs`.
 
+use super::stored_precision::StoredPrecision;
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::cases::read_case_list;
@@ -121,6 +122,12 @@ pub struct CvEnsembleArgs {
     /// scored so far.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<usize>>,
+    /// Store every fold model at this precision first (`q8`, `q4`: as `train ship --precision`
+    /// stores weights; in the folder's `fold-K/stored/`) and score those: the out-of-fold figure
+    /// of the ensemble as it would be shipped. The record names the precision, and `train ship
+    /// --cv` takes it only for models shipped at it. Default: the weights as trained.
+    #[arg(long, value_enum)]
+    precision: Option<StoredPrecision>,
 }
 
 pub fn ensemble(a: CvEnsembleArgs) -> Result<()> {
@@ -137,5 +144,6 @@ pub fn ensemble(a: CvEnsembleArgs) -> Result<()> {
         batch: a.batch,
         beside,
         only: a.only,
+        precision: a.precision.map(Into::into),
     })
 }

@@ -11,6 +11,7 @@ mod pack;
 mod predict;
 mod report;
 mod ship;
+mod stored_precision;
 
 use crate::backend::Backend;
 use crate::evaluation::Sizes;

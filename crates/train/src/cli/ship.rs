@@ -3,6 +3,7 @@
 //! with exactly that setting, in both protocols, into the manifest: the numbers shown beside
 //! the model are then the ones `train eval` and the page give.
 
+use super::stored_precision::StoredPrecision;
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::cases::read_case_list;
@@ -77,24 +78,6 @@ pub struct ShipArgs {
     /// measured on the stored weights.
     #[arg(long, value_enum)]
     precision: Option<StoredPrecision>,
-}
-
-/// `--precision` (the core's `Precision`, which knows nothing of clap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum StoredPrecision {
-    F16,
-    Q8,
-    Q4,
-}
-
-impl From<StoredPrecision> for Precision {
-    fn from(p: StoredPrecision) -> Self {
-        match p {
-            StoredPrecision::F16 => Precision::F16,
-            StoredPrecision::Q8 => Precision::Q8,
-            StoredPrecision::Q4 => Precision::Q4,
-        }
-    }
 }
 
 /// The cross-validation record of `--cv` for the shipped model `model`: which fold's run it
@@ -362,6 +345,20 @@ pub fn run(args: &ShipArgs) -> Result<()> {
             fits
         }),
     };
+    // A figure measured on fold models stored at one precision describes weights stored so.
+    let shipped = args
+        .precision
+        .map(Precision::from)
+        .unwrap_or(given.precision);
+    if let Some(scored) = cross.as_ref().and_then(|cv| cv.precision)
+        && scored != shipped
+    {
+        bail!(
+            "the cross-validation record was measured with the fold models stored at {scored:?}, \
+             and the weights are shipped at {shipped:?}: ship with that --precision, or give \
+             --cv a cross-validation scored at {shipped:?}"
+        );
+    }
     if !args.cv_draw.is_empty() {
         let record = cross.as_mut().with_context(|| {
             format!(
