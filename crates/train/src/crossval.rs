@@ -185,6 +185,8 @@ impl Select {
 /// What `train cv` runs.
 pub struct CvJob {
     pub folds: Folds,
+    /// Cross-validations over the same folds whose fold-K models teach fold K (`--teacher-cv`).
+    pub teacher_cvs: Vec<PathBuf>,
     /// Only these folds (all when `None`).
     pub only: Option<Vec<usize>>,
     pub select: Select,
@@ -245,7 +247,22 @@ fn run_fold(job: &CvJob, fold: usize) -> Result<()> {
                 .is_some_and(|m| s.seconds_spent() >= m * 60.0)
     });
     if !complete {
+        let teacher = job
+            .teacher_cvs
+            .iter()
+            .map(|cv| {
+                cv.join(format!("fold-{fold}"))
+                    .join(Select::Last.weights_file())
+            })
+            .collect::<Vec<_>>();
+        if let Some(missing) = teacher.iter().find(|t| !t.is_file()) {
+            bail!(
+                "--teacher-cv: {} not found (is that cross-validation's fold {fold} trained?)",
+                missing.display()
+            );
+        }
         let cfg = FitConfig {
+            teacher,
             out: dir.clone(),
             val_cases: Some(held_out.clone()),
             train_cases: Some(train),

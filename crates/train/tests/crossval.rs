@@ -523,3 +523,82 @@ fn an_ensembles_cross_validation_averages_its_members_fold_models_and_ships_with
         record_q4["reference"]["mean"]
     );
 }
+
+/// `train cv --teacher-cv T --distill W`: each fold distils from T's model of that fold (one that
+/// never saw the fold's held-out cases), recorded in the fold's config, and training changes
+/// with it; a `--teacher` (which saw some fold's held-out cases), teachers over other folds or
+/// of other inputs, and a weight without teachers or teachers without one are refused.
+#[test]
+fn a_cross_validation_distils_each_fold_from_the_teachers_model_of_that_fold() {
+    let dir = temp_dir("cv-distill");
+    let (_, together, folds) = two_folds(&dir);
+    let teacher = dir.join("teacher");
+    run_ok(&mut tiny_cv(&folds, &together, &teacher, &["--seed", "1"]));
+    let t = teacher.to_str().unwrap();
+    let cv = |out: &str, extra: &[&str]| tiny_cv(&folds, &together, &dir.join(out), extra);
+    let text = run_ok(&mut cv(
+        "student",
+        &["--teacher-cv", t, "--teacher-cv", t, "--distill", "0.5"],
+    ));
+    assert!(
+        text.contains("distilling: 2 teacher model(s), weight 0.5"),
+        "{text}"
+    );
+    run_ok(&mut cv("plain", &[]));
+    for fold in 0..2 {
+        let config = manifest(&dir.join(format!("student/fold-{fold}/config.json")));
+        let own = teacher.join(format!("fold-{fold}/last.bpk"));
+        let own = own.to_str().unwrap();
+        assert_eq!(config["teacher"], serde_json::json!([own, own]));
+        assert_eq!(config["distill"], 0.5);
+        // The same recipe and seed without teachers trains other weights.
+        let weights = |run: &str| std::fs::read(dir.join(format!("{run}/fold-{fold}/last.bpk")));
+        assert_ne!(weights("student").unwrap(), weights("plain").unwrap());
+    }
+    assert_eq!(
+        eval_rows(&dir.join("student/oof.csv"))
+            .iter()
+            .filter(|r| r.0.starts_with("SYN_"))
+            .count(),
+        4
+    );
+    let fold_model = teacher.join("fold-0/last.bpk");
+    let err = run_refused(&mut cv(
+        "leak",
+        &["--teacher", fold_model.to_str().unwrap(), "--distill", "1"],
+    ));
+    assert!(
+        err.contains("would have seen some fold's held-out cases"),
+        "{err}"
+    );
+    let shuffled = dir.join("shuffled");
+    std::fs::create_dir_all(&shuffled).unwrap();
+    let csv = std::fs::read_to_string(&folds).unwrap();
+    std::fs::write(
+        shuffled.join("folds.csv"),
+        csv.replace(",0", ",x")
+            .replace(",1", ",0")
+            .replace(",x", ",1"),
+    )
+    .unwrap();
+    let s = shuffled.to_str().unwrap();
+    let err = run_refused(&mut cv(
+        "other-folds",
+        &["--teacher-cv", s, "--distill", "1"],
+    ));
+    assert!(err.contains("its folds differ"), "{err}");
+    let err = run_refused(&mut cv(
+        "other-side",
+        &["--teacher-cv", t, "--distill", "1", "--size", "64"],
+    ));
+    assert!(
+        err.contains("sees other inputs than the student (input 32², the run's 64²)"),
+        "{err}"
+    );
+    let err = run_refused(&mut cv("no-weight", &["--teacher-cv", t]));
+    assert!(err.contains("--teacher needs --distill W"), "{err}");
+    let err = run_refused(&mut cv("no-teacher", &["--distill", "1"]));
+    assert!(err.contains("--distill needs teachers"), "{err}");
+    let err = run_refused(&mut cv("zero", &["--teacher-cv", t, "--distill", "0"]));
+    assert!(err.contains("--distill must be a positive number"), "{err}");
+}

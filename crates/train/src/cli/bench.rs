@@ -77,6 +77,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             Loss::Dice,
             x.clone(),
             y.clone(),
+            None,
             1e-4,
         )?;
         model = stepped;

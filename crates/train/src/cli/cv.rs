@@ -61,6 +61,11 @@ pub struct CvArgs {
     /// validation cases, patients-val.txt, when found).
     #[arg(long)]
     beside: Option<PathBuf>,
+    /// Distillation in every fold from that fold's model of this cross-validation (`CV/fold-K/
+    /// last.bpk`, over the same folds: trained without the fold's held-out cases); give it once
+    /// per teacher, with --distill W. A --teacher would have seen some fold's held-out cases.
+    #[arg(long, value_name = "CV")]
+    teacher_cv: Vec<PathBuf>,
     /// The training recipe of every fold; --out is the CV folder. Each fold's training and
     /// held-out cases come from the folds file (no --val-cases/--train-cases).
     #[command(flatten)]
@@ -77,6 +82,23 @@ pub fn run(a: CvArgs) -> Result<()> {
              for `train fit`'s final model on every case)"
         );
     }
+    if !a.fit.teacher.is_empty() {
+        bail!(
+            "train cv: a --teacher model would have seen some fold's held-out cases; give \
+             --teacher-cv CV (each fold distils from that cross-validation's fold model)"
+        );
+    }
+    let folds = Folds::read(&a.folds)?;
+    for t in &a.teacher_cv {
+        if Folds::read(&t.join("folds.csv"))? != folds {
+            bail!(
+                "--teacher-cv {}: its folds differ from --folds {}; a fold's teacher must not \
+                 have seen its held-out cases",
+                t.display(),
+                a.folds.display()
+            );
+        }
+    }
     let beside = a
         .beside
         .clone()
@@ -84,7 +106,8 @@ pub fn run(a: CvArgs) -> Result<()> {
         .map(|p| read_case_list(&p).map(|cases| (p, cases)))
         .transpose()?;
     crate::crossval::run(&CvJob {
-        folds: Folds::read(&a.folds)?,
+        folds,
+        teacher_cvs: a.teacher_cv,
         only: a.only,
         select: a.select,
         fit: a.fit,

@@ -154,6 +154,19 @@ pub struct FitConfig {
     #[arg(long, value_enum)]
     #[serde(default)]
     pub mixed_precision: Option<MixedPrecision>,
+    /// Distillation: also fit the averaged probabilities of these trained models (`.bpk` with
+    /// its manifest; a shipped ensemble brings its members) on every training batch, weighted
+    /// by --distill. They must take the run's inputs (side, preprocessing, context). In `train
+    /// cv`, give --teacher-cv instead: each fold's teachers must not have seen its held-out
+    /// cases.
+    #[arg(long, value_name = "MODEL")]
+    #[serde(default)]
+    pub teacher: Vec<PathBuf>,
+    /// The distillation term's weight W: loss = the --loss against the masks + W × binary
+    /// cross-entropy against the teachers' mean probability.
+    #[arg(long, value_name = "W")]
+    #[serde(default)]
+    pub distill: Option<f64>,
 }
 
 /// Runs recorded before `--preprocessing` existed used the reference's.
@@ -164,10 +177,12 @@ fn reference_preprocessing() -> u32 {
 /// Settings that say where a run reads and writes, which cases it trains and is scored on, how
 /// its random draws are seeded and what computes it, not how it trains: runs that differ only
 /// in these follow one recipe (a cross-validation's fold runs, its draws with other seeds, the
-/// final run on every case).
-const NOT_RECIPE: [&str; 9] = [
+/// final run on every case). A run's teachers are files too (each fold's own in a
+/// cross-validation); their weight, `distill`, is the recipe's.
+const NOT_RECIPE: [&str; 10] = [
     "data",
     "out",
+    "teacher",
     "seed",
     "val_cases",
     "train_cases",

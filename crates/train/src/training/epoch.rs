@@ -3,7 +3,8 @@
 //! the time budget of --schedule-by-time checked before every step.
 
 use super::config::FitConfig;
-use super::loss::Loss;
+use super::distill::Teachers;
+use super::loss::{Loss, bce};
 use super::precision::{LossScaler, Skip};
 use super::sampler::{BatchPlan, TrainSet};
 use anyhow::{Context, Result, bail};
@@ -44,6 +45,8 @@ pub struct EpochContext<'a> {
     pub steps_per_epoch: usize,
     /// Training seconds of the earlier epochs.
     pub spent: f64,
+    /// Models whose probabilities the student fits too (`--teacher`).
+    pub teachers: Option<&'a Teachers>,
 }
 
 /// Trains one epoch (cut short when the --schedule-by-time budget runs out); returns the
@@ -87,12 +90,14 @@ pub fn train_epoch(
         stats.lr = schedule.lr_at(schedule.progress(step, steps * cfg.epochs, seconds_spent));
         let s = batch.side;
         let channels = batch.x.len() / (batch.len * s * s).max(1);
-        let x = Tensor::from_data(
-            TensorData::new(batch.x, [batch.len, channels, s, s]),
-            device,
-        );
+        let shape = [batch.len, channels, s, s];
+        let soft = cx
+            .teachers
+            .map(|t| Ok::<_, anyhow::Error>((t.target(&batch.x, shape, device)?, t.weight)))
+            .transpose()?;
+        let x = Tensor::from_data(TensorData::new(batch.x, shape), device);
         let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), device);
-        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, y, stats.lr)
+        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, y, soft, stats.lr)
             .with_context(|| format!("epoch {epoch} step {i}"))?;
         model = stepped;
         match outcome {
@@ -114,7 +119,8 @@ pub fn train_epoch(
 }
 
 /// One optimisation step on the batch `x`, `y`: the forward pass (its convolutions in 16 bits
-/// under the scaler's mixed precision), the loss, the backward pass from the scaled loss, the
+/// under the scaler's mixed precision), the loss (plus, with `soft` = (the teachers' mean
+/// probability, weight), weight × the cross-entropy against it), the backward pass from the scaled loss, the
 /// gradients unscaled and checked, the optimizer's update. Returns the model and the step's
 /// loss, or why the step was skipped (mixed precision only: in f32 a non-finite loss is an
 /// error, as before mixed precision existed).
@@ -125,13 +131,17 @@ pub fn train_step(
     loss: Loss,
     x: Tensor<4>,
     y: Tensor<4>,
+    soft: Option<(Tensor<4>, f64)>,
     lr: f64,
 ) -> Result<(Model, Result<f64, Skip>)> {
     let logits = {
         let _compute = autocast(scaler.compute());
         model.forward(x)
     };
-    let loss = loss.compute(logits, y);
+    let loss = match soft {
+        Some((target, weight)) => loss.compute(logits.clone(), y) + bce(logits, target) * weight,
+        None => loss.compute(logits, y),
+    };
     // The backward pass is queued before the loss is read, so a device that runs ahead does
     // not wait between the two; nothing is applied before the checks below.
     let mut grads = GradientsParams::from_grads(scaler.scale_loss(loss.clone()).backward(), &model);
@@ -182,7 +192,7 @@ fn report_step(
 
 #[cfg(test)]
 mod tests {
-    use super::super::loss::Loss;
+    use super::super::loss::{Loss, bce};
     use super::super::precision::{self, LossScaler, MixedPrecision};
     use super::train_step;
     use crate::backend::{self, Backend};
@@ -228,9 +238,17 @@ mod tests {
                 let x =
                     Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
                 let y = Tensor::<4>::random([2, 1, 16, 16], Distribution::Bernoulli(0.2), &device);
-                let (stepped, outcome) =
-                    train_step(model, &mut optim, &mut scaler, Loss::DiceBce, x, y, 1e-3)
-                        .expect("a step");
+                let (stepped, outcome) = train_step(
+                    model,
+                    &mut optim,
+                    &mut scaler,
+                    Loss::DiceBce,
+                    x,
+                    y,
+                    None,
+                    1e-3,
+                )
+                .expect("a step");
                 let value = outcome.unwrap_or_else(|skip| panic!("{b:?} {arch} {mixed:?}: {skip}"));
                 assert!(value.is_finite(), "{b:?} {arch}: loss {value}");
                 assert_eq!(
@@ -239,5 +257,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// With teachers' probabilities the step's loss is the run's loss plus the weight times the
+    /// cross-entropy against them, measured on the same weights.
+    #[test]
+    fn a_distillation_step_adds_the_weighted_cross_entropy_against_the_teachers() {
+        let device = Device::flex().autodiff();
+        let cfg = ModelConfig {
+            arch: Arch::Fpn,
+            width: 8,
+            levels: 2,
+            cardinality: 4,
+            context: 0,
+        };
+        let model = || {
+            device.seed(7);
+            cfg.init(&device).expect("valid config")
+        };
+        let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<4>::random([2, 1, 16, 16], Distribution::Bernoulli(0.2), &device);
+        let soft = Tensor::<4>::random([2, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let step = |soft: Option<(Tensor<4>, f64)>| {
+            let mut optim = AdamConfig::new().init();
+            let mut scaler = LossScaler::new(None, None);
+            let (_, outcome) = train_step(
+                model(),
+                &mut optim,
+                &mut scaler,
+                Loss::Dice,
+                x.clone(),
+                y.clone(),
+                soft,
+                1e-3,
+            )
+            .expect("a step");
+            outcome.expect("finite")
+        };
+        let plain = step(None);
+        let distilled = step(Some((soft.clone(), 0.5)));
+        let term = bce(model().forward(x.clone()), soft).into_scalar::<f32>() as f64;
+        assert!(term > 0.1, "{term}");
+        assert!(
+            (distilled - plain - 0.5 * term).abs() < 1e-4,
+            "{distilled} − {plain} against 0.5 × {term}"
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! | slice sampler, batches | `sampler.rs` |
 //! | augmentation | `augment.rs` |
 //! | losses | `loss.rs` |
+//! | distillation from teacher models | `distill.rs` |
 //! | the optimisation steps of an epoch | `epoch.rs` |
 //! | validation after an epoch | `validate.rs` |
 //! | run folder: checkpoints, state, metrics, exports | `checkpoint.rs` |
@@ -19,6 +20,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod distill;
 pub mod epoch;
 pub mod loss;
 pub mod precision;
@@ -55,6 +57,7 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
     let command = crate::cli::command_line();
     let device = base.clone().autodiff();
     let data = data::load(&cfg)?;
+    let teachers = distill::Teachers::load(&cfg, &base)?;
     let (mut model, mut optim) = start(&cfg, &run, &state, &device)?;
     if resume {
         recover(&run, &cfg, &state, &model.valid(), &command)?;
@@ -76,6 +79,7 @@ pub fn run(cli: FitConfig, resume: bool) -> Result<()> {
             epoch,
             steps_per_epoch,
             spent,
+            teachers: teachers.as_ref(),
         };
         let (trained, stats) = train_epoch(model, &mut optim, &mut scaler, &cx, &device)?;
         model = trained;
