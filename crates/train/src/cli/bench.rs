@@ -2,7 +2,7 @@
 //! backends, widths and batch sizes (benches/compare.sh runs it beside PyTorch).
 
 use crate::backend::{self, Backend};
-use crate::training::epoch::train_step;
+use crate::training::epoch::{Target, train_step};
 use crate::training::loss::Loss;
 use crate::training::precision::{self, LossScaler, MixedPrecision};
 use anyhow::{Result, bail};
@@ -76,8 +76,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             &mut scaler,
             Loss::Dice,
             x.clone(),
-            y.clone(),
-            None,
+            Target::mask(y.clone()),
             1e-4,
         )?;
         model = stepped;

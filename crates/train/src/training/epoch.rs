@@ -97,7 +97,8 @@ pub fn train_epoch(
             .transpose()?;
         let x = Tensor::from_data(TensorData::new(batch.x, shape), device);
         let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), device);
-        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, y, soft, stats.lr)
+        let target = Target { mask: y, soft };
+        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, target, stats.lr)
             .with_context(|| format!("epoch {epoch} step {i}"))?;
         model = stepped;
         match outcome {
@@ -118,9 +119,22 @@ pub fn train_epoch(
     Ok((model, stats))
 }
 
-/// One optimisation step on the batch `x`, `y`: the forward pass (its convolutions in 16 bits
-/// under the scaler's mixed precision), the loss (plus, with `soft` = (the teachers' mean
-/// probability, weight), weight × the cross-entropy against it), the backward pass from the scaled loss, the
+/// What a training step fits: the masks, and with distillation the teachers' mean probability
+/// with its weight.
+pub struct Target {
+    pub mask: Tensor<4>,
+    pub soft: Option<(Tensor<4>, f64)>,
+}
+
+impl Target {
+    pub fn mask(mask: Tensor<4>) -> Self {
+        Target { mask, soft: None }
+    }
+}
+
+/// One optimisation step on the batch `x`, `target`: the forward pass (its convolutions in 16 bits
+/// under the scaler's mixed precision), the loss (plus, with the target's soft part = (the
+/// teachers' mean probability, weight), weight × the cross-entropy against it), the backward pass from the scaled loss, the
 /// gradients unscaled and checked, the optimizer's update. Returns the model and the step's
 /// loss, or why the step was skipped (mixed precision only: in f32 a non-finite loss is an
 /// error, as before mixed precision existed).
@@ -130,17 +144,18 @@ pub fn train_step(
     scaler: &mut LossScaler,
     loss: Loss,
     x: Tensor<4>,
-    y: Tensor<4>,
-    soft: Option<(Tensor<4>, f64)>,
+    target: Target,
     lr: f64,
 ) -> Result<(Model, Result<f64, Skip>)> {
     let logits = {
         let _compute = autocast(scaler.compute());
         model.forward(x)
     };
-    let loss = match soft {
-        Some((target, weight)) => loss.compute(logits.clone(), y) + bce(logits, target) * weight,
-        None => loss.compute(logits, y),
+    let loss = match target.soft {
+        Some((soft, weight)) => {
+            loss.compute(logits.clone(), target.mask) + bce(logits, soft) * weight
+        }
+        None => loss.compute(logits, target.mask),
     };
     // The backward pass is queued before the loss is read, so a device that runs ahead does
     // not wait between the two; nothing is applied before the checks below.
@@ -194,7 +209,7 @@ fn report_step(
 mod tests {
     use super::super::loss::{Loss, bce};
     use super::super::precision::{self, LossScaler, MixedPrecision};
-    use super::train_step;
+    use super::{Target, train_step};
     use crate::backend::{self, Backend};
     use brainseg::model::{Arch, ModelConfig};
     use burn::optim::AdamConfig;
@@ -244,8 +259,7 @@ mod tests {
                     &mut scaler,
                     Loss::DiceBce,
                     x,
-                    y,
-                    None,
+                    Target::mask(y),
                     1e-3,
                 )
                 .expect("a step");
@@ -271,10 +285,10 @@ mod tests {
             cardinality: 4,
             context: 0,
         };
-        let model = || {
-            device.seed(7);
-            cfg.init(&device).expect("valid config")
-        };
+        // One initialisation, cloned: the steps below start from the same weights (seeding the
+        // device instead would race with the tests running beside this one).
+        let initial = cfg.init(&device).expect("valid config");
+        let model = || initial.clone();
         let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
         let y = Tensor::<4>::random([2, 1, 16, 16], Distribution::Bernoulli(0.2), &device);
         let soft = Tensor::<4>::random([2, 1, 16, 16], Distribution::Uniform(0.0, 1.0), &device);
@@ -287,8 +301,10 @@ mod tests {
                 &mut scaler,
                 Loss::Dice,
                 x.clone(),
-                y.clone(),
-                soft,
+                Target {
+                    mask: y.clone(),
+                    soft,
+                },
                 1e-3,
             )
             .expect("a step");
