@@ -65,6 +65,21 @@ fn tiny_cv(folds: &Path, together: &Path, out: &Path, extra: &[&str]) -> Command
     cmd
 }
 
+/// A folder holding only a `folds.csv` with `folds`' two folds swapped: a cross-validation over
+/// other folds than `folds`'.
+fn swapped_folds(folds: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let csv = std::fs::read_to_string(folds).unwrap();
+    std::fs::write(
+        dir.join("folds.csv"),
+        csv.replace(",0", ",x")
+            .replace(",1", ",0")
+            .replace(",x", ",1"),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
 /// `train ship` of `models` to `out`, validated on `cases` of the synthetic data.
 fn ship_to(out: &Path, cases: &Path, models: &[PathBuf]) -> Command {
     let (data, _) = synthetic_data();
@@ -362,16 +377,7 @@ fn an_ensembles_cross_validation_averages_its_members_fold_models_and_ships_with
     assert!(err.contains("two --run folders or more"), "{err}");
     let err = run_refused(&mut ensemble(&[&a, &a], &dir.join("twice")));
     assert!(err.contains("is given twice"), "{err}");
-    let shuffled = dir.join("shuffled");
-    std::fs::create_dir_all(&shuffled).unwrap();
-    let csv = std::fs::read_to_string(&folds).unwrap();
-    std::fs::write(
-        shuffled.join("folds.csv"),
-        csv.replace(",0", ",x")
-            .replace(",1", ",0")
-            .replace(",x", ",1"),
-    )
-    .unwrap();
+    let shuffled = swapped_folds(&folds, &dir.join("shuffled"));
     let err = run_refused(&mut ensemble(&[&a, &shuffled], &dir.join("other-folds")));
     assert!(err.contains("its folds differ"), "{err}");
     let err = run_refused(&mut ensemble(&[&a, &other_lr], &ens));
@@ -571,16 +577,7 @@ fn a_cross_validation_distils_each_fold_from_the_teachers_model_of_that_fold() {
         err.contains("would have seen some fold's held-out cases"),
         "{err}"
     );
-    let shuffled = dir.join("shuffled");
-    std::fs::create_dir_all(&shuffled).unwrap();
-    let csv = std::fs::read_to_string(&folds).unwrap();
-    std::fs::write(
-        shuffled.join("folds.csv"),
-        csv.replace(",0", ",x")
-            .replace(",1", ",0")
-            .replace(",x", ",1"),
-    )
-    .unwrap();
+    let shuffled = swapped_folds(&folds, &dir.join("shuffled"));
     let s = shuffled.to_str().unwrap();
     let err = run_refused(&mut cv(
         "other-folds",
