@@ -23,14 +23,13 @@
 use crate::atomic::write_atomic;
 use crate::backend::Backend;
 use crate::evaluation::{EvalJob, Sizes, eval, validation};
-use crate::model_io::{load_single, read_manifest, write_model};
+use crate::model_io::{read_manifest, weights_at, write_model};
 use crate::training::checkpoint::RunDir;
 use crate::training::{self, FitConfig};
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{CrossValidation, CrossValidationDraw, Manifest, Precision, sha256_hex};
 use brainseg::metrics::{Summary, summarize};
-use brainseg::model_io::weights_to_bytes;
 use brainseg::postprocess::Components;
 use brainseg::scores::{ScoreRow, read_csv, write_csv};
 use rand::SeedableRng;
@@ -753,15 +752,13 @@ pub fn run_ensemble(job: &EnsembleJob) -> Result<()> {
 /// their manifests), as `train ship --precision` stores weights; returns their paths. A stored
 /// file written after its source is kept (resumable).
 fn store_members(models: &[PathBuf], dir: &Path, precision: Precision) -> Result<Vec<PathBuf>> {
-    let device = crate::backend::device(Backend::Flex)?;
     let mut stored = Vec::with_capacity(models.len());
     for (i, model) in models.iter().enumerate() {
         let stem = dir.join(format!("member-{}", i + 1));
         let bpk = stem.with_extension("bpk");
         if !(is_newer(&bpk, model) && is_newer(&stem.with_extension("json"), model)) {
-            let (mut manifest, weights) = load_single(model, &device)?;
-            let bytes = weights_to_bytes(&weights, precision)
-                .with_context(|| format!("storing {} at {precision:?}", model.display()))?;
+            let mut manifest = read_manifest(model)?;
+            let bytes = weights_at(model, manifest.precision, precision)?;
             manifest.precision = precision;
             // Its figures were measured on the weights as trained, not on these.
             manifest.validation = None;

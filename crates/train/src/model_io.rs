@@ -2,10 +2,11 @@
 //! read through the core's loader (the one the web app uses too) and written atomically.
 
 use crate::atomic::write_atomic;
+use crate::backend::{self, Backend};
 use anyhow::{Context, Result, anyhow};
-use brainseg::manifest::Manifest;
+use brainseg::manifest::{Manifest, Precision};
 use brainseg::model::Model;
-use brainseg::model_io::{ReadRequest, load_ensemble, load_one, parse_manifest};
+use brainseg::model_io::{ReadRequest, load_ensemble, load_one, parse_manifest, weights_to_bytes};
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,19 @@ pub fn load_with_members(path: &Path, device: &Device) -> Result<Vec<(Manifest, 
 pub fn load_single(path: &Path, device: &Device) -> Result<(Manifest, Model)> {
     let stem = stem(path)?;
     pollster::block_on(load_one(&stem, device, &mut read_file)).map_err(|e| anyhow!(e))
+}
+
+/// The bytes of the weights `path` (stored at `stored`, its manifest's precision) as they are
+/// stored at `wanted`: the file itself when it is stored so already, else the model loaded and
+/// written at `wanted`. What `train ship --precision` ships and `train cv-ensemble --precision`
+/// scores, so that the two store a model alike.
+pub fn weights_at(path: &Path, stored: Precision, wanted: Precision) -> Result<Vec<u8>> {
+    if stored == wanted {
+        return std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    }
+    let (_, model) = load_single(path, &backend::device(Backend::Flex)?)?;
+    weights_to_bytes(&model, wanted)
+        .with_context(|| format!("storing {} at {wanted:?}", path.display()))
 }
 
 /// Writes weights (already serialised) and their manifest as `STEM.bpk` + `STEM.json`, creating

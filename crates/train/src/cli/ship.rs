@@ -11,14 +11,13 @@ use crate::crossval::{
     Folds, Select, ensemble_runs, fold_config, path_list, read_other_run, read_record,
 };
 use crate::evaluation::{EvalJob, Sizes, eval, print_header, validation};
-use crate::model_io::{load_single, read_manifest, write_model};
+use crate::model_io::{read_manifest, weights_at, write_model};
 use crate::training::config::FitConfig;
 use anyhow::{Context, Result, bail};
 use brainseg::inference::InferOptions;
 use brainseg::manifest::{
     CrossValidation, CrossValidationDraw, Manifest, Precision, Validation, sha256_hex,
 };
-use brainseg::model_io::weights_to_bytes;
 use brainseg::postprocess::Components;
 use std::path::{Path, PathBuf};
 
@@ -528,18 +527,9 @@ fn write_shipped(args: &ShipArgs, stem: &str) -> Result<Manifest> {
             tta: args.tta_sizes.clone(),
         }
         .apply(&mut m)?;
-        let mut weights =
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        if let Some(p) = args
-            .precision
-            .map(Precision::from)
-            .filter(|p| *p != m.precision)
-        {
-            let device = crate::backend::device(Backend::Flex)?;
-            let (_, model) = load_single(path, &device)?;
-            weights = weights_to_bytes(&model, p)?;
-            m.precision = p;
-        }
+        let wanted = args.precision.map(Precision::from).unwrap_or(m.precision);
+        let weights = weights_at(path, m.precision, wanted)?;
+        m.precision = wanted;
         m.weights_sha256 = Some(sha256_hex(&weights));
         if i == 0 {
             m.set_ensemble(members.clone())?;
