@@ -1,6 +1,6 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
-//! (p = 0.5), plus optional intensity and image-quality changes, applied in one pass that also
-//! takes the training crop. The affine part is written here rather than with an image crate
+//! (p = 0.5), plus optional elastic deformation, intensity and image-quality changes, applied in
+//! one pass that also takes the training crop. The affine part is written here rather than with an image crate
 //! because one affine resampling of a 3-channel f32 image (bilinear) and its mask (nearest) over
 //! a chosen window is a few lines, and doing crop + scale + rotate + flip in a single pass avoids
 //! three intermediate copies.
@@ -23,6 +23,8 @@ pub struct AugConfig {
     /// nnU-Net's image-quality transforms, each drawn per slice: Gaussian noise, Gaussian blur
     /// and simulated low resolution ([`quality`]).
     pub quality: bool,
+    /// Smooth random displacements of the sampling grid ([`elastic_field`]).
+    pub elastic: bool,
 }
 
 impl AugConfig {
@@ -34,8 +36,34 @@ impl AugConfig {
             flip: 0.0,
             intensity: false,
             quality: false,
+            elastic: false,
         }
     }
+}
+
+/// The share of training windows that `--aug-elastic` deforms.
+const ELASTIC_P: f32 = 0.5;
+/// Control points per side of the coarse displacement grid.
+const ELASTIC_GRID: usize = 4;
+/// Standard deviation of a control point's displacement, as a share of the window's side.
+const ELASTIC_SIGMA: f32 = 0.025;
+
+/// Ronneberger et al. 2015's elastic deformation, the U-Net paper's main augmentation for few
+/// training images: displacements drawn at the points of a coarse grid (4 × 4 over the window,
+/// each N(0, σ) in both directions with σ = 2.5 % of the window's side, 3.2 pixels at 128²) and
+/// interpolated smoothly to every pixel. Returns the (dy, dx) fields, `out × out` each, in
+/// output pixels; the image and its mask are both sampled at the displaced points, so they move
+/// together.
+fn elastic_field(out: usize, rng: &mut impl Rng) -> (Vec<f32>, Vec<f32>) {
+    let sigma = ELASTIC_SIGMA * out as f32;
+    let g = ELASTIC_GRID;
+    let mut draw = || -> Vec<f32> {
+        let coarse: Vec<f32> = (0..g * g).map(|_| sigma * standard_normal(rng)).collect();
+        resize_gray(&coarse, g, g, out, out)
+    };
+    let dy = draw();
+    let dx = draw();
+    (dy, dx)
 }
 
 /// Draws the window's scale factor, rotation (radians) and flip, in that order.
@@ -68,6 +96,8 @@ pub fn sample_window(
     rng: &mut impl Rng,
 ) -> (Vec<f32>, Vec<f32>) {
     let (s, a, flip) = draw_affine(cfg, rng);
+    // Drawn only when enabled, so runs without it keep their random stream.
+    let warp = (cfg.elastic && rng.random::<f32>() < ELASTIC_P).then(|| elastic_field(out, rng));
     // Output pixel (oy, ox) → source: undo flip, scale and rotation about the window centre.
     let (sin, cos) = a.sin_cos();
     let half = (out as f32 - 1.0) / 2.0;
@@ -77,15 +107,16 @@ pub fn sample_window(
     let mut msk = vec![0.0f32; out * out];
     for oy in 0..out {
         for ox in 0..out {
+            let o = oy * out + ox;
+            let (wy, wx) = warp.as_ref().map_or((0.0, 0.0), |(wy, wx)| (wy[o], wx[o]));
             let dx = if flip {
                 half - ox as f32
             } else {
                 ox as f32 - half
-            };
-            let dy = oy as f32 - half;
+            } + wx;
+            let dy = oy as f32 - half + wy;
             let sx = (cos * dx + sin * dy) / s + cx;
             let sy = (-sin * dx + cos * dy) / s + cy;
-            let o = oy * out + ox;
             let (ny, nx) = (sy.round(), sx.round());
             if ny >= 0.0 && nx >= 0.0 && (ny as usize) < n && (nx as usize) < n {
                 msk[o] = mask[ny as usize * n + nx as usize] as f32;
@@ -283,6 +314,46 @@ mod tests {
         }
         // P(unchanged) = 0.9 × (1 − 0.2 × 0.875) × (1 − 0.25 × 0.875) ≈ 0.58.
         assert!((120..220).contains(&changed), "{changed} of 400 changed");
+    }
+
+    #[test]
+    fn elastic_deforms_half_the_windows_smoothly_and_moves_the_mask_with_the_image() {
+        let n = 32;
+        // A bright square whose mask is the square itself: channel 0 equals the mask.
+        let mask: Vec<u8> = (0..n * n)
+            .map(|i| u8::from((8..24).contains(&(i / n)) && (8..24).contains(&(i % n))))
+            .collect();
+        let mut image: Vec<f32> = mask.iter().map(|&m| f32::from(m)).collect();
+        image.extend((0..2 * n * n).map(|i| (i % n) as f32));
+        let cfg = AugConfig {
+            elastic: true,
+            ..AugConfig::none()
+        };
+        let c = (n as f32 - 1.0) / 2.0;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut changed = 0;
+        for _ in 0..200 {
+            let (img, msk) = sample_window(&image, &mask, n, n, (c, c), &cfg, &mut rng);
+            if msk != mask.iter().map(|&m| f32::from(m)).collect::<Vec<_>>() {
+                changed += 1;
+            }
+            // Image and mask stay registered: the image's channel 0 (bilinear) rounds to the
+            // mask (nearest) but where the sampling point lies on the square's edge.
+            let disagree = (0..n * n)
+                .filter(|&o| (img[o] - msk[o]).abs() > 0.5)
+                .count();
+            assert!(disagree <= n, "{disagree} pixels disagree");
+            // Smooth: neighbouring pixels of the x ramp (channel 1) move by about one pixel.
+            let ramp = &img[n * n..2 * n * n];
+            for y in 4..n - 4 {
+                for x in 4..n - 4 {
+                    let step = ramp[y * n + x + 1] - ramp[y * n + x];
+                    assert!((0.0..2.0).contains(&step), "step {step} at ({y}, {x})");
+                }
+            }
+        }
+        // Half the windows are deformed; a deformed one almost always moves some mask pixel.
+        assert!((70..=130).contains(&changed), "{changed} of 200 changed");
     }
 
     #[test]

@@ -95,6 +95,11 @@ pub struct FitConfig {
     #[arg(long)]
     #[serde(default)]
     pub aug_quality: bool,
+    /// Add elastic deformation (Ronneberger et al. 2015) to half the training slices: smooth
+    /// displacements interpolated from a 4 × 4 grid of N(0, 2.5 % of the side) draws.
+    #[arg(long)]
+    #[serde(default)]
+    pub aug_elastic: bool,
     /// Validation cases, one ID a line (default: ../shared/data/patients-val.txt when it exists).
     #[arg(long)]
     pub val_cases: Option<PathBuf>,
@@ -235,6 +240,7 @@ impl FitConfig {
                 flip: self.aug_flip,
                 intensity: self.aug_intensity,
                 quality: self.aug_quality,
+                elastic: self.aug_elastic,
             },
         }
     }
@@ -338,7 +344,7 @@ mod tests {
             "weight_decay": 0.0001, "schedule": "one-cycle", "crop": null,
             "crop_lesion_p": 0.5, "sampler": "lesion", "uniform_share": 0.5,
             "samples_per_epoch": 1024, "aug_scale": 0.05, "aug_rotate": 15.0, "aug_flip": 0.5,
-            "aug_intensity": false, "aug_quality": false,
+            "aug_intensity": false, "aug_quality": false, "aug_elastic": false,
             "val_cases": "/runs/cv/lists/fold-0-held-out.txt",
             "train_cases": "/runs/cv/lists/fold-0-train.txt", "train_on_val": false,
             "backend": "flex", "seed": 42, "val_batch": 32, "max_minutes": null, "init": null,
@@ -361,6 +367,7 @@ mod tests {
             // A run recorded before these settings existed: their defaults.
             let c = v.as_object_mut().unwrap();
             c.remove("aug_quality");
+            c.remove("aug_elastic");
             c.remove("mixed_precision");
         });
         assert!(fold.recipe_differences(&final_run).unwrap().is_empty());
