@@ -8,14 +8,10 @@
 # a finished file is kept. TRAIN: the binary (default: built here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/env.sh
 [ $# -ge 3 ] || { echo "usage: sizes.sh CV_DIR DATA N [N ...]" >&2; exit 2; }
 cv=$1 data=$2; shift 2
-if [ -z "${TRAIN:-}" ]; then
-  cargo build -p train
-  TRAIN="$CARGO_TARGET_DIR/debug/train"
-fi
-folds=$(awk -F, 'NR > 1 {print $2}' "$cv/folds.csv" | sort -un)
+source scripts/analysis/fold-models.sh
+folds=$(cv_folds "$cv")
 for n in "$@"; do
   mkdir -p "$cv/sizes/$n"
   for k in $folds; do

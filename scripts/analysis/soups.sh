@@ -11,14 +11,10 @@
 # TRAIN: the binary (default: built here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source scripts/env.sh
 [ $# -ge 3 ] || { echo "usage: soups.sh CV_DIR DATA K [K ...]" >&2; exit 2; }
 cv=$1 data=$2; shift 2
-if [ -z "${TRAIN:-}" ]; then
-  cargo build -p train
-  TRAIN="$CARGO_TARGET_DIR/debug/train"
-fi
-folds=$(awk -F, 'NR > 1 {print $2}' "$cv/folds.csv" | sort -un)
+source scripts/analysis/fold-models.sh
+folds=$(cv_folds "$cv")
 for k in "$@"; do
   for f in $folds; do
     run="$cv/fold-$f" out="$cv/soups/last-$k/fold-$f"
