@@ -17,10 +17,7 @@ for n in "$@"; do
   for k in $folds; do
     out="$cv/sizes/$n/fold-$k.csv"
     [ -f "$out" ] && continue
-    "$TRAIN" eval --model "$cv/fold-$k/last.bpk" --data "$data" \
-      --cases "$cv/lists/fold-$k-held-out.txt" --components largest --batch 32 \
-      --input-size "$n" --csv "$out.tmp" > /dev/null
-    mv "$out.tmp" "$out"
+    score_held_out "$cv" "$data" "$k" "$cv/fold-$k/last.bpk" "$out" --input-size "$n"
   done
   echo "side $n: $cv/sizes/$n"
 done

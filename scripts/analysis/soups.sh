@@ -29,10 +29,7 @@ for k in "$@"; do
     args=()
     for c in "${ckpts[@]}"; do args+=(--model "$c"); done
     "$TRAIN" average "${args[@]}" --manifest "$run/model.json" --out "$out/model" > /dev/null
-    "$TRAIN" eval --model "$out/model.bpk" --data "$data" \
-      --cases "$cv/lists/fold-$f-held-out.txt" --components largest --batch 32 \
-      --csv "$out/scores-last.csv.tmp" > /dev/null
-    mv "$out/scores-last.csv.tmp" "$out/scores-last.csv"
+    score_held_out "$cv" "$data" "$f" "$out/model.bpk" "$out/scores-last.csv"
   done
   echo "last $k epochs: $cv/soups/last-$k"
 done
