@@ -135,9 +135,9 @@ impl Target {
 /// One optimisation step on the batch `x`, `target`: the forward pass (its convolutions in 16
 /// bits under the scaler's mixed precision), the loss (with the target's soft part, (the
 /// teachers' mean probability, weight), plus weight × the cross-entropy against it), the
-/// backward pass from the scaled loss, the gradients unscaled and checked, the optimizer's update. Returns the model and the step's
-/// loss, or why the step was skipped (mixed precision only: in f32 a non-finite loss is an
-/// error, as before mixed precision existed).
+/// backward pass from the scaled loss, the gradients unscaled and checked, the optimizer's
+/// update. Returns the model and the step's loss, or why the step was skipped (mixed precision
+/// only: in f32 a non-finite loss is an error, as before mixed precision existed).
 pub fn train_step(
     model: Model,
     optim: &mut ModuleOptimizer,
