@@ -192,6 +192,9 @@ fn fit_recipe(config: &Value) -> Option<String> {
         num("lr"),
         text("schedule"),
     );
+    if c.get("deep_supervision").and_then(Value::as_bool) == Some(true) {
+        s.push_str(" · deep supervision");
+    }
     if c.get("aug_intensity").and_then(Value::as_bool) == Some(true) {
         s.push_str(" · intensity augmentation");
     }
@@ -414,14 +417,15 @@ mod tests {
     fn recipes_of_averages_and_fine_tuning_chains() {
         let fit = serde_json::json!({"config": {"loss": "dice", "epochs": 3, "samples_per_epoch": 2048,
             "size": 128, "batch": 16, "optimizer": "adamw", "lr": 0.0001, "schedule": "cosine",
-            "aug_intensity": true, "aug_quality": true, "aug_elastic": true, "backend": "flex"},
+            "deep_supervision": true, "aug_intensity": true, "aug_quality": true, "aug_elastic": true,
+            "backend": "flex"},
             "stages": [{}, {}, {}, {}]});
         let soup = serde_json::json!({"averaged": ["a.bpk", "b.bpk"], "inputs_training": [fit]});
         assert_eq!(
             recipe(&soup),
             "weight average of 2 runs; the first: 4 training stages, the last: dice loss · 3 epochs × \
-             2048 slices at 128², batch 16 · adamw lr 0.0001 (cosine) · intensity augmentation · \
-             image-quality augmentation · elastic deformation · flex"
+             2048 slices at 128², batch 16 · adamw lr 0.0001 (cosine) · deep supervision · \
+             intensity augmentation · image-quality augmentation · elastic deformation · flex"
         );
         assert_eq!(recipe(&Value::Null), "training record: none");
     }

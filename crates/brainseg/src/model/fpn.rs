@@ -48,6 +48,14 @@ impl Fpn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_levels(x, false).0
+    }
+
+    /// The logits and, with `levels`, each pyramid level's logits on its own, finest first:
+    /// that level's head alone through the shared classifier, upsampled to the input. Deep
+    /// supervision fits those too; they reuse the classifier, so no weight exists for
+    /// training alone and trained models keep their layout.
+    pub fn forward_levels(&self, x: Tensor<4>, levels: bool) -> (Tensor<4>, Vec<Tensor<4>>) {
         let [_, _, h, w] = x.dims();
         let mut feats = Vec::with_capacity(self.encoders.len());
         let mut x = x;
@@ -61,6 +69,7 @@ impl Fpn {
         // Top-down: from the coarsest level, upsample and add the lateral of the finer one.
         let mut top: Option<Tensor<4>> = None;
         let mut sum: Option<Tensor<4>> = None;
+        let mut level_logits = Vec::new();
         let (h2, w2) = (h / 2, w / 2);
         for i in (0..self.laterals.len()).rev() {
             let lateral = conv2d(&self.laterals[i], feats[i + 1].clone());
@@ -75,6 +84,10 @@ impl Fpn {
             } else {
                 upsample_to(head, h2, w2, Resample::Bilinear)
             };
+            if levels {
+                let logits = conv2d(&self.classifier, head.clone());
+                level_logits.push(upsample_to(logits, h, w, Resample::Bilinear));
+            }
             sum = Some(match sum {
                 None => head,
                 Some(s) => s + head,
@@ -82,6 +95,8 @@ impl Fpn {
             top = Some(p);
         }
         let logits = conv2d(&self.classifier, sum.expect("at least one level"));
-        upsample_to(logits, h, w, Resample::Bilinear)
+        // The loop ran from the coarsest level.
+        level_logits.reverse();
+        (upsample_to(logits, h, w, Resample::Bilinear), level_logits)
     }
 }

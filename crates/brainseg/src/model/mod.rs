@@ -57,6 +57,16 @@ impl Model {
         }
     }
 
+    /// The logits and the outputs deep supervision also fits (`Fpn::forward_levels`): each
+    /// pyramid level's own logits, finest first. `None` for the U-Nets, whose decoder levels
+    /// have no classifier of their own.
+    pub fn forward_levels(&self, x: Tensor<4>) -> Option<(Tensor<4>, Vec<Tensor<4>>)> {
+        match self {
+            Model::Fpn(m) => Some(m.forward_levels(x, true)),
+            Model::Unet(_) | Model::ResNext(_) => None,
+        }
+    }
+
     /// Channels of the input (`ModelConfig::in_channels`).
     pub fn in_channels(&self) -> usize {
         match self {

@@ -74,7 +74,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             model,
             &mut optim,
             &mut scaler,
-            Loss::Dice,
+            Loss::Dice.into(),
             x.clone(),
             Target::mask(y.clone()),
             1e-4,

@@ -1,7 +1,7 @@
 //! The configuration of a training run (`train fit`'s flags), saved as the run's `config.json`.
 
 use super::augment::AugConfig;
-use super::loss::Loss;
+use super::loss::{Loss, Objective};
 use super::precision::MixedPrecision;
 use super::sampler::{BatchPlan, Sampler, default_uniform_share};
 use super::schedule::{LrSchedule, Schedule};
@@ -35,6 +35,12 @@ pub struct FitConfig {
     pub arch: Arch,
     #[arg(long, value_enum, default_value = "dice")]
     pub loss: Loss,
+    /// Deep supervision (--arch fpn): each pyramid level's head alone, through the shared
+    /// classifier, is fitted to the mask too, weighted ½, ¼, … from the finest level beside the
+    /// output's 1 (nnU-Net's halving). The trained model is the same network.
+    #[arg(long)]
+    #[serde(default)]
+    pub deep_supervision: bool,
     /// Base width f.
     #[arg(long, default_value_t = 32)]
     pub width: usize,
@@ -215,6 +221,13 @@ impl FitConfig {
             .collect())
     }
 
+    pub fn objective(&self) -> Objective {
+        Objective {
+            loss: self.loss,
+            deep_supervision: self.deep_supervision,
+        }
+    }
+
     pub fn model_config(&self) -> ModelConfig {
         ModelConfig {
             arch: self.arch,
@@ -282,6 +295,12 @@ impl FitConfig {
                 self.uniform_share
             );
         }
+        if self.deep_supervision && self.arch != Arch::Fpn {
+            bail!(
+                "--deep-supervision needs --arch fpn: the U-Nets' decoder levels have no \
+                 classifier of their own"
+            );
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("--lr must be a positive number, not {}", self.lr);
         }
@@ -345,7 +364,7 @@ mod tests {
             "crop_lesion_p": 0.5, "sampler": "lesion", "uniform_share": 0.5,
             "samples_per_epoch": 1024, "aug_scale": 0.05, "aug_rotate": 15.0, "aug_flip": 0.5,
             "aug_intensity": false, "aug_quality": false, "aug_elastic": false,
-            "val_cases": "/runs/cv/lists/fold-0-held-out.txt",
+            "deep_supervision": false, "val_cases": "/runs/cv/lists/fold-0-held-out.txt",
             "train_cases": "/runs/cv/lists/fold-0-train.txt", "train_on_val": false,
             "backend": "flex", "seed": 42, "val_batch": 32, "max_minutes": null, "init": null,
             "keep_checkpoints": false, "schedule_by_time": false, "preprocessing": 2,
@@ -353,6 +372,22 @@ mod tests {
         });
         edit(&mut v);
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn deep_supervision_is_refused_for_the_u_nets() {
+        let deep = |arch: &str| {
+            config(|v| {
+                v["arch"] = arch.into();
+                v["deep_supervision"] = true.into();
+            })
+            .check()
+        };
+        deep("fpn").expect("the FPN has level logits");
+        for arch in ["unet", "resunet", "resnext-unet"] {
+            let e = deep(arch).expect_err(arch).to_string();
+            assert!(e.contains("--deep-supervision needs --arch fpn"), "{e}");
+        }
     }
 
     #[test]
@@ -368,6 +403,7 @@ mod tests {
             let c = v.as_object_mut().unwrap();
             c.remove("aug_quality");
             c.remove("aug_elastic");
+            c.remove("deep_supervision");
             c.remove("mixed_precision");
         });
         assert!(fold.recipe_differences(&final_run).unwrap().is_empty());

@@ -4,7 +4,7 @@
 
 use super::config::FitConfig;
 use super::distill::Teachers;
-use super::loss::{Loss, bce};
+use super::loss::{Objective, bce};
 use super::precision::{LossScaler, Skip};
 use super::sampler::{BatchPlan, TrainSet};
 use anyhow::{Context, Result, bail};
@@ -98,8 +98,9 @@ pub fn train_epoch(
         let x = Tensor::from_data(TensorData::new(batch.x, shape), device);
         let y = Tensor::from_data(TensorData::new(batch.y, [batch.len, 1, s, s]), device);
         let target = Target { mask: y, soft };
-        let (stepped, outcome) = train_step(model, optim, scaler, cfg.loss, x, target, stats.lr)
-            .with_context(|| format!("epoch {epoch} step {i}"))?;
+        let (stepped, outcome) =
+            train_step(model, optim, scaler, cfg.objective(), x, target, stats.lr)
+                .with_context(|| format!("epoch {epoch} step {i}"))?;
         model = stepped;
         match outcome {
             Ok(value) => {
@@ -133,8 +134,9 @@ impl Target {
 }
 
 /// One optimisation step on the batch `x`, `target`: the forward pass (its convolutions in 16
-/// bits under the scaler's mixed precision), the loss (with the target's soft part, (the
-/// teachers' mean probability, weight), plus weight × the cross-entropy against it), the
+/// bits under the scaler's mixed precision; with deep supervision the pyramid levels' own
+/// logits too), the objective (with the target's soft part, (the teachers' mean probability,
+/// weight), plus weight × the cross-entropy of the output against it), the
 /// backward pass from the scaled loss, the gradients unscaled and checked, the optimizer's
 /// update. Returns the model and the step's loss, or why the step was skipped (mixed precision
 /// only: in f32 a non-finite loss is an error, as before mixed precision existed).
@@ -142,20 +144,25 @@ pub fn train_step(
     model: Model,
     optim: &mut ModuleOptimizer,
     scaler: &mut LossScaler,
-    loss: Loss,
+    objective: Objective,
     x: Tensor<4>,
     target: Target,
     lr: f64,
 ) -> Result<(Model, Result<f64, Skip>)> {
-    let logits = {
+    let (logits, levels) = {
         let _compute = autocast(scaler.compute());
-        model.forward(x)
-    };
-    let loss = match target.soft {
-        Some((soft, weight)) => {
-            loss.compute(logits.clone(), target.mask) + bce(logits, soft) * weight
+        if objective.deep_supervision {
+            model.forward_levels(x).context(
+                "deep supervision needs pyramid levels with their own logits (--arch fpn)",
+            )?
+        } else {
+            (model.forward(x), Vec::new())
         }
-        None => loss.compute(logits, target.mask),
+    };
+    let fitted = objective.compute(logits.clone(), levels, target.mask);
+    let loss = match target.soft {
+        Some((soft, weight)) => fitted + bce(logits, soft) * weight,
+        None => fitted,
     };
     // The backward pass is queued before the loss is read, so a device that runs ahead does
     // not wait between the two; nothing is applied before the checks below.
@@ -207,7 +214,7 @@ fn report_step(
 
 #[cfg(test)]
 mod tests {
-    use super::super::loss::{Loss, bce};
+    use super::super::loss::{Loss, Objective, bce};
     use super::super::precision::{self, LossScaler, MixedPrecision};
     use super::{Target, train_step};
     use crate::backend::{self, Backend};
@@ -257,7 +264,7 @@ mod tests {
                     model,
                     &mut optim,
                     &mut scaler,
-                    Loss::DiceBce,
+                    Loss::DiceBce.into(),
                     x,
                     Target::mask(y),
                     1e-3,
@@ -299,7 +306,7 @@ mod tests {
                 model(),
                 &mut optim,
                 &mut scaler,
-                Loss::Dice,
+                Loss::Dice.into(),
                 x.clone(),
                 Target {
                     mask: y.clone(),
@@ -318,5 +325,65 @@ mod tests {
             (distilled - plain - 0.5 * term).abs() < 1e-4,
             "{distilled} − {plain} against 0.5 × {term}"
         );
+    }
+
+    /// With deep supervision the step's loss is the objective over the output and the pyramid
+    /// levels' logits (not the output's loss alone), and a U-Net, which has no level logits,
+    /// is refused rather than trained without them.
+    #[test]
+    fn a_deep_supervision_step_fits_the_levels_and_a_unet_refuses_it() {
+        let device = Device::flex().autodiff();
+        let cfg = |arch| ModelConfig {
+            arch,
+            width: 8,
+            levels: 2,
+            cardinality: 4,
+            context: 0,
+        };
+        let initial = cfg(Arch::Fpn).init(&device).expect("valid config");
+        let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let y = Tensor::<4>::random([2, 1, 16, 16], Distribution::Bernoulli(0.2), &device);
+        let deep = Objective {
+            loss: Loss::Dice,
+            deep_supervision: true,
+        };
+        let step = |model, objective| {
+            let mut optim = AdamConfig::new().init();
+            let mut scaler = LossScaler::new(None, None);
+            train_step(
+                model,
+                &mut optim,
+                &mut scaler,
+                objective,
+                x.clone(),
+                Target::mask(y.clone()),
+                1e-3,
+            )
+        };
+        let (out, levels) = initial
+            .forward_levels(x.clone())
+            .expect("the FPN has levels");
+        assert_eq!(levels.len(), 2);
+        for l in &levels {
+            assert_eq!(l.dims(), [2, 1, 16, 16]);
+        }
+        let plain_value = Loss::Dice
+            .compute(out.clone(), y.clone())
+            .into_scalar::<f32>() as f64;
+        let want = deep.compute(out, levels, y.clone()).into_scalar::<f32>() as f64;
+        let got = step(initial.clone(), deep)
+            .expect("a step")
+            .1
+            .expect("finite");
+        assert!((got - want).abs() < 1e-5, "{got} against {want}");
+        assert!(
+            (got - plain_value).abs() > 1e-6,
+            "the levels changed nothing: {got}"
+        );
+        let unet = cfg(Arch::Unet).init(&device).expect("valid config");
+        let Err(e) = step(unet, deep) else {
+            panic!("a U-Net has no level logits, yet it stepped");
+        };
+        assert!(format!("{e:#}").contains("--arch fpn"), "{e:#}");
     }
 }

@@ -20,6 +20,10 @@ pub enum Loss {
     /// negatives, smooth 1: Dice that weighs a missed lesion voxel more than a false one, for
     /// models that under-segment faint lesion borders.
     Tversky,
+    /// Dice + focal loss (Lin et al. 2017, γ 2, no class weight; MONAI's `DiceFocalLoss`
+    /// defaults): the cross-entropy term with each pixel weighted by how wrong it is, so the
+    /// many easy background pixels stop outweighing a small lesion's few hard ones.
+    DiceFocal,
 }
 
 /// Tversky weights of false positives and false negatives (α + β = 1: Dice is 0.5 / 0.5).
@@ -27,6 +31,9 @@ const TVERSKY_ALPHA: f64 = 0.3;
 const TVERSKY_BETA: f64 = 0.7;
 
 const SMOOTH: f64 = 1.0;
+
+/// Focal exponent: γ 2 is the paper's choice and MONAI's default.
+const FOCAL_GAMMA: f64 = 2.0;
 
 fn soft_terms(logits: Tensor<4>, target: Tensor<4>) -> (Tensor<1>, Tensor<1>) {
     let p = sigmoid(logits);
@@ -64,6 +71,15 @@ pub fn bce(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     (pos + neg).mean().neg()
 }
 
+/// Mean of `−(1 − p_t)^γ · log p_t`, with `log p_t` the log-sigmoid of the logit signed by the
+/// target (the BCE term), and `p_t` its exponential: BCE with confident pixels down-weighted.
+pub fn focal(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    let log_pt = log_sigmoid(logits.clone()) * target.clone()
+        + log_sigmoid(logits.neg()) * (target.neg() + 1.0);
+    let miss = log_pt.clone().exp().neg() + 1.0;
+    (miss.powf_scalar(FOCAL_GAMMA) * log_pt).mean().neg()
+}
+
 impl Loss {
     pub fn compute(self, logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
         match self {
@@ -72,7 +88,47 @@ impl Loss {
             Loss::Bce => bce(logits, target),
             Loss::DiceBce => dice(logits.clone(), target.clone()) + bce(logits, target),
             Loss::Tversky => tversky(logits, target),
+            Loss::DiceFocal => dice(logits.clone(), target.clone()) + focal(logits, target),
         }
+    }
+}
+
+/// What a training step minimises: the run's loss on the model's logits, and with deep
+/// supervision the same loss on each pyramid level's own logits too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Objective {
+    pub loss: Loss,
+    pub deep_supervision: bool,
+}
+
+impl From<Loss> for Objective {
+    fn from(loss: Loss) -> Self {
+        Objective {
+            loss,
+            deep_supervision: false,
+        }
+    }
+}
+
+impl Objective {
+    /// The loss on `logits`, or with `levels` (finest first, `Model::forward_levels`) the
+    /// weighted mean of it and the loss on each level: weights 1 for the model's output and
+    /// ½, ¼, … from the finest level down, nnU-Net's halving per level, divided by their sum.
+    pub fn compute(
+        self,
+        logits: Tensor<4>,
+        levels: Vec<Tensor<4>>,
+        target: Tensor<4>,
+    ) -> Tensor<1> {
+        let mut total = self.loss.compute(logits, target.clone());
+        let mut weights = 1.0;
+        let mut w = 1.0;
+        for level in levels {
+            w /= 2.0;
+            weights += w;
+            total = total + self.loss.compute(level, target.clone()) * w;
+        }
+        total / weights
     }
 }
 
@@ -104,14 +160,46 @@ mod tests {
         let miss = v(tversky(t(&[-3.0], &d), t(&[1.0], &d)));
         let alarm = v(tversky(t(&[3.0], &d), t(&[0.0], &d)));
         assert!(miss > alarm, "miss {miss} alarm {alarm}");
-        let sum = v(Loss::DiceBce.compute(x, y));
+        let sum = v(Loss::DiceBce.compute(x.clone(), y.clone()));
         assert!((sum - (1.0 - 2.0 / 3.25) - want_bce).abs() < 1e-5);
+        // Focal: p_t 0.5 and 0.25 → mean(0.5² · ln 2, 0.75² · ln 4) = (0.173287 + 0.779791)/2
+        let want_focal = (0.25 * 2f64.ln() + 0.5625 * 4f64.ln()) / 2.0;
+        assert!((v(focal(x.clone(), y.clone())) - want_focal).abs() < 1e-5);
+        let sum = v(Loss::DiceFocal.compute(x, y));
+        assert!((sum - (1.0 - 2.0 / 3.25) - want_focal).abs() < 1e-5);
     }
 
     #[test]
-    fn bce_is_stable_for_large_logits() {
+    fn deep_supervision_weighs_the_output_one_and_the_levels_by_halves() {
+        let d = Device::flex();
+        let v = |l: Tensor<1>| l.into_scalar::<f32>() as f64;
+        let y = t(&[1.0, 0.0], &d);
+        let out = t(&[2.0, -2.0], &d);
+        let fine = t(&[0.0, 0.0], &d);
+        let coarse = t(&[-1.0, 1.0], &d);
+        let each = |x: &Tensor<4>| v(dice(x.clone(), y.clone()));
+        let plain = Objective::from(Loss::Dice);
+        // No levels: the loss itself, whatever the flag says.
+        let deep = Objective {
+            deep_supervision: true,
+            ..plain
+        };
+        assert!((v(deep.compute(out.clone(), vec![], y.clone())) - each(&out)).abs() < 1e-6);
+        let want = (each(&out) + 0.5 * each(&fine) + 0.25 * each(&coarse)) / 1.75;
+        let got = v(deep.compute(out.clone(), vec![fine, coarse], y.clone()));
+        assert!((got - want).abs() < 1e-5, "{got} against {want}");
+        assert!(got > each(&out), "worse levels raise the loss: {got}");
+    }
+
+    #[test]
+    fn bce_and_focal_are_stable_for_large_logits() {
         let d = Device::flex();
         let l = bce(t(&[80.0, -80.0], &d), t(&[1.0, 0.0], &d)).into_scalar::<f32>();
         assert!(l.is_finite() && l < 1e-6, "{l}");
+        let l = focal(t(&[80.0, -80.0], &d), t(&[1.0, 0.0], &d)).into_scalar::<f32>();
+        assert!(l.is_finite() && l < 1e-6, "{l}");
+        // A confident miss keeps its full cross-entropy: (1 − e^−80)² ≈ 1.
+        let l = focal(t(&[-80.0], &d), t(&[1.0], &d)).into_scalar::<f32>();
+        assert!((l - 80.0).abs() < 1e-3, "{l}");
     }
 }
