@@ -75,4 +75,5 @@ def main():
                   f" down, n={n}")
 
 
-main()
+if __name__ == "__main__":
+    main()
