@@ -37,7 +37,8 @@ pub struct FitConfig {
     pub loss: Loss,
     /// Deep supervision (--arch fpn): each pyramid level's head alone, through the shared
     /// classifier, is fitted to the mask too, weighted ½, ¼, … from the finest level beside the
-    /// output's 1 (nnU-Net's halving). The trained model is the same network.
+    /// output's 1 (nnU-Net's halving); the training loss is that weighted mean, the validation
+    /// loss the output's alone. The trained model is the same network.
     #[arg(long)]
     #[serde(default)]
     pub deep_supervision: bool,
