@@ -18,16 +18,25 @@ import statistics
 import sys
 
 
+def fold_rows(path):
+    """(case, fold, slices, reference, native) for every patient in a folder of
+    fold-K/scores-last.csv (`train cv`, `train cv-ensemble`, soups.sh), summary rows left out."""
+    for scores in sorted(pathlib.Path(path).glob("fold-*/scores-last.csv")):
+        fold = int(scores.parent.name.removeprefix("fold-"))
+        with scores.open() as f:
+            for r in csv.DictReader(f):
+                if r["case"] not in ("mean", "median", "min", "max"):
+                    yield (r["case"], fold, int(r["slices"]), float(r["dsc_reference"]),
+                           float(r["dsc_native"]))
+
+
 def table(path):
     """case -> (reference, native) from a cv.md or a folder of fold-K/scores-last.csv."""
     p = pathlib.Path(path)
     rows = {}
     if p.is_dir():
-        for scores in sorted(p.glob("fold-*/scores-last.csv")):
-            with scores.open() as f:
-                for r in csv.DictReader(f):
-                    if r["case"] not in ("mean", "median", "min", "max"):
-                        rows[r["case"]] = (float(r["dsc_reference"]), float(r["dsc_native"]))
+        for case, _, _, reference, native in fold_rows(p):
+            rows[case] = (reference, native)
     else:
         for line in p.read_text().splitlines():
             m = re.match(r"\| (TCGA_\S+) \| \d+ \| \d+ \| ([\d.]+) \| ([\d.]+) \|", line)

@@ -4,24 +4,18 @@
 
     python3 scripts/analysis/scores-table.py DIR "what the models are" > cv.md
 """
-import csv
 import pathlib
 import statistics
 import sys
+
+from draws import fold_rows
 
 
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     root, what = pathlib.Path(sys.argv[1]), sys.argv[2]
-    rows = []
-    for scores in sorted(root.glob("fold-*/scores-last.csv")):
-        fold = int(scores.parent.name.removeprefix("fold-"))
-        with scores.open() as f:
-            for r in csv.DictReader(f):
-                if r["case"].startswith("TCGA_"):
-                    rows.append((r["case"], fold, int(r["slices"]), float(r["dsc_reference"]),
-                                 float(r["dsc_native"])))
+    rows = list(fold_rows(root))
     if not rows:
         sys.exit(f"{root}: no fold-K/scores-last.csv")
     print(f"# Out-of-fold scores: {root}\n\n{what}\n")
