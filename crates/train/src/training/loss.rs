@@ -24,6 +24,10 @@ pub enum Loss {
     /// defaults): the cross-entropy term with each pixel weighted by how wrong it is, so the
     /// many easy background pixels stop outweighing a small lesion's few hard ones.
     DiceFocal,
+    /// Soft Dice of each slice on its own, averaged over the batch (nnU-Net's per-sample
+    /// Dice; smooth 1): a slice's small lesion weighs as much as another's large one, where
+    /// `dice` pools the batch and lets the large lesions dominate.
+    DiceSlice,
 }
 
 /// Tversky weights of false positives and false negatives (α + β = 1: Dice is 0.5 / 0.5).
@@ -46,6 +50,18 @@ pub fn dice(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     let (inter, total) = soft_terms(logits, target);
     let dsc = (inter * 2.0 + SMOOTH) / (total + SMOOTH);
     dsc.neg() + 1.0
+}
+
+/// `1 − mean over slices of (2·inter + 1) / (total + 1)`; a slice without lesion scores
+/// `1 / (Σp + 1)`, so its false positives cost as a missed small lesion does.
+pub fn dice_per_slice(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    let [b, c, h, w] = logits.dims();
+    let p = sigmoid(logits).reshape([b, c * h * w]);
+    let target = target.reshape([b, c * h * w]);
+    let inter = (p.clone() * target.clone()).sum_dim(1);
+    let total = p.sum_dim(1) + target.sum_dim(1);
+    let dsc = (inter * 2.0 + SMOOTH) / (total + SMOOTH);
+    dsc.mean().neg() + 1.0
 }
 
 pub fn iou(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
@@ -89,6 +105,7 @@ impl Loss {
             Loss::DiceBce => dice(logits.clone(), target.clone()) + bce(logits, target),
             Loss::Tversky => tversky(logits, target),
             Loss::DiceFocal => dice(logits.clone(), target.clone()) + focal(logits, target),
+            Loss::DiceSlice => dice_per_slice(logits, target),
         }
     }
 }
@@ -167,6 +184,28 @@ mod tests {
         assert!((v(focal(x.clone(), y.clone())) - want_focal).abs() < 1e-5);
         let sum = v(Loss::DiceFocal.compute(x, y));
         assert!((sum - (1.0 - 2.0 / 3.25) - want_focal).abs() < 1e-5);
+    }
+
+    #[test]
+    fn per_slice_dice_averages_the_slices_dice() {
+        let d = Device::flex();
+        let v = |l: Tensor<1>| l.into_scalar::<f32>() as f64;
+        // Slice 1: p (0.5, 0.75), t (1, 0) → 1 − 2/3.25. Slice 2: p (0.5, 0.5), t (0, 0)
+        // → 1 − 1/2.
+        let x = Tensor::from_data(
+            TensorData::new(vec![0.0, 3f32.ln(), 0.0, 0.0], [2, 1, 1, 2]),
+            &d,
+        );
+        let y = Tensor::from_data(TensorData::new(vec![1f32, 0.0, 0.0, 0.0], [2, 1, 1, 2]), &d);
+        let want = ((1.0 - 2.0 / 3.25) + 0.5) / 2.0;
+        let got = v(Loss::DiceSlice.compute(x.clone(), y.clone()));
+        assert!((got - want).abs() < 1e-5, "{got} against {want}");
+        // Pooled over the batch it differs: inter 0.5, total 2.25 + 1 → 1 − 2/4.25.
+        assert!((v(dice(x, y)) - (1.0 - 2.0 / 4.25)).abs() < 1e-5);
+        // One slice alone: the same as the pooled Dice.
+        let x = t(&[0.0, 3f32.ln()], &d);
+        let y = t(&[1.0, 0.0], &d);
+        assert!((v(dice_per_slice(x.clone(), y.clone())) - v(dice(x, y))).abs() < 1e-6);
     }
 
     #[test]
