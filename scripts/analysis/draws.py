@@ -34,6 +34,8 @@ def table(path):
     """case -> (reference, native) from a cv.md or a folder of fold-K/scores-last.csv."""
     p = pathlib.Path(path)
     rows = {}
+    if not p.exists():
+        sys.exit(f"{path}: no such cv.md or run folder")
     if p.is_dir():
         for case, _, _, reference, native in fold_rows(p):
             rows[case] = (reference, native)
