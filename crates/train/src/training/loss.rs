@@ -80,18 +80,21 @@ pub fn tversky(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
     ti.neg() + 1.0
 }
 
-/// Mean of `-(t·log σ(x) + (1−t)·log σ(−x))`, written with log-sigmoid for stability.
+/// `log p_t = t·log σ(x) + (1−t)·log σ(−x)` per pixel: the log-probability the model gives
+/// the target, written with log-sigmoid for stability (the term BCE and focal loss share).
+fn log_p_target(logits: Tensor<4>, target: Tensor<4>) -> Tensor<4> {
+    log_sigmoid(logits.clone()) * target.clone() + log_sigmoid(logits.neg()) * (target.neg() + 1.0)
+}
+
+/// Mean of `−log p_t`.
 pub fn bce(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
-    let pos = log_sigmoid(logits.clone()) * target.clone();
-    let neg = log_sigmoid(logits.neg()) * (target.neg() + 1.0);
-    (pos + neg).mean().neg()
+    log_p_target(logits, target).mean().neg()
 }
 
 /// Mean of `−(1 − p_t)^γ · log p_t`, with `log p_t` the log-sigmoid of the logit signed by the
 /// target (the BCE term), and `p_t` its exponential: BCE with confident pixels down-weighted.
 pub fn focal(logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
-    let log_pt = log_sigmoid(logits.clone()) * target.clone()
-        + log_sigmoid(logits.neg()) * (target.neg() + 1.0);
+    let log_pt = log_p_target(logits, target);
     let miss = log_pt.clone().exp().neg() + 1.0;
     (miss.powf_scalar(FOCAL_GAMMA) * log_pt).mean().neg()
 }
