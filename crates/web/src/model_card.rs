@@ -204,6 +204,13 @@ fn fit_recipe(config: &Value) -> Option<String> {
     if c.get("aug_elastic").and_then(Value::as_bool) == Some(true) {
         s.push_str(" · elastic deformation");
     }
+    if let Some(p) = c
+        .get("aug_missing")
+        .and_then(Value::as_f64)
+        .filter(|p| *p > 0.0)
+    {
+        s.push_str(&format!(" · missing sequences (p {p})"));
+    }
     s.push_str(&format!(" · {}", text("backend")));
     Some(s)
 }
@@ -418,14 +425,14 @@ mod tests {
         let fit = serde_json::json!({"config": {"loss": "dice", "epochs": 3, "samples_per_epoch": 2048,
             "size": 128, "batch": 16, "optimizer": "adamw", "lr": 0.0001, "schedule": "cosine",
             "deep_supervision": true, "aug_intensity": true, "aug_quality": true, "aug_elastic": true,
-            "backend": "flex"},
+            "aug_missing": 0.25, "backend": "flex"},
             "stages": [{}, {}, {}, {}]});
         let soup = serde_json::json!({"averaged": ["a.bpk", "b.bpk"], "inputs_training": [fit]});
         assert_eq!(
             recipe(&soup),
             "weight average of 2 runs; the first: 4 training stages, the last: dice loss · 3 epochs × \
              2048 slices at 128², batch 16 · adamw lr 0.0001 (cosine) · deep supervision · \
-             intensity augmentation · image-quality augmentation · elastic deformation · flex"
+             intensity augmentation · image-quality augmentation · elastic deformation · missing sequences (p 0.25) · flex"
         );
         assert_eq!(recipe(&Value::Null), "training record: none");
     }

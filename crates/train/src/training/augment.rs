@@ -1,6 +1,6 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
-//! (p = 0.5), plus optional elastic deformation, intensity and image-quality changes, applied in
-//! one pass that also takes the training crop. The affine part is written here rather than with
+//! (p = 0.5), plus optional elastic deformation, missing sequences, intensity and image-quality
+//! changes, applied in one pass that also takes the training crop. The affine part is written here rather than with
 //! an image crate because one affine resampling of a 3-channel f32 image (bilinear) and its mask
 //! (nearest) over a chosen window is a few lines, and doing crop + scale + rotate + flip (+ the
 //! elastic displacement) in a single pass avoids intermediate copies.
@@ -25,6 +25,9 @@ pub struct AugConfig {
     pub quality: bool,
     /// Smooth random displacements of the sampling grid ([`elastic_field`]).
     pub elastic: bool,
+    /// Probability that a window's contrast sequences are replaced by its FLAIR, as the data
+    /// set does for scans that lack them ([`missing_sequences`]).
+    pub missing: f32,
 }
 
 impl AugConfig {
@@ -37,9 +40,15 @@ impl AugConfig {
             intensity: false,
             quality: false,
             elastic: false,
+            missing: 0.0,
         }
     }
 }
+
+/// Of the windows whose post-contrast channel `--aug-missing` replaces, the share whose
+/// pre-contrast channel is replaced too: kaggle_3m's substituted patients, 6 of the 10 among the
+/// 100 development patients (`docs/cv/README.md`).
+const MISSING_BOTH_SHARE: f32 = 0.6;
 
 /// The share of training windows that `--aug-elastic` deforms.
 const ELASTIC_P: f32 = 0.5;
@@ -137,6 +146,11 @@ pub fn sample_window(
             }
         }
     }
+    // Drawn only when enabled, so runs without it keep their random stream.
+    if cfg.missing > 0.0 && rng.random::<f32>() < cfg.missing {
+        let both = rng.random::<f32>() < MISSING_BOTH_SHARE;
+        missing_sequences(&mut img, out * out, both);
+    }
     if cfg.quality {
         quality(&mut img, out, rng);
     }
@@ -144,6 +158,22 @@ pub fn sample_window(
         intensity(&mut img, out * out, rng);
     }
     (img, msk)
+}
+
+/// kaggle_3m fills a missing sequence with the FLAIR: 10 of the 100 development patients have
+/// FLAIR in the post-contrast channel, 6 of them in the pre-contrast channel too, and those six
+/// score about 0.1 below the rest out of fold. This makes a planar window (channels pre-contrast,
+/// FLAIR, post-contrast, then any 2.5-D neighbours) look like theirs: the post-contrast channel,
+/// and with `both` the pre-contrast one, become copies of the FLAIR. On z-scored windows a copy
+/// is what the preprocessing gives a substituted channel, up to the 10–99th percentile window it
+/// pools over the three channels.
+fn missing_sequences(img: &mut [f32], plane: usize, both: bool) {
+    let (pre, rest) = img.split_at_mut(plane);
+    let (flair, rest) = rest.split_at_mut(plane);
+    rest[..plane].copy_from_slice(flair);
+    if both {
+        pre.copy_from_slice(flair);
+    }
 }
 
 /// nnU-Net's image-quality augmentation (Isensee et al. 2021, its default probabilities), on a
@@ -314,6 +344,42 @@ mod tests {
         }
         // P(unchanged) = 0.9 × (1 − 0.2 × 0.875) × (1 − 0.25 × 0.875) ≈ 0.58.
         assert!((120..220).contains(&changed), "{changed} of 400 changed");
+    }
+
+    #[test]
+    fn missing_sequences_copy_the_flair_into_the_contrast_channels_of_some_windows() {
+        let n = 8;
+        let plane = n * n;
+        // Four channels (a 2.5-D neighbour last), each a different ramp.
+        let image: Vec<f32> = (0..4 * plane).map(|i| (i * 3 % 17) as f32).collect();
+        let mask = vec![0u8; plane];
+        let c = (n as f32 - 1.0) / 2.0;
+        let cfg = AugConfig {
+            missing: 0.5,
+            ..AugConfig::none()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut untouched, mut post, mut both) = (0, 0, 0);
+        for _ in 0..1000 {
+            let (img, _) = sample_window(&image, &mask, n, n, (c, c), &cfg, &mut rng);
+            let ch = |k: usize| &img[k * plane..(k + 1) * plane];
+            // The FLAIR and the neighbour are never changed.
+            assert_eq!(ch(1), &image[plane..2 * plane]);
+            assert_eq!(ch(3), &image[3 * plane..]);
+            match (ch(0) == ch(1), ch(2) == ch(1)) {
+                (false, false) => {
+                    assert_eq!(img, image);
+                    untouched += 1;
+                }
+                (false, true) => post += 1,
+                (true, true) => both += 1,
+                (true, false) => panic!("pre-contrast replaced without the post-contrast"),
+            }
+        }
+        // Expected 500 untouched, 200 post-contrast only, 300 both.
+        assert!((440..560).contains(&untouched), "{untouched}");
+        assert!((150..250).contains(&post), "{post}");
+        assert!((240..360).contains(&both), "{both}");
     }
 
     #[test]
