@@ -8,30 +8,20 @@ import os
 import struct
 import sys
 
+import tiff8
 
-def strips(b):
-    e = '<' if b[:2] == b'II' else '>'
-    off = struct.unpack(e + 'I', b[4:8])[0]
-    n = struct.unpack(e + 'H', b[off:off + 2])[0]
-    tags = {}
-    for i in range(n):
-        t, typ, cnt, val = struct.unpack(e + 'HHI4s', b[off + 2 + 12 * i: off + 14 + 12 * i])
-        size = {1: 1, 3: 2, 4: 4}.get(typ, 4)
-        fmt = {1: 'B', 3: 'H', 4: 'I'}.get(typ, 'I')
-        if size * cnt <= 4:
-            vals = struct.unpack(e + fmt * cnt, val[:size * cnt])
-        else:
-            p = struct.unpack(e + 'I', val)[0]
-            vals = struct.unpack(e + fmt * cnt, b[p:p + size * cnt])
-        tags[t] = vals
-    if tags.get(259, (1,))[0] != 1 or tags.get(277, (1,))[0] != 3 or tags.get(284, (1,))[0] != 1:
-        raise ValueError('not an uncompressed chunky 3-channel TIFF')
-    return list(zip(tags[273], tags[279]))
+
+def pixel_strips(path, b):
+    t = tiff8.tags(b)
+    if t.get(259, (1,))[0] != 1 or t.get(277, (1,))[0] != 3 or t.get(284, (1,))[0] != 1:
+        raise ValueError("not an uncompressed chunky 3-channel TIFF")
+    return tiff8.strips(t)
 
 
 def main():
     src, dst = sys.argv[1], sys.argv[2]
     post_only = len(sys.argv) > 3 and sys.argv[3] == 'post'
+    failed = 0
     for d in sorted(os.listdir(src)):
         p = os.path.join(src, d)
         if not os.path.isdir(p):
@@ -45,14 +35,23 @@ def main():
                 continue
             if not f.endswith('.tif'):
                 continue
-            b = bytearray(open(os.path.join(p, f), 'rb').read())
-            for o, c in strips(b):
+            path = os.path.join(p, f)
+            b = bytearray(open(path, 'rb').read())
+            try:
+                parts = pixel_strips(path, b)
+            except (ValueError, KeyError, IndexError, struct.error) as e:
+                print(f"{path}: skipped ({e})", file=sys.stderr)
+                failed += 1
+                continue
+            for o, c in parts:
                 px = b[o:o + c]
                 px[2::3] = px[1::3]
                 if not post_only:
                     px[0::3] = px[1::3]
                 b[o:o + c] = px
             open(out, 'wb').write(b)
+    if failed:
+        sys.exit(f"{failed} slices skipped")
 
 
 main()

@@ -4,8 +4,8 @@ per pixel, pixel bytes)."""
 import struct
 
 
-def read(path):
-    b = open(path,'rb').read()
+def tags(b):
+    """The first image's tags of TIFF bytes `b`: {tag: tuple of values}."""
     e = '<' if b[:2]==b'II' else '>'
     off = struct.unpack(e+'I', b[4:8])[0]
     n = struct.unpack(e+'H', b[off:off+2])[0]
@@ -20,8 +20,19 @@ def read(path):
             p = struct.unpack(e+'I', val)[0]
             vals = struct.unpack(e+fmt*cnt, b[p:p+size*cnt])
         tags[t] = vals
-    assert tags.get(259,(1,))[0] == 1, (path, 'compressed', tags.get(259))
-    w, h = tags[256][0], tags[257][0]
-    spp = tags.get(277,(1,))[0]
-    data = b''.join(b[o:o+c] for o,c in zip(tags[273], tags[279]))
+    return tags
+
+
+def strips(tags):
+    """(offset, byte count) of each strip of pixel data."""
+    return list(zip(tags[273], tags[279]))
+
+
+def read(path):
+    b = open(path,'rb').read()
+    t = tags(b)
+    assert t.get(259,(1,))[0] == 1, (path, 'compressed', t.get(259))
+    w, h = t[256][0], t[257][0]
+    spp = t.get(277,(1,))[0]
+    data = b''.join(b[o:o+c] for o,c in strips(t))
     return w, h, spp, data
