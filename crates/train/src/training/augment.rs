@@ -1,9 +1,9 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
 //! (p = 0.5), plus optional elastic deformation, missing sequences, intensity and image-quality
-//! changes, applied in one pass that also takes the training crop. The affine part is written here rather than with
-//! an image crate because one affine resampling of a 3-channel f32 image (bilinear) and its mask
-//! (nearest) over a chosen window is a few lines, and doing crop + scale + rotate + flip (+ the
-//! elastic displacement) in a single pass avoids intermediate copies.
+//! changes, applied in one pass that also takes the training crop. The affine part is written
+//! here rather than with an image crate because one affine resampling of a 3-channel f32 image
+//! (bilinear) and its mask (nearest) over a chosen window is a few lines, and doing crop + scale
+//! + rotate + flip (+ the elastic displacement) in a single pass avoids intermediate copies.
 
 use brainseg::resize::{resize_gray, resize_nearest};
 use image::{ImageBuffer, Luma};

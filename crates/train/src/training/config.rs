@@ -402,6 +402,17 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_sequence_probability_outside_0_to_1_is_refused() {
+        let with = |p: f64| config(|v| v["aug_missing"] = p.into()).check();
+        with(0.25).expect("a probability");
+        with(1.0).expect("always");
+        for p in [1.5, -0.1] {
+            let e = with(p).expect_err("out of range").to_string();
+            assert!(e.contains("--aug-missing must be in [0, 1]"), "{e}");
+        }
+    }
+
+    #[test]
     fn runs_differing_in_seed_folders_and_cases_follow_one_recipe_and_a_setting_does_not() {
         let fold = config(|_| {});
         let final_run = config(|v| {
