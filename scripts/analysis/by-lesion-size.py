@@ -11,10 +11,9 @@ standard error: whether a change comes from small lesions or large ones.
 """
 import glob
 import os
-import statistics
 import sys
 
-from draws import table
+from draws import group_change, table
 from tiff8 import read
 
 
@@ -40,13 +39,10 @@ def main():
         print(f"{path} ({n} patients)")
         for name, lo, hi in (("small", 0, n // 3), ("middle", n // 3, 2 * n // 3), ("large", 2 * n // 3, n)):
             part = cases[lo:hi]
-            d = [cand[c][0] - base[c][0] for c in part]
-            se = statistics.stdev(d) / len(d) ** 0.5
+            base_mean, cand_mean, change, se = group_change(base, cand, part)
             print(
                 f"  {name:6} n={len(part):3}  lesion {volume[part[0]]:>6}–{volume[part[-1]]:<6} voxels  "
-                f"baseline {statistics.mean(base[c][0] for c in part):.4f}  "
-                f"candidate {statistics.mean(cand[c][0] for c in part):.4f}  "
-                f"change {statistics.mean(d):+.4f} (SE {se:.4f})"
+                f"baseline {base_mean:.4f}  candidate {cand_mean:.4f}  change {change:+.4f} (SE {se:.4f})"
             )
 
 

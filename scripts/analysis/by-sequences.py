@@ -11,10 +11,9 @@ a run's cv.md or a folder of fold-K/scores-last.csv, as `draws.py` reads them. P
 patients, both means (reference protocol) and the mean change with its standard error.
 """
 import os
-import statistics
 import sys
 
-from draws import table
+from draws import group_change, table
 from tiff8 import read
 
 
@@ -62,12 +61,10 @@ def main():
             part = sorted(c for c in cases if kind[c] == key)
             if not part:
                 continue
-            d = [cand[c][0] - base[c][0] for c in part]
-            se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+            base_mean, cand_mean, change, se = group_change(base, cand, part)
             print(
-                f"  {name:26} n={len(part):3}  baseline {statistics.mean(base[c][0] for c in part):.4f}  "
-                f"candidate {statistics.mean(cand[c][0] for c in part):.4f}  "
-                f"change {statistics.mean(d):+.4f} (SE {se:.4f})"
+                f"  {name:26} n={len(part):3}  baseline {base_mean:.4f}  candidate {cand_mean:.4f}  "
+                f"change {change:+.4f} (SE {se:.4f})"
             )
             if key != (False, False):
                 print("    " + "  ".join(f"{c[5:12]} {base[c][0]:.2f}→{cand[c][0]:.2f}" for c in part))

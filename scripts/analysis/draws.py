@@ -49,6 +49,15 @@ def table(path):
     return rows
 
 
+def group_change(base, cand, part):
+    """Over the patients `part` (reference protocol): the baseline's mean, the candidate's mean,
+    and the mean per-patient change with its standard error (NaN for one patient)."""
+    d = [cand[c][0] - base[c][0] for c in part]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+    return (statistics.mean(base[c][0] for c in part), statistics.mean(cand[c][0] for c in part),
+            statistics.mean(d), se)
+
+
 def main():
     args = sys.argv[1:]
     split = args.index("--") if "--" in args else len(args)
