@@ -13,6 +13,11 @@
 //! vertex: 9 of the 100 development patients have 60 or more slices) otherwise shift every
 //! slice's intensities, and the lesion can vanish from a model's view (`docs/cv/README.md`).
 //!
+//! Version 3 ([`FLAIR_FOR_POST_CONTRAST`]) is version 2 on a copy of the case whose post-contrast
+//! channel holds the FLAIR, as kaggle_3m fills that channel when a patient's scans lack the
+//! sequence: a model trained on it never sees the post-contrast sequence, which out of fold
+//! gave the models more than it cost them (`docs/cv/README.md`).
+//!
 //! [`Transform`] keeps the geometry so predictions map back onto the original slice grid.
 
 use crate::ingest::Case;
@@ -25,9 +30,14 @@ pub const PREPROCESSING_VERSION: u32 = 1;
 /// Version 2: intensity statistics from the central half of the kept slices (module docs).
 pub const CENTRAL_STATISTICS: u32 = 2;
 
+/// Version 3: version 2 with the post-contrast channel replaced by the FLAIR (module docs).
+pub const FLAIR_FOR_POST_CONTRAST: u32 = 3;
+/// The newest version this build has.
+pub const LATEST_VERSION: u32 = FLAIR_FOR_POST_CONTRAST;
+
 /// Whether this build can prepare inputs of preprocessing `version`.
 pub fn supports_version(version: u32) -> bool {
-    (PREPROCESSING_VERSION..=CENTRAL_STATISTICS).contains(&version)
+    (PREPROCESSING_VERSION..=LATEST_VERSION).contains(&version)
 }
 
 /// Channels per slice (pre-contrast, FLAIR, post-contrast).
@@ -203,7 +213,7 @@ pub enum PrepError {
     ZeroSize,
     #[error("case {case}: every voxel is zero")]
     AllZero { case: String },
-    #[error("preprocessing version {0} is not one this build has (1 to {CENTRAL_STATISTICS})")]
+    #[error("preprocessing version {0} is not one this build has (1 to {LATEST_VERSION})")]
     Version(u32),
 }
 
@@ -227,6 +237,13 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, PrepError>
     if !supports_version(opts.version) {
         return Err(PrepError::Version(opts.version));
     }
+    let substituted;
+    let case = if opts.version == FLAIR_FOR_POST_CONTRAST {
+        substituted = flair_for_post_contrast(case);
+        &substituted
+    } else {
+        case
+    };
     let max = case.slices[first..last]
         .iter()
         .flat_map(|s| s.image.data.iter().copied())
@@ -239,13 +256,26 @@ pub fn preprocess(case: &Case, opts: PrepOptions) -> Result<Prepared, PrepError>
     let thr = 0.1 * max;
     let transform = crop_box(case, first..last, thr, opts.size);
     let (hwc, mask) = crop_and_resize(case, &transform, thr);
-    let image = normalise(hwc, opts.size, opts.version == CENTRAL_STATISTICS);
+    let image = normalise(hwc, opts.size, opts.version >= CENTRAL_STATISTICS);
     Ok(Prepared {
         case_id: case.id.clone(),
         image,
         mask,
         transform,
     })
+}
+
+/// A copy of `case` whose post-contrast channel is its FLAIR. It is made before anything else
+/// so that the crop and the intensity statistics are those of a scan without the sequence, as
+/// the data set stores such scans.
+fn flair_for_post_contrast(case: &Case) -> Case {
+    let mut copy = case.clone();
+    for slice in &mut copy.slices {
+        for pixel in slice.image.data.chunks_exact_mut(CHANNELS) {
+            pixel[2] = pixel[1];
+        }
+    }
+    copy
 }
 
 /// The crop: the bounding box of voxels >= `thr` (10 % of the maximum; the others are zeroed)
@@ -474,5 +504,33 @@ mod tests {
             normalise(short.clone(), n, true),
             normalise(short, n, false)
         );
+    }
+
+    /// Version 3 is version 2 of the case with its post-contrast channel replaced by the FLAIR:
+    /// what the model sees of a scan stored without that sequence.
+    #[test]
+    fn version_3_is_version_2_without_the_post_contrast_sequence() {
+        let case = crate::synthetic::synthetic_case("C", 8, 32, 32, 7);
+        let mut stored_without = case.clone();
+        for slice in &mut stored_without.slices {
+            for p in slice.image.data.chunks_exact_mut(CHANNELS) {
+                p[2] = p[1];
+            }
+        }
+        let opts = PrepOptions::native(16);
+        let v3 = preprocess(&case, opts.with_version(FLAIR_FOR_POST_CONTRAST)).unwrap();
+        let v2 = preprocess(&stored_without, opts.with_version(CENTRAL_STATISTICS)).unwrap();
+        assert_eq!(v3.image, v2.image);
+        assert_eq!(v3.transform, v2.transform);
+        assert_eq!(v3.mask, v2.mask);
+        let original = preprocess(&case, opts.with_version(CENTRAL_STATISTICS)).unwrap();
+        assert_ne!(v3.image, original.image);
+        // Each slice's post-contrast plane is its FLAIR plane; the pre-contrast one is not.
+        let plane = 16 * 16;
+        for k in 0..v3.slices() {
+            let s = v3.slice_image(k);
+            assert_eq!(&s[2 * plane..], &s[plane..2 * plane], "slice {k}");
+            assert_ne!(&s[..plane], &s[plane..2 * plane], "slice {k}");
+        }
     }
 }

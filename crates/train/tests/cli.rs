@@ -150,11 +150,11 @@ fn a_run_on_preprocessing_2_records_it_and_mixing_versions_is_refused() {
     ));
     assert!(err.contains("their weights do not average"), "{err}");
     let err = run_refused(&mut tiny_fit(
-        &temp_dir("prep3"),
+        &temp_dir("prep4"),
         1,
-        &["--preprocessing", "3"],
+        &["--preprocessing", "4"],
     ));
-    assert!(err.contains("--preprocessing 3"), "{err}");
+    assert!(err.contains("--preprocessing 4"), "{err}");
 }
 
 #[test]

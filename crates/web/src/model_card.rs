@@ -4,7 +4,7 @@
 
 use brainseg::manifest::{Manifest, Precision, Validation};
 use brainseg::postprocess::Components;
-use brainseg::preprocess::CENTRAL_STATISTICS;
+use brainseg::preprocess::{CENTRAL_STATISTICS, FLAIR_FOR_POST_CONTRAST};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +36,11 @@ pub fn card(manifests: &[Manifest]) -> Option<Card> {
         let sides: Vec<String> = m.tta_sizes.iter().map(|n| format!("{n}²")).collect();
         architecture.push_str(&format!(" · scale TTA {}", sides.join(", ")));
     }
-    if m.preprocessing_version == CENTRAL_STATISTICS {
+    if m.preprocessing_version >= CENTRAL_STATISTICS {
         architecture.push_str(" · intensities normalised on the central slices");
+    }
+    if m.preprocessing_version == FLAIR_FOR_POST_CONTRAST {
+        architecture.push_str(" · post-contrast not used (its channel given the FLAIR)");
     }
     if let Some(rule) = describe_components(m.components) {
         architecture.push_str(&format!(" · {rule}"));
@@ -274,6 +277,23 @@ mod tests {
             reference: figures,
             native: figures,
         }
+    }
+
+    /// The card names what preprocessing versions 2 and 3 change in the model's input.
+    #[wasm_bindgen_test]
+    fn a_card_names_the_inputs_preprocessing_2_and_3_give_the_model() {
+        let card_of = |version: u32| {
+            let mut m = manifest("");
+            m.preprocessing_version = version;
+            card(&[m]).unwrap().architecture
+        };
+        assert!(!card_of(1).contains("central slices"));
+        assert!(card_of(2).ends_with(
+            "input 64² · intensities normalised on the central slices · 16-bit weights"
+        ));
+        assert!(card_of(3).contains(
+            "central slices · post-contrast not used (its channel given the FLAIR) · 16-bit"
+        ));
     }
 
     #[wasm_bindgen_test]

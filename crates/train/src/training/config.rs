@@ -8,7 +8,7 @@ use super::schedule::{LrSchedule, Schedule};
 use crate::backend::Backend;
 use anyhow::{Result, bail};
 use brainseg::model::{Arch, ModelConfig};
-use brainseg::preprocess::{CENTRAL_STATISTICS, PREPROCESSING_VERSION, supports_version};
+use brainseg::preprocess::{LATEST_VERSION, PREPROCESSING_VERSION, supports_version};
 use burn::optim::{AdamConfig, AdamWConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -161,7 +161,9 @@ pub struct FitConfig {
     pub schedule_by_time: bool,
     /// Preprocessing version: 1, the reference program's; 2, the same with the intensity
     /// statistics taken from the central half of each volume's slices (robust to volumes that
-    /// reach beyond the brain). Recorded in the model's manifest, which every reader follows.
+    /// reach beyond the brain); 3, version 2 with the post-contrast channel replaced by the
+    /// FLAIR (the model never sees that sequence). Recorded in the model's manifest, which every
+    /// reader follows.
     #[arg(long, default_value_t = PREPROCESSING_VERSION)]
     #[serde(default = "reference_preprocessing")]
     pub preprocessing: u32,
@@ -284,7 +286,7 @@ impl FitConfig {
         }
         if !supports_version(self.preprocessing) {
             bail!(
-                "--preprocessing {}: this build has versions 1 to {CENTRAL_STATISTICS}",
+                "--preprocessing {}: this build has versions 1 to {LATEST_VERSION}",
                 self.preprocessing
             );
         }
