@@ -15,8 +15,8 @@
 //!
 //! Version 3 ([`FLAIR_FOR_POST_CONTRAST`]) is version 2 on a copy of the case whose post-contrast
 //! channel holds the FLAIR, as kaggle_3m fills that channel when a patient's scans lack the
-//! sequence: a model trained on it never sees the post-contrast sequence, which out of fold
-//! gave the models more than it cost them (`docs/cv/README.md`).
+//! sequence: a model trained on it never sees the post-contrast sequence. Out of fold it was
+//! level with version 2 (`docs/cv/README.md`); it is there for data that lack the sequence.
 //!
 //! [`Transform`] keeps the geometry so predictions map back onto the original slice grid.
 

@@ -355,13 +355,15 @@ fn a_model_is_fed_the_preprocessing_version_its_manifest_names() {
     };
     assert_eq!(prepared(1), want(1));
     assert_eq!(prepared(2), want(2));
+    assert_eq!(prepared(3), want(3));
     assert_ne!(want(1), want(2), "the versions differ on this case");
+    assert_ne!(want(2), want(3), "the versions differ on this case");
     // A version this build does not have: refused in the manifest and in the preprocessing.
-    let text = r#"{"model":{"arch":"unet","width":4,"levels":2,"cardinality":4},"input_size":16,"preprocessing_version":3,"precision":"f32"}"#;
+    let text = r#"{"model":{"arch":"unet","width":4,"levels":2,"cardinality":4},"input_size":16,"preprocessing_version":4,"precision":"f32"}"#;
     let e = Manifest::from_json(text).unwrap_err().to_string();
-    assert!(e.contains("preprocessing version 3"), "{e}");
-    let e = preprocess(&case, PrepOptions::native(16).with_version(3)).unwrap_err();
-    assert!(e.to_string().contains("preprocessing version 3"), "{e}");
+    assert!(e.contains("preprocessing version 4"), "{e}");
+    let e = preprocess(&case, PrepOptions::native(16).with_version(4)).unwrap_err();
+    assert!(e.to_string().contains("preprocessing version 4"), "{e}");
 }
 
 #[test]
