@@ -9,7 +9,7 @@ use brainseg::inference::{
 use brainseg::manifest::{Manifest, Precision, sha256_hex};
 use brainseg::model::{Arch, ModelConfig, trainable_params};
 use brainseg::model_io::{ReadRequest, load_ensemble, load_model, weights_to_bytes};
-use brainseg::preprocess::{PREPROCESSING_VERSION, PrepOptions, preprocess};
+use brainseg::preprocess::{LATEST_VERSION, PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
 use burn::prelude::*;
@@ -353,17 +353,33 @@ fn a_model_is_fed_the_preprocessing_version_its_manifest_names() {
             .unwrap()
             .image
     };
-    assert_eq!(prepared(1), want(1));
-    assert_eq!(prepared(2), want(2));
-    assert_eq!(prepared(3), want(3));
-    assert_ne!(want(1), want(2), "the versions differ on this case");
-    assert_ne!(want(2), want(3), "the versions differ on this case");
-    // A version this build does not have: refused in the manifest and in the preprocessing.
-    let text = r#"{"model":{"arch":"unet","width":4,"levels":2,"cardinality":4},"input_size":16,"preprocessing_version":4,"precision":"f32"}"#;
-    let e = Manifest::from_json(text).unwrap_err().to_string();
-    assert!(e.contains("preprocessing version 4"), "{e}");
-    let e = preprocess(&case, PrepOptions::native(16).with_version(4)).unwrap_err();
-    assert!(e.to_string().contains("preprocessing version 4"), "{e}");
+    for version in PREPROCESSING_VERSION..=LATEST_VERSION {
+        assert_eq!(prepared(version), want(version), "version {version}");
+        if version > PREPROCESSING_VERSION {
+            assert_ne!(
+                want(version - 1),
+                want(version),
+                "versions {version} and the one before differ on this case"
+            );
+        }
+    }
+    // A version this build does not have (the one after the latest, so the test need not change
+    // when a version is added): refused in the manifest and in the preprocessing.
+    let unknown = LATEST_VERSION + 1;
+    let text = format!(
+        r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{unknown},"precision":"f32"}}"#
+    );
+    let e = Manifest::from_json(&text).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("preprocessing version {unknown}")),
+        "{e}"
+    );
+    let e = preprocess(&case, PrepOptions::native(16).with_version(unknown)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("preprocessing version {unknown}")),
+        "{e}"
+    );
 }
 
 #[test]
