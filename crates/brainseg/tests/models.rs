@@ -369,17 +369,11 @@ fn a_model_is_fed_the_preprocessing_version_its_manifest_names() {
     let text = format!(
         r#"{{"model":{{"arch":"unet","width":4,"levels":2,"cardinality":4}},"input_size":16,"preprocessing_version":{unknown},"precision":"f32"}}"#
     );
+    let named = format!("preprocessing version {unknown}");
     let e = Manifest::from_json(&text).unwrap_err().to_string();
-    assert!(
-        e.contains(&format!("preprocessing version {unknown}")),
-        "{e}"
-    );
+    assert!(e.contains(&named), "{e}");
     let e = preprocess(&case, PrepOptions::native(16).with_version(unknown)).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains(&format!("preprocessing version {unknown}")),
-        "{e}"
-    );
+    assert!(e.to_string().contains(&named), "{e}");
 }
 
 #[test]

@@ -214,6 +214,13 @@ fn fit_recipe(config: &Value) -> Option<String> {
     {
         s.push_str(&format!(" · missing sequences (p {p})"));
     }
+    if let Some(p) = c
+        .get("aug_lesion_contrast")
+        .and_then(Value::as_f64)
+        .filter(|p| *p > 0.0)
+    {
+        s.push_str(&format!(" · fainter lesions (p {p})"));
+    }
     s.push_str(&format!(" · {}", text("backend")));
     Some(s)
 }
@@ -445,14 +452,14 @@ mod tests {
         let fit = serde_json::json!({"config": {"loss": "dice", "epochs": 3, "samples_per_epoch": 2048,
             "size": 128, "batch": 16, "optimizer": "adamw", "lr": 0.0001, "schedule": "cosine",
             "deep_supervision": true, "aug_intensity": true, "aug_quality": true, "aug_elastic": true,
-            "aug_missing": 0.25, "backend": "flex"},
+            "aug_missing": 0.25, "aug_lesion_contrast": 0.25, "backend": "flex"},
             "stages": [{}, {}, {}, {}]});
         let soup = serde_json::json!({"averaged": ["a.bpk", "b.bpk"], "inputs_training": [fit]});
         assert_eq!(
             recipe(&soup),
             "weight average of 2 runs; the first: 4 training stages, the last: dice loss · 3 epochs × \
              2048 slices at 128², batch 16 · adamw lr 0.0001 (cosine) · deep supervision · \
-             intensity augmentation · image-quality augmentation · elastic deformation · missing sequences (p 0.25) · flex"
+             intensity augmentation · image-quality augmentation · elastic deformation · missing sequences (p 0.25) · fainter lesions (p 0.25) · flex"
         );
         assert_eq!(recipe(&Value::Null), "training record: none");
     }

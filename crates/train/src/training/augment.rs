@@ -1,6 +1,6 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
-//! (p = 0.5), plus optional elastic deformation, missing sequences, intensity and image-quality
-//! changes, applied in one pass that also takes the training crop. The affine part is written
+//! (p = 0.5), plus optional elastic deformation, missing sequences, fainter lesions, intensity and
+//! image-quality changes, applied in one pass that also takes the training crop. The affine part is written
 //! here rather than with an image crate because one affine resampling of a 3-channel f32 image
 //! (bilinear) and its mask (nearest) over a chosen window is a few lines, and doing crop + scale
 //! + rotate + flip (+ the elastic displacement) in a single pass avoids intermediate copies.
@@ -28,6 +28,10 @@ pub struct AugConfig {
     /// Probability that a window's contrast sequences are replaced by its FLAIR, as the data
     /// set does for scans that lack them ([`missing_sequences`]).
     pub missing: f32,
+    /// Probability that a window's lesion is made fainter: its mean moved towards its
+    /// surroundings' in each sequence ([`fainter_lesion`]).
+    #[serde(default)]
+    pub lesion_contrast: f32,
 }
 
 impl AugConfig {
@@ -41,6 +45,7 @@ impl AugConfig {
             quality: false,
             elastic: false,
             missing: 0.0,
+            lesion_contrast: 0.0,
         }
     }
 }
@@ -49,6 +54,20 @@ impl AugConfig {
 /// pre-contrast channel is replaced too: kaggle_3m's substituted patients, 6 of the 10 among the
 /// 100 development patients (`docs/cv/README.md`).
 const MISSING_BOTH_SHARE: f32 = 0.6;
+
+/// `--aug-lesion-contrast`: the largest share of a lesion's contrast against its surroundings
+/// that is taken away in one sequence (each sequence draws its share from [0, this]). Below 1, so
+/// some signal is always left: a window whose lesion cannot be seen at all teaches false
+/// positives.
+const FAINT_MAX: f32 = 0.8;
+/// The ring around the lesion whose median stands for "its surroundings", in output pixels.
+const FAINT_RING: usize = 6;
+/// The Gaussian that softens the lesion's edge, so the change leaves no outline of the mask
+/// for a model to learn instead of the lesion.
+const FAINT_EDGE_SIGMA: f32 = 1.5;
+/// Windows with fewer lesion pixels than this are left alone: a ring median and a lesion mean
+/// over a handful of pixels are noise.
+const FAINT_MIN_PIXELS: usize = 16;
 
 /// The share of training windows that `--aug-elastic` deforms.
 const ELASTIC_P: f32 = 0.5;
@@ -146,7 +165,11 @@ pub fn sample_window(
             }
         }
     }
-    // Drawn only when enabled, so runs without it keep their random stream.
+    // Drawn only when enabled, so runs without it keep their random stream. Before the missing
+    // sequences, so a copied FLAIR carries the fainter lesion as a substituted scan would.
+    if cfg.lesion_contrast > 0.0 && rng.random::<f32>() < cfg.lesion_contrast {
+        fainter_lesion(&mut img, &msk, out, rng);
+    }
     if cfg.missing > 0.0 && rng.random::<f32>() < cfg.missing {
         let both = rng.random::<f32>() < MISSING_BOTH_SHARE;
         missing_sequences(&mut img, out * out, both);
@@ -174,6 +197,60 @@ fn missing_sequences(img: &mut [f32], plane: usize, both: bool) {
     if both {
         pre.copy_from_slice(flair);
     }
+}
+
+/// Three of the development patients that every model misses (`DU_7306`, `HT_A61A`, and
+/// `HT_A61B` in some draws) have large lesions barely brighter than the brain on FLAIR, where
+/// the training set's lesions are mostly bright (`docs/cv/README.md`). This shows the model such
+/// lesions: in each of the window's three sequences (pre-contrast, FLAIR, post-contrast; 2.5-D
+/// neighbours are left alone, their lesions are not this mask) the lesion's mean is moved
+/// towards the median of a ring around it by a share drawn from [0, `FAINT_MAX`], through a
+/// softened copy of the mask. The lesion's texture and shape stay; only its contrast shrinks.
+fn fainter_lesion(img: &mut [f32], msk: &[f32], n: usize, rng: &mut impl Rng) {
+    let plane = n * n;
+    let inside: Vec<usize> = (0..plane).filter(|&o| msk[o] > 0.5).collect();
+    if inside.len() < FAINT_MIN_PIXELS {
+        return;
+    }
+    let grown = dilate(msk, n, FAINT_RING);
+    let ring: Vec<usize> = (0..plane)
+        .filter(|&o| grown[o] > 0.5 && msk[o] <= 0.5)
+        .collect();
+    if ring.len() < FAINT_MIN_PIXELS {
+        return;
+    }
+    let mut soft = msk.to_vec();
+    blur(&mut soft, n, FAINT_EDGE_SIGMA);
+    let channels = (img.len() / plane).min(3);
+    for c in 0..channels {
+        let share = rng.random_range(0.0..=FAINT_MAX);
+        let ch = &mut img[c * plane..(c + 1) * plane];
+        let lesion = inside.iter().map(|&o| ch[o]).sum::<f32>() / inside.len() as f32;
+        let mut around: Vec<f32> = ring.iter().map(|&o| ch[o]).collect();
+        let mid = around.len() / 2;
+        let (_, &mut median, _) = around.select_nth_unstable_by(mid, f32::total_cmp);
+        let shift = share * (lesion - median);
+        for (v, w) in ch.iter_mut().zip(&soft) {
+            *v -= w * shift;
+        }
+    }
+}
+
+/// Binary dilation of an n × n 0/1 plane by a (2r + 1)² square: a running maximum along rows,
+/// then along columns.
+fn dilate(msk: &[f32], n: usize, r: usize) -> Vec<f32> {
+    let pass = |src: &[f32], at: &dyn Fn(usize, usize) -> usize| -> Vec<f32> {
+        let mut dst = vec![0.0f32; n * n];
+        for line in 0..n {
+            for i in 0..n {
+                let (lo, hi) = (i.saturating_sub(r), (i + r).min(n - 1));
+                dst[at(line, i)] = (lo..=hi).map(|j| src[at(line, j)]).fold(0.0, f32::max);
+            }
+        }
+        dst
+    };
+    let rows = pass(msk, &|y, x| y * n + x);
+    pass(&rows, &|x, y| y * n + x)
 }
 
 /// nnU-Net's image-quality augmentation (Isensee et al. 2021, its default probabilities), on a
@@ -420,6 +497,97 @@ mod tests {
         }
         // Half the windows are deformed; a deformed one almost always moves some mask pixel.
         assert!((70..=130).contains(&changed), "{changed} of 200 changed");
+    }
+
+    #[test]
+    fn dilation_grows_a_point_into_a_square_clipped_at_the_edges() {
+        let n = 7;
+        let mut point = vec![0.0f32; n * n];
+        point[n + 1] = 1.0;
+        let grown = dilate(&point, n, 2);
+        for y in 0..n {
+            for x in 0..n {
+                assert_eq!(grown[y * n + x], f32::from(y <= 3 && x <= 3), "({y}, {x})");
+            }
+        }
+    }
+
+    #[test]
+    fn fainter_lesions_lose_contrast_keep_texture_and_the_mask_and_leave_the_rest() {
+        let n = 32;
+        let plane = n * n;
+        // A 12 × 12 lesion, bright in every sequence, with a texture inside; the brain around it
+        // at 0 with a texture of its own; a fourth (2.5-D) channel.
+        let lesion = |o: usize| (10..22).contains(&(o / n)) && (10..22).contains(&(o % n));
+        let mask: Vec<u8> = (0..plane).map(|o| u8::from(lesion(o))).collect();
+        let texture = |o: usize| ((o * 7) % 5) as f32 * 0.1;
+        let image: Vec<f32> = (0..4 * plane)
+            .map(|i| {
+                let o = i % plane;
+                texture(o) + if lesion(o) { 2.0 } else { 0.0 }
+            })
+            .collect();
+        let cfg = AugConfig {
+            lesion_contrast: 0.5,
+            ..AugConfig::none()
+        };
+        let c = (n as f32 - 1.0) / 2.0;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mean = |ch: &[f32], inside: bool| {
+            let v: Vec<f32> = (0..plane)
+                .filter(|&o| lesion(o) == inside)
+                .map(|o| ch[o])
+                .collect();
+            v.iter().sum::<f32>() / v.len() as f32
+        };
+        let mut changed = 0;
+        for _ in 0..400 {
+            let (img, msk) = sample_window(&image, &mask, n, n, (c, c), &cfg, &mut rng);
+            assert_eq!(msk, mask.iter().map(|&m| f32::from(m)).collect::<Vec<_>>());
+            // The 2.5-D neighbour is never touched.
+            assert_eq!(&img[3 * plane..], &image[3 * plane..]);
+            if img == image {
+                continue;
+            }
+            changed += 1;
+            for ch in 0..3 {
+                let (before, after) = (
+                    &image[ch * plane..(ch + 1) * plane],
+                    &img[ch * plane..(ch + 1) * plane],
+                );
+                let contrast = mean(after, true) - mean(after, false);
+                let was = mean(before, true) - mean(before, false);
+                // At most 80 % of the lesion's 2.0 over the ring's median is taken: some
+                // contrast is always left, and none is added.
+                assert!(
+                    contrast > 0.3 && contrast <= was + 1e-4,
+                    "{was} → {contrast}"
+                );
+                // Deep inside, a shift of the whole lesion: its texture is kept.
+                let (a, b) = (15 * n + 15, 15 * n + 16);
+                let d = (after[a] - after[b]) - (before[a] - before[b]);
+                assert!(d.abs() < 1e-3, "texture changed by {d}");
+                // Far from the lesion, nothing moves.
+                for o in [0, n - 1, plane - n, plane - 1] {
+                    assert!((after[o] - before[o]).abs() < 1e-6, "pixel {o} moved");
+                }
+            }
+            // The lesion is fainter in at least one sequence.
+            let contrast = |ch: usize, im: &[f32]| {
+                let p = &im[ch * plane..(ch + 1) * plane];
+                mean(p, true) - mean(p, false)
+            };
+            assert!((0..3).any(|ch| contrast(ch, &img) < contrast(ch, &image) - 1e-3));
+        }
+        assert!((160..240).contains(&changed), "{changed} of 400 changed");
+        // A window without lesion, or with too little of it, is left alone.
+        let blank = vec![0u8; plane];
+        let always = AugConfig {
+            lesion_contrast: 1.0,
+            ..AugConfig::none()
+        };
+        let (img, _) = sample_window(&image, &blank, n, n, (c, c), &always, &mut rng);
+        assert_eq!(img, image);
     }
 
     #[test]

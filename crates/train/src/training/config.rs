@@ -113,6 +113,12 @@ pub struct FitConfig {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub aug_missing: f32,
+    /// Make a training window's lesion fainter with this probability: in each sequence its mean
+    /// moves towards its surroundings' by a share drawn from [0, 0.8], so a model sees lesions
+    /// barely brighter than the brain, as some development patients' are.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub aug_lesion_contrast: f32,
     /// Validation cases, one ID a line (default: ../shared/data/patients-val.txt when it exists).
     #[arg(long)]
     pub val_cases: Option<PathBuf>,
@@ -264,6 +270,7 @@ impl FitConfig {
                 quality: self.aug_quality,
                 elastic: self.aug_elastic,
                 missing: self.aug_missing,
+                lesion_contrast: self.aug_lesion_contrast,
             },
         }
     }
@@ -307,6 +314,12 @@ impl FitConfig {
         }
         if !(0.0..=1.0).contains(&self.aug_missing) {
             bail!("--aug-missing must be in [0, 1], not {}", self.aug_missing);
+        }
+        if !(0.0..=1.0).contains(&self.aug_lesion_contrast) {
+            bail!(
+                "--aug-lesion-contrast must be in [0, 1], not {}",
+                self.aug_lesion_contrast
+            );
         }
         if self.deep_supervision && self.arch != Arch::Fpn {
             bail!(
@@ -412,6 +425,10 @@ mod tests {
             let e = with(p).expect_err("out of range").to_string();
             assert!(e.contains("--aug-missing must be in [0, 1]"), "{e}");
         }
+        let faint = |p: f64| config(|v| v["aug_lesion_contrast"] = p.into()).check();
+        faint(0.25).expect("a probability");
+        let e = faint(2.0).expect_err("out of range").to_string();
+        assert!(e.contains("--aug-lesion-contrast must be in [0, 1]"), "{e}");
     }
 
     #[test]
@@ -428,6 +445,7 @@ mod tests {
             c.remove("aug_quality");
             c.remove("aug_elastic");
             c.remove("aug_missing");
+            c.remove("aug_lesion_contrast");
             c.remove("deep_supervision");
             c.remove("mixed_precision");
         });
