@@ -1,9 +1,10 @@
 //! Training augmentation: the reference's scale (±5 %), rotation (±15°) and horizontal flip
-//! (p = 0.5), plus optional elastic deformation, missing sequences, fainter lesions, intensity and
-//! image-quality changes, applied in one pass that also takes the training crop. The affine part is written
-//! here rather than with an image crate because one affine resampling of a 3-channel f32 image
-//! (bilinear) and its mask (nearest) over a chosen window is a few lines, and doing crop + scale
-//! + rotate + flip (+ the elastic displacement) in a single pass avoids intermediate copies.
+//! (p = 0.5), plus optional elastic deformation, missing sequences, fainter lesions, intensity
+//! and image-quality changes, applied in one pass that also takes the training crop. The affine
+//! part is written here rather than with an image crate because one affine resampling of a
+//! 3-channel f32 image (bilinear) and its mask (nearest) over a chosen window is a few lines, and
+//! doing crop + scale + rotate + flip (+ the elastic displacement) in a single pass avoids
+//! intermediate copies.
 
 use brainseg::resize::{resize_gray, resize_nearest};
 use image::{ImageBuffer, Luma};
@@ -199,10 +200,10 @@ fn missing_sequences(img: &mut [f32], plane: usize, both: bool) {
     }
 }
 
-/// Three of the development patients that every model misses (`DU_7306`, `HT_A61A`, and
-/// `HT_A61B` in some draws) have large lesions barely brighter than the brain on FLAIR, where
-/// the training set's lesions are mostly bright (`docs/cv/README.md`). This shows the model such
-/// lesions: in each of the window's three sequences (pre-contrast, FLAIR, post-contrast; 2.5-D
+/// Patients whose lesions stand out little from the brain on FLAIR score lower out of fold (the
+/// faintest third of the development patients 0.75, the brightest 0.88; `DU_7306`, at 0 in every
+/// draw, is the second faintest: `docs/cv/README.md`, "Fainter lesions"). This shows the model
+/// such lesions: in each of the window's three sequences (pre-contrast, FLAIR, post-contrast; 2.5-D
 /// neighbours are left alone, their lesions are not this mask) the lesion's mean is moved
 /// towards the median of a ring around it by a share drawn from [0, `FAINT_MAX`], through a
 /// softened copy of the mask. The lesion's texture and shape stay; only its contrast shrinks.
