@@ -195,31 +195,23 @@ fn fit_recipe(config: &Value) -> Option<String> {
         num("lr"),
         text("schedule"),
     );
-    if c.get("deep_supervision").and_then(Value::as_bool) == Some(true) {
-        s.push_str(" · deep supervision");
+    for (key, what) in [
+        ("deep_supervision", "deep supervision"),
+        ("aug_intensity", "intensity augmentation"),
+        ("aug_quality", "image-quality augmentation"),
+        ("aug_elastic", "elastic deformation"),
+    ] {
+        if c.get(key).and_then(Value::as_bool) == Some(true) {
+            s.push_str(&format!(" · {what}"));
+        }
     }
-    if c.get("aug_intensity").and_then(Value::as_bool) == Some(true) {
-        s.push_str(" · intensity augmentation");
-    }
-    if c.get("aug_quality").and_then(Value::as_bool) == Some(true) {
-        s.push_str(" · image-quality augmentation");
-    }
-    if c.get("aug_elastic").and_then(Value::as_bool) == Some(true) {
-        s.push_str(" · elastic deformation");
-    }
-    if let Some(p) = c
-        .get("aug_missing")
-        .and_then(Value::as_f64)
-        .filter(|p| *p > 0.0)
-    {
-        s.push_str(&format!(" · missing sequences (p {p})"));
-    }
-    if let Some(p) = c
-        .get("aug_lesion_contrast")
-        .and_then(Value::as_f64)
-        .filter(|p| *p > 0.0)
-    {
-        s.push_str(&format!(" · fainter lesions (p {p})"));
+    for (key, what) in [
+        ("aug_missing", "missing sequences"),
+        ("aug_lesion_contrast", "fainter lesions"),
+    ] {
+        if let Some(p) = c.get(key).and_then(Value::as_f64).filter(|p| *p > 0.0) {
+            s.push_str(&format!(" · {what} (p {p})"));
+        }
     }
     s.push_str(&format!(" · {}", text("backend")));
     Some(s)

@@ -58,8 +58,8 @@ const MISSING_BOTH_SHARE: f32 = 0.6;
 
 /// `--aug-lesion-contrast`: the largest share of a lesion's contrast against its surroundings
 /// that is taken away in one sequence (each sequence draws its share from [0, this]). Below 1, so
-/// some signal is always left: a window whose lesion cannot be seen at all teaches false
-/// positives.
+/// some signal is always left: a window whose lesion cannot be seen at all would ask the model
+/// to mark tissue that looks like the brain around it.
 const FAINT_MAX: f32 = 0.8;
 /// The ring around the lesion whose median stands for "its surroundings", in output pixels.
 const FAINT_RING: usize = 6;
@@ -203,8 +203,8 @@ fn missing_sequences(img: &mut [f32], plane: usize, both: bool) {
 /// Patients whose lesions stand out little from the brain on FLAIR score lower out of fold (the
 /// faintest third of the development patients 0.75, the brightest 0.88; `DU_7306`, at 0 in every
 /// draw, is the second faintest: `docs/cv/README.md`, "Fainter lesions"). This shows the model
-/// such lesions: in each of the window's three sequences (pre-contrast, FLAIR, post-contrast; 2.5-D
-/// neighbours are left alone, their lesions are not this mask) the lesion's mean is moved
+/// such lesions: in each of the window's three sequences (pre-contrast, FLAIR, post-contrast;
+/// 2.5-D neighbours are left alone, their lesions are not this mask) the lesion's mean is moved
 /// towards the median of a ring around it by a share drawn from [0, `FAINT_MAX`], through a
 /// softened copy of the mask. The lesion's texture and shape stay; only its contrast shrinks.
 fn fainter_lesion(img: &mut [f32], msk: &[f32], n: usize, rng: &mut impl Rng) {

@@ -306,20 +306,14 @@ impl FitConfig {
                 self.sampler
             );
         }
-        if !(0.0..=1.0).contains(&self.uniform_share) {
-            bail!(
-                "--uniform-share must be in [0, 1], not {}",
-                self.uniform_share
-            );
-        }
-        if !(0.0..=1.0).contains(&self.aug_missing) {
-            bail!("--aug-missing must be in [0, 1], not {}", self.aug_missing);
-        }
-        if !(0.0..=1.0).contains(&self.aug_lesion_contrast) {
-            bail!(
-                "--aug-lesion-contrast must be in [0, 1], not {}",
-                self.aug_lesion_contrast
-            );
+        for (flag, p) in [
+            ("--uniform-share", self.uniform_share),
+            ("--aug-missing", self.aug_missing),
+            ("--aug-lesion-contrast", self.aug_lesion_contrast),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                bail!("{flag} must be in [0, 1], not {p}");
+            }
         }
         if self.deep_supervision && self.arch != Arch::Fpn {
             bail!(
