@@ -36,6 +36,7 @@ def patient(folder):
             continue
         _, _, spp, rgb = read(os.path.join(folder, name.replace('_mask', '')))
         outside = bytes(1 - v for v in lesion)
+        contrast = []
         for c in range(3):
             ch = rgb[c::spp]
             head = ch.translate(ABOVE)
@@ -45,8 +46,10 @@ def patient(folder):
                 break
             inside = list(compress(ch, lesion))
             sd = statistics.pstdev(brain) or 1.0
-            sums[c] += n * (sum(inside) / len(inside) - statistics.median(brain)) / sd
+            contrast.append((sum(inside) / len(inside) - statistics.median(brain)) / sd)
         else:
+            # A slice counts in all three sequences or in none, so their weights agree.
+            sums = [s + n * v for s, v in zip(sums, contrast)]
             weight += n
     return case, [s / weight for s in sums] if weight else None
 
