@@ -4,6 +4,7 @@
 # side by side on the one GPU (burn's LibTorch backend), then scored out of fold by `train cv`
 # itself, as on the CPU (docs/cv/README.md), on the carried (JPEG) data.
 # Prepare here:  BINARIES=libtorch bash scripts/gpu/prepare.sh ../data/lgg/kaggle_3m
+# and `bash scripts/gpu/aside.sh out` (the tree travels with the pack; `aside.sh back` after),
 # then with the device tool, for example the shipped recipe as it is (the control: the pack's
 # JPEG and the GPU against the CPU figures) and trained ten times longer:
 #   run  command="RUNS='ctl long' RECIPE_long='--epochs 160' MINUTES_long=6 DEADLINE=570 bash scripts/gpu/cv.sh"  carry=["gpu-pack"]  timeout_s=600
