@@ -13,23 +13,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ASIDE=${ASIDE:-fuzz/corpus}
 STORE=../brainseg-aside
+# move FROM TO NAME: one folder from FROM/NAME to TO/NAME, refusing where the source is missing
+# or the destination exists (a second `out` would otherwise nest the corpus inside itself).
+move() {
+  [ -d "$1/$3" ] || { echo "aside.sh: no $1/$3 to move (already moved?)" >&2; exit 1; }
+  [ ! -e "$2/$3" ] || { echo "aside.sh: $2/$3 exists already; nothing moved" >&2; exit 1; }
+  mkdir -p "$2/$(dirname "$3")"
+  mv "$1/$3" "$2/$3"
+  echo "moved $1/$3 to $2/$3"
+}
 case ${1:-} in
-  out)
-    for d in $ASIDE; do
-      [ -d "$d" ] || { echo "aside.sh: $d is not in the checkout (already aside?)" >&2; exit 1; }
-      [ ! -e "$STORE/$d" ] || { echo "aside.sh: $STORE/$d exists: run 'aside.sh back' first" >&2; exit 1; }
-      mkdir -p "$STORE/$(dirname "$d")"
-      mv "$d" "$STORE/$d"
-      echo "moved $d to $STORE/$d"
-    done ;;
+  out) for d in $ASIDE; do move . "$STORE" "$d"; done ;;
   back)
-    for d in $ASIDE; do
-      [ -d "$STORE/$d" ] || { echo "aside.sh: nothing aside for $d" >&2; exit 1; }
-      [ ! -e "$d" ] || { echo "aside.sh: $d is back in the checkout already; $STORE/$d left as is" >&2; exit 1; }
-      mkdir -p "$(dirname "$d")"
-      mv "$STORE/$d" "$d"
-      echo "moved $d back"
-    done
+    for d in $ASIDE; do move "$STORE" . "$d"; done
     git diff --quiet -- $ASIDE || { echo "aside.sh: $ASIDE differs from git after the move" >&2; exit 1; } ;;
   *)
     echo "usage: bash scripts/gpu/aside.sh out|back" >&2
