@@ -3,6 +3,7 @@
 # and back afterwards:
 #   bash scripts/gpu/aside.sh out    # before the `run` calls
 #   bash scripts/gpu/aside.sh back   # after them (also: `git checkout -- fuzz/corpus` restores it)
+#   bash scripts/gpu/aside.sh list   # the folders it moves (prepare.sh leaves them out of its count)
 # Why: a device call carries the whole working tree (tracked and untracked-not-ignored files)
 # and the carried gpu-pack in 64 MiB together. The fuzz corpus is 7 MB of the tree's 26 MB
 # (5,386 small files) and only the fuzzing tests read it; `prepare.sh` counts the tree without
@@ -23,11 +24,12 @@ move() {
   echo "moved $1/$3 to $2/$3"
 }
 case ${1:-} in
+  list) echo "$ASIDE" ;;
   out) for d in $ASIDE; do move . "$STORE" "$d"; done ;;
   back)
     for d in $ASIDE; do move "$STORE" . "$d"; done
     git diff --quiet -- $ASIDE || { echo "aside.sh: $ASIDE differs from git after the move" >&2; exit 1; } ;;
   *)
-    echo "usage: bash scripts/gpu/aside.sh out|back" >&2
+    echo "usage: bash scripts/gpu/aside.sh out|back|list" >&2
     exit 2 ;;
 esac

@@ -85,7 +85,7 @@ LIMIT=64000000
 # rest: a call was refused for it in session 27).
 # The folders `aside.sh out` moves out of the checkout before the call (the fuzz corpus, 7 MB)
 # are not counted: run it before the device calls (the closing line says so again).
-ASIDE=${ASIDE:-fuzz/corpus}
+ASIDE=$(bash scripts/gpu/aside.sh list)
 tree_bytes=$( (git ls-files -z; git ls-files -z --others --exclude-standard) \
   | grep -zv -E "^($(echo "$ASIDE" | tr ' ' '|'))/" | du -cb --files0-from=- | tail -1 | cut -f1)
 MIN_QUALITY=${MIN_QUALITY:-30}
