@@ -2,20 +2,23 @@
 # Moves tracked folders the GPU machine does not need out of the checkout for the device calls,
 # and back afterwards:
 #   bash scripts/gpu/aside.sh out    # before the `run` calls
-#   bash scripts/gpu/aside.sh back   # after them (also: `git checkout -- fuzz/corpus` restores it)
+#   bash scripts/gpu/aside.sh back   # after them (also: `git checkout -- FOLDER` restores one)
 #   bash scripts/gpu/aside.sh list   # the folders it moves (prepare.sh leaves them out of its count)
 # Why: a device call carries the whole working tree (tracked and untracked-not-ignored files)
-# and the carried gpu-pack in 64 MiB together. The fuzz corpus is 7 MB of the tree's 26 MB
-# (5,386 small files) and only the fuzzing tests read it; `prepare.sh` counts the tree without
-# it and so packs the data at a better JPEG quality. ASIDE names the folders (default
-# fuzz/corpus); they go to ../brainseg-aside/ (outside the checkout, so nothing ignores or
-# carries them by accident).
+# and the carried gpu-pack in 64 MiB together. Of the tree's 26 MB, 13 MB are read by nothing
+# the device runs: the fuzz corpus (7 MB, 5,386 small files; the fuzzing tests), the run
+# folders' figures (docs/runs, docs/experiments: 3.6 MB of curves) and the page's sample
+# slices (web/samples, 2.3 MB; the browser tests). `prepare.sh` counts the tree without them and
+# so packs the data at a better JPEG quality. ASIDE names the folders; they go to
+# ../brainseg-aside/ (outside the checkout, so nothing ignores or carries them by accident).
+# The device scripts read docs/cv (the folds) and web/models (device.sh's starting weights):
+# those stay.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ASIDE=${ASIDE:-fuzz/corpus}
+ASIDE=${ASIDE:-fuzz/corpus docs/runs docs/experiments web/samples}
 STORE=../brainseg-aside
 # move FROM TO NAME: one folder from FROM/NAME to TO/NAME, refusing where the source is missing
-# or the destination exists (a second `out` would otherwise nest the corpus inside itself).
+# or the destination exists (a second `out` would otherwise nest a folder inside itself).
 move() {
   [ -d "$1/$3" ] || { echo "aside.sh: no $1/$3 to move (already moved?)" >&2; exit 1; }
   [ ! -e "$2/$3" ] || { echo "aside.sh: $2/$3 exists already; nothing moved" >&2; exit 1; }
@@ -28,6 +31,8 @@ case ${1:-} in
   out) for d in $ASIDE; do move . "$STORE" "$d"; done ;;
   back)
     for d in $ASIDE; do move "$STORE" . "$d"; done
+    # the parents `out` made (docs/, web/): leave no empty tree behind
+    find "$STORE" -depth -type d -empty -delete
     git diff --quiet -- $ASIDE || { echo "aside.sh: $ASIDE differs from git after the move" >&2; exit 1; } ;;
   *)
     echo "usage: bash scripts/gpu/aside.sh out|back|list" >&2

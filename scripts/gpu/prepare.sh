@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a GPU training run for the device machine (an H100 or H200, no network, no Rust there):
 #   bash scripts/gpu/prepare.sh [DATA]
-# then `bash scripts/gpu/aside.sh out` (the fuzz corpus leaves the checkout: the tree travels too),
+# then `bash scripts/gpu/aside.sh out` (folders the device never reads leave the checkout: the tree travels too),
 # the device tool (one call; see docs/gpu.md):
 #   run  command="MINUTES=7.5 DEADLINE=565 bash scripts/gpu/device.sh"  carry=["gpu-pack"]  timeout_s=600
 # and finally, here:  bash scripts/gpu/aside.sh back && bash scripts/gpu/finish.sh FILES_AT_OF_THAT_CALL
@@ -83,7 +83,7 @@ LIMIT=64000000
 # One du over every file: through xargs, du runs once per batch of names and `tail -1` kept only
 # the last batch's total (13 MB of the tree's 20 MB, the fuzz corpus's 5,348 files among the
 # rest: a call was refused for it in session 27).
-# The folders `aside.sh out` moves out of the checkout before the call (the fuzz corpus, 7 MB)
+# The folders `aside.sh out` moves out of the checkout before the call (13 MB: `aside.sh list`)
 # are not counted: run it before the device calls (the closing line says so again).
 ASIDE=$(bash scripts/gpu/aside.sh list)
 tree_bytes=$( (git ls-files -z; git ls-files -z --others --exclude-standard) \
