@@ -17,20 +17,25 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ASIDE=${ASIDE:-fuzz/corpus docs/runs docs/experiments web/samples}
 STORE=../brainseg-aside
-# move FROM TO NAME: one folder from FROM/NAME to TO/NAME, refusing where the source is missing
-# or the destination exists (a second `out` would otherwise nest a folder inside itself).
-move() {
-  [ -d "$1/$3" ] || { echo "aside.sh: no $1/$3 to move (already moved?)" >&2; exit 1; }
-  [ ! -e "$2/$3" ] || { echo "aside.sh: $2/$3 exists already; nothing moved" >&2; exit 1; }
-  mkdir -p "$2/$(dirname "$3")"
-  mv "$1/$3" "$2/$3"
-  echo "moved $1/$3 to $2/$3"
+# move_all FROM TO: every ASIDE folder from FROM/NAME to TO/NAME. All are checked before any
+# moves, so a missing source or an existing destination (a second `out` would otherwise nest a
+# folder inside itself) leaves the tree as it was rather than half moved.
+move_all() {
+  for d in $ASIDE; do
+    [ -d "$1/$d" ] || { echo "aside.sh: no $1/$d to move (already moved?); nothing moved" >&2; exit 1; }
+    [ ! -e "$2/$d" ] || { echo "aside.sh: $2/$d exists already; nothing moved" >&2; exit 1; }
+  done
+  for d in $ASIDE; do
+    mkdir -p "$2/$(dirname "$d")"
+    mv "$1/$d" "$2/$d"
+    echo "moved $1/$d to $2/$d"
+  done
 }
 case ${1:-} in
   list) echo "$ASIDE" ;;
-  out) for d in $ASIDE; do move . "$STORE" "$d"; done ;;
+  out) move_all . "$STORE" ;;
   back)
-    for d in $ASIDE; do move "$STORE" . "$d"; done
+    move_all "$STORE" .
     # the parents `out` made (docs/, web/): leave no empty tree behind
     find "$STORE" -depth -type d -empty -delete
     git diff --quiet -- $ASIDE || { echo "aside.sh: $ASIDE differs from git after the move" >&2; exit 1; } ;;
