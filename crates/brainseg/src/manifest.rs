@@ -382,6 +382,7 @@ mod tests {
             levels: 4,
             cardinality: 8,
             context: 0,
+            norm: Default::default(),
         };
         let mut m = Manifest::new(model, 64, Precision::F32);
         let fit = |on_val: bool| json!({"config": {"loss": "dice", "train_on_val": on_val}});

@@ -69,6 +69,53 @@ impl std::fmt::Display for Arch {
     }
 }
 
+/// The normalisation after every convolution of the encoder, decoder and heads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    /// Batch normalisation (the reference's): the training batch's statistics while training,
+    /// their running averages at inference.
+    #[default]
+    Batch,
+    /// Instance normalisation (nnU-Net's): each slice's own per-channel statistics, in training
+    /// and at inference alike. The running averages batch norm uses at inference come from
+    /// lesion-weighted training batches, not from the volume being segmented; per-volume
+    /// statistics at inference (AdaBN, docs/cv) moved faint-lesion patients a lot, both ways.
+    /// Same parameters (γ, β) as batch norm, so the layout of the weights is unchanged.
+    Instance,
+}
+
+impl Norm {
+    pub const ALL: [Norm; 2] = [Norm::Batch, Norm::Instance];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::Batch => "batch",
+            Norm::Instance => "instance",
+        }
+    }
+
+    fn is_batch(&self) -> bool {
+        *self == Norm::Batch
+    }
+}
+
+impl std::str::FromStr for Norm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Norm::ALL
+            .into_iter()
+            .find(|n| n.name() == s)
+            .ok_or_else(|| format!("unknown normalisation {s:?} (known: batch, instance)"))
+    }
+}
+
+impl std::fmt::Display for Norm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 fn default_levels() -> usize {
     4
 }
@@ -93,6 +140,10 @@ pub struct ModelConfig {
     /// ends). 0, the reference's: the slice alone. Absent from manifests when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub context: usize,
+    /// The normalisation layers. Absent from manifests when batch norm (every model before it
+    /// existed).
+    #[serde(default, skip_serializing_if = "Norm::is_batch")]
+    pub norm: Norm,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -107,6 +158,7 @@ impl ModelConfig {
             levels: default_levels(),
             cardinality: default_cardinality(),
             context: 0,
+            norm: Norm::Batch,
         }
     }
 

@@ -69,6 +69,7 @@ pub fn weights_model() -> ModelConfig {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     }
 }
 

@@ -7,7 +7,7 @@ use brainseg::inference::{
     predict_ensemble_with, predict_volume, probabilities_of,
 };
 use brainseg::manifest::{Manifest, Precision, sha256_hex};
-use brainseg::model::{Arch, ModelConfig, trainable_params};
+use brainseg::model::{Arch, ModelConfig, Norm, trainable_params};
 use brainseg::model_io::{ReadRequest, load_ensemble, load_model, weights_to_bytes};
 use brainseg::preprocess::{LATEST_VERSION, PREPROCESSING_VERSION, PrepOptions, preprocess};
 use brainseg::resize::resize_gray;
@@ -39,6 +39,7 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
             levels: 3,
             cardinality: 4,
             context: 0,
+            norm: Default::default(),
         };
         let m = cfg.init(&device).unwrap();
         let out = m.forward(input(2, 32, &device));
@@ -61,6 +62,7 @@ fn tiny(arch: Arch) -> ModelConfig {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     }
 }
 
@@ -72,6 +74,7 @@ fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
         levels: 2,
         cardinality: 8,
         context: 0,
+        norm: Default::default(),
     };
     assert!(
         cfg.init(&Device::flex())
@@ -90,6 +93,7 @@ fn weights_round_trip_to_identical_predictions() {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     };
     let model = cfg.init(&device).unwrap();
     let x = input(1, 16, &device);
@@ -148,6 +152,7 @@ fn weights_round_trip_to_identical_predictions() {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     };
     for p in [Precision::F32, Precision::Q8, Precision::Q4] {
         let e = refused(other, p, p);
@@ -178,6 +183,7 @@ fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     }
     .init(&device)
     .unwrap();
@@ -1135,6 +1141,92 @@ fn fused_batch_norm_equals_burns_in_training() {
         assert!(d < 1e-5, "{name} {d}");
     }
     assert!(cpu_norm::batch_norm(&ours_bn, &field([3, 4, 5, 6], &Device::flex())).is_none());
+}
+
+/// Instance norm (`Norm::Instance`, γ and β held by the layer's batch-norm module) gives burn's
+/// `InstanceNorm` with the same γ and β: values, the input gradient, γ's and β's.
+#[test]
+fn instance_norm_equals_burns_in_values_and_gradients() {
+    use brainseg::model::instance_norm;
+    use burn::module::Param;
+    use burn::nn::{BatchNormConfig, InstanceNormConfig};
+    let device = Device::flex().autodiff();
+    // γ and β away from 1 and 0, so that their use is checked too.
+    let gamma = || Param::from_tensor(Tensor::<1>::from_floats([0.5, 1.5, -1.0, 2.0], &device));
+    let beta = || Param::from_tensor(Tensor::<1>::from_floats([0.1, -0.3, 0.0, 0.7], &device));
+    let mut bn = BatchNormConfig::new(4).init(&device);
+    (bn.gamma, bn.beta) = (gamma(), beta());
+    let mut burns = InstanceNormConfig::new(4).with_affine(true).init(&device);
+    (burns.gamma, burns.beta) = (Some(gamma()), Some(beta()));
+    let x = field([3, 4, 5, 6], &device).mul_scalar(3.0).add_scalar(0.7);
+    let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+    let ours = instance_norm(&bn, xa.clone());
+    let theirs = burns.forward(xb.clone());
+    assert!(diff(ours.clone(), theirs.clone()) < 1e-4, "output");
+    let upstream = field([3, 4, 5, 6], &device).powf_scalar(2.0);
+    let ga = (ours * upstream.clone()).sum().backward();
+    let gb = (theirs * upstream).sum().backward();
+    assert!(
+        diff(xa.grad(&ga).unwrap(), xb.grad(&gb).unwrap()) < 1e-4,
+        "input gradient"
+    );
+    let per_channel = |t: Tensor<1>| t.reshape([1, 1, 1, 4]);
+    let their = |p: &Option<Param<Tensor<1>>>| p.as_ref().unwrap().grad(&gb).unwrap();
+    for (name, a, b) in [
+        ("gamma", bn.gamma.grad(&ga).unwrap(), their(&burns.gamma)),
+        ("beta", bn.beta.grad(&ga).unwrap(), their(&burns.beta)),
+    ] {
+        let d = diff(per_channel(a), per_channel(b));
+        assert!(d < 1e-3, "{name} gradient {d}");
+    }
+}
+
+/// With instance norm a slice's logits depend on that slice alone, while training as at
+/// inference (each plane normalised by its own statistics); with batch norm while training they
+/// depend on the rest of the batch, which is what the first check would catch if the flag were
+/// not followed.
+#[test]
+fn with_instance_norm_a_slice_is_segmented_on_its_own_statistics() {
+    let device = Device::flex().autodiff();
+    let x = input(3, 16, &device);
+    for arch in Arch::ALL {
+        let first = |norm| {
+            let model = ModelConfig { norm, ..tiny(arch) }.init(&device).unwrap();
+            let together = model.forward(x.clone()).narrow(0, 0, 1);
+            let alone = model.forward(x.clone().narrow(0, 0, 1));
+            diff(together, alone)
+        };
+        let instance = first(Norm::Instance);
+        assert!(instance < 1e-5, "{arch}, instance norm: {instance}");
+        let batch = first(Norm::Batch);
+        assert!(batch > 1e-3, "{arch}, batch norm while training: {batch}");
+    }
+}
+
+/// A model with instance norm says so in its manifest and comes back from its weights and
+/// manifest with the same predictions; a batch-norm manifest leaves the field out (the shipped
+/// manifests stay as they were) and an unknown normalisation is an error, not a panic.
+#[test]
+fn the_normalisation_travels_in_the_manifest() {
+    let device = Device::flex();
+    let cfg = ModelConfig {
+        norm: Norm::Instance,
+        ..tiny(Arch::Fpn)
+    };
+    let model = cfg.init(&device).unwrap();
+    let json = serde_json::to_string(&Manifest::new(cfg, 16, Precision::F32)).unwrap();
+    assert!(json.contains(r#""norm":"instance""#), "{json}");
+    let manifest = Manifest::from_json(&json).unwrap();
+    assert_eq!(manifest.model.norm, Norm::Instance);
+    let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
+    let loaded = load_model(&manifest, bytes, &device, "m.bpk").unwrap();
+    let x = input(2, 16, &device);
+    assert_eq!(diff(model.forward(x.clone()), loaded.forward(x)), 0.0);
+    let batch = serde_json::to_string(&Manifest::new(tiny(Arch::Fpn), 16, Precision::F32)).unwrap();
+    assert!(!batch.contains("norm"), "{batch}");
+    assert_eq!(Manifest::from_json(&batch).unwrap().model.norm, Norm::Batch);
+    let unknown = json.replace(r#""norm":"instance""#, r#""norm":"layer""#);
+    assert!(Manifest::from_json(&unknown).is_err());
 }
 
 /// The 2×2 max pooling on flex (`cpu_pool`) gives burn's `MaxPool2d`: values and the input

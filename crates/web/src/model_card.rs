@@ -3,6 +3,7 @@
 //! each figure saying which it is. No DOM here, so it is unit-tested.
 
 use brainseg::manifest::{Manifest, Precision, Validation};
+use brainseg::model_config::Norm;
 use brainseg::postprocess::Components;
 use brainseg::preprocess::{CENTRAL_STATISTICS, FLAIR_FOR_POST_CONTRAST};
 use serde_json::Value;
@@ -140,6 +141,9 @@ fn describe_model(m: &Manifest) -> String {
         c => s.push_str(&format!(
             " · 2.5-D: with the FLAIR of {c} slices above and {c} below"
         )),
+    }
+    if m.model.norm == Norm::Instance {
+        s.push_str(" · instance norm");
     }
     s
 }
@@ -386,6 +390,13 @@ mod tests {
         assert_eq!(
             card(&[m]).unwrap().architecture,
             "fpn f=8 · 4 levels · input 64² · 2.5-D: with the FLAIR of the slice above and below · 16-bit weights"
+        );
+        // So does a model with instance norm.
+        let mut m = manifest("");
+        m.model.norm = Norm::Instance;
+        assert_eq!(
+            card(&[m]).unwrap().architecture,
+            "fpn f=8 · 4 levels · input 64² · instance norm · 16-bit weights"
         );
         // Post-processing other than the protocols' largest component is said.
         let c = card(&[manifest(

@@ -73,6 +73,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         levels: 2,
         cardinality: 4,
         context: 0,
+        norm: Default::default(),
     };
     let model = cfg.init(&device).unwrap();
     let case = &ingest_files(files()).cases[0];

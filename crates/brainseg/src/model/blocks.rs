@@ -6,6 +6,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use crate::model_config::Norm;
+
 /// `conv.forward(x)`: in 16 bits under [`autocast`](super::autocast); otherwise on flex through
 /// our CPU kernels where they apply (`cpu_conv`, with the `cpu-conv` feature).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -27,15 +29,26 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     pool.forward(x)
 }
 
-/// Convolution (no bias: BatchNorm follows) then BatchNorm. `groups` > 1 gives a grouped conv.
+/// What every layer of a model is built with: its normalisation and the device.
+#[derive(Clone, Copy)]
+pub struct Layers<'a> {
+    pub norm: Norm,
+    pub device: &'a Device,
+}
+
+/// Convolution (no bias: a normalisation follows) then batch norm, or with `Norm::Instance`
+/// instance norm with the same γ and β (the running statistics then stay unused). `groups` > 1
+/// gives a grouped conv.
 #[derive(Module, Debug)]
 pub struct ConvBn {
     conv: Conv2d,
     bn: BatchNorm,
+    instance: bool,
 }
 
 impl ConvBn {
-    pub fn new(cin: usize, cout: usize, kernel: usize, groups: usize, device: &Device) -> Self {
+    pub fn new(cin: usize, cout: usize, kernel: usize, groups: usize, at: Layers) -> Self {
+        let device = at.device;
         let p = kernel / 2;
         let conv = Conv2dConfig::new([cin, cout], [kernel, kernel])
             .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
@@ -45,10 +58,14 @@ impl ConvBn {
         Self {
             conv,
             bn: BatchNormConfig::new(cout).init(device),
+            instance: at.norm == Norm::Instance,
         }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.instance {
+            return instance_norm(&self.bn, conv2d(&self.conv, x));
+        }
         #[cfg(feature = "cpu-conv")]
         if let Some(y) = self.fused(&x, false) {
             return y;
@@ -74,11 +91,27 @@ impl ConvBn {
     /// they apply and no 16-bit compute is asked for.
     #[cfg(feature = "cpu-conv")]
     fn fused(&self, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
-        if super::autocast::compute().is_some() {
+        if self.instance || super::autocast::compute().is_some() {
             return None;
         }
         super::cpu_conv::conv_bn(&self.conv, &self.bn, x, then_relu)
     }
+}
+
+/// Instance normalisation of `y` `[B, C, H, W]`: each slice's and channel's plane normalised
+/// by its own mean and biased variance (as PyTorch's `InstanceNorm2d`), then scaled by `bn`'s γ
+/// and shifted by its β, with its ε. Written with tensor operations, so every backend has its
+/// values and its gradient; burn 0.22.1's `InstanceNorm` holds its γ and β in a module of its
+/// own, which would change the weights' layout.
+pub fn instance_norm(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = y.dims();
+    let planes = y.reshape([b, c, h * w]);
+    let centred = planes.clone() - planes.mean_dim(2);
+    let var = centred.clone().square().mean_dim(2);
+    let normalised = centred / var.add_scalar(bn.epsilon).sqrt();
+    let gamma = bn.gamma.val().reshape([1, c, 1]);
+    let beta = bn.beta.val().reshape([1, c, 1]);
+    (normalised * gamma + beta).reshape([b, c, h, w])
 }
 
 /// The reference U-Net block, conv3×3 → BN → ReLU twice; with `residual`, the input (or its 1×1
@@ -92,11 +125,11 @@ pub struct UnetBlock {
 }
 
 impl UnetBlock {
-    pub fn new(cin: usize, cout: usize, residual: bool, device: &Device) -> Self {
-        let projection = (residual && cin != cout).then(|| ConvBn::new(cin, cout, 1, 1, device));
+    pub fn new(cin: usize, cout: usize, residual: bool, at: Layers) -> Self {
+        let projection = (residual && cin != cout).then(|| ConvBn::new(cin, cout, 1, 1, at));
         Self {
-            a: ConvBn::new(cin, cout, 3, 1, device),
-            b: ConvBn::new(cout, cout, 3, 1, device),
+            a: ConvBn::new(cin, cout, 3, 1, at),
+            b: ConvBn::new(cout, cout, 3, 1, at),
             residual,
             projection,
         }
@@ -126,13 +159,13 @@ pub struct ResNextBlock {
 }
 
 impl ResNextBlock {
-    pub fn new(cin: usize, cout: usize, cardinality: usize, device: &Device) -> Self {
+    pub fn new(cin: usize, cout: usize, cardinality: usize, at: Layers) -> Self {
         let mid = cout / 2;
         Self {
-            reduce: ConvBn::new(cin, mid, 1, 1, device),
-            grouped: ConvBn::new(mid, mid, 3, cardinality, device),
-            expand: ConvBn::new(mid, cout, 1, 1, device),
-            projection: (cin != cout).then(|| ConvBn::new(cin, cout, 1, 1, device)),
+            reduce: ConvBn::new(cin, mid, 1, 1, at),
+            grouped: ConvBn::new(mid, mid, 3, cardinality, at),
+            expand: ConvBn::new(mid, cout, 1, 1, at),
+            projection: (cin != cout).then(|| ConvBn::new(cin, cout, 1, 1, at)),
         }
     }
 

@@ -166,6 +166,7 @@ mod tests {
                     levels,
                     cardinality: 4,
                     context: 0,
+                    norm: Default::default(),
                 };
                 let model = cfg.init(&device).unwrap();
                 let listed: usize = cfg.conv_layers(64).iter().map(ConvLayer::weights).sum();
@@ -189,6 +190,7 @@ mod tests {
             levels: 1,
             cardinality: 1,
             context: 0,
+            norm: Default::default(),
         };
         assert_eq!(cfg.flops_per_slice(4), 2 * 4192);
         // Halving the side quarters the count exactly.

@@ -3,7 +3,7 @@
 //! segmentation head per level (conv3×3 → BN → ReLU) is upsampled to stride 2 and summed; a 1×1
 //! conv gives the logits, upsampled to the input size.
 
-use super::blocks::{ConvBn, Resample, UnetBlock, conv2d, max_pool2d, upsample_to};
+use super::blocks::{ConvBn, Layers, Resample, UnetBlock, conv2d, max_pool2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -20,26 +20,22 @@ pub struct Fpn {
 }
 
 impl Fpn {
-    pub fn new(in_channels: usize, width: usize, levels: usize, device: &Device) -> Self {
+    pub fn new(in_channels: usize, width: usize, levels: usize, at: Layers) -> Self {
+        let device = at.device;
         let w = |i: usize| width << i;
         let pyramid = 4 * width;
         let seg = 2 * width;
         Self {
             encoders: (0..=levels)
                 .map(|i| {
-                    UnetBlock::new(
-                        if i == 0 { in_channels } else { w(i - 1) },
-                        w(i),
-                        false,
-                        device,
-                    )
+                    UnetBlock::new(if i == 0 { in_channels } else { w(i - 1) }, w(i), false, at)
                 })
                 .collect(),
             laterals: (1..=levels)
                 .map(|i| Conv2dConfig::new([w(i), pyramid], [1, 1]).init(device))
                 .collect(),
             heads: (1..=levels)
-                .map(|_| ConvBn::new(pyramid, seg, 3, 1, device))
+                .map(|_| ConvBn::new(pyramid, seg, 3, 1, at))
                 .collect(),
             classifier: Conv2dConfig::new([seg, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),

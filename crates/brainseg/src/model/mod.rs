@@ -14,13 +14,15 @@ mod fpn;
 mod resnext;
 mod unet;
 
-pub use blocks::{Resample, conv_im2col, max_pool2d, upconv2x2, upsample_2x, upsample_to};
+pub use blocks::{
+    Layers, Resample, conv_im2col, instance_norm, max_pool2d, upconv2x2, upsample_2x, upsample_to,
+};
 pub use flops::ConvLayer;
 pub use fpn::Fpn;
 pub use resnext::ResNextUNet;
 pub use unet::UNet;
 
-pub use crate::model_config::{Arch, MAX_LEVELS, MAX_WIDTH, ModelConfig, ModelError};
+pub use crate::model_config::{Arch, MAX_LEVELS, MAX_WIDTH, ModelConfig, ModelError, Norm};
 
 use burn::prelude::*;
 
@@ -28,13 +30,15 @@ impl ModelConfig {
     pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
         self.validate()?;
         let (c, w, l) = (self.in_channels(), self.width, self.levels);
+        let at = blocks::Layers {
+            norm: self.norm,
+            device,
+        };
         Ok(match self.arch {
-            Arch::Unet => Model::Unet(UNet::new(c, w, l, false, device)),
-            Arch::Resunet => Model::Unet(UNet::new(c, w, l, true, device)),
-            Arch::ResnextUnet => {
-                Model::ResNext(ResNextUNet::new(c, w, l, self.cardinality, device))
-            }
-            Arch::Fpn => Model::Fpn(Fpn::new(c, w, l, device)),
+            Arch::Unet => Model::Unet(UNet::new(c, w, l, false, at)),
+            Arch::Resunet => Model::Unet(UNet::new(c, w, l, true, at)),
+            Arch::ResnextUnet => Model::ResNext(ResNextUNet::new(c, w, l, self.cardinality, at)),
+            Arch::Fpn => Model::Fpn(Fpn::new(c, w, l, at)),
         })
     }
 }

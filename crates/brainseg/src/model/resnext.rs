@@ -2,7 +2,7 @@
 //! with a light decoder (bilinear upsampling, concatenated skip, one conv3×3 per level).
 //! Trained from scratch: no pretrained weights can be fetched where it is trained.
 
-use super::blocks::{ConvBn, ResNextBlock, Resample, conv2d, max_pool2d, upsample_to};
+use super::blocks::{ConvBn, Layers, ResNextBlock, Resample, conv2d, max_pool2d, upsample_to};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -27,16 +27,17 @@ impl ResNextUNet {
         width: usize,
         levels: usize,
         cardinality: usize,
-        device: &Device,
+        at: Layers,
     ) -> Self {
+        let device = at.device;
         let w = |i: usize| width << i;
         Self {
-            stem: ConvBn::new(in_channels, width, 3, 1, device),
+            stem: ConvBn::new(in_channels, width, 3, 1, at),
             stages: (1..=levels)
-                .map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, device))
+                .map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, at))
                 .collect(),
             decoders: (0..levels)
-                .map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, device))
+                .map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, at))
                 .collect(),
             head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),

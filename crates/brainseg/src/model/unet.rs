@@ -1,7 +1,7 @@
 //! `unet` (the reference U-Net of brain-segmentation-pytorch) and `resunet` (the same with
 //! residual blocks).
 
-use super::blocks::{UnetBlock, conv2d, max_pool2d, upsample_2x};
+use super::blocks::{Layers, UnetBlock, conv2d, max_pool2d, upsample_2x};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
@@ -25,8 +25,9 @@ impl UNet {
         width: usize,
         levels: usize,
         residual: bool,
-        device: &Device,
+        at: Layers,
     ) -> Self {
+        let device = at.device;
         let w = |i: usize| width << i;
         let encoders = (0..levels)
             .map(|i| {
@@ -34,11 +35,11 @@ impl UNet {
                     if i == 0 { in_channels } else { w(i - 1) },
                     w(i),
                     residual,
-                    device,
+                    at,
                 )
             })
             .collect();
-        let bottleneck = UnetBlock::new(w(levels - 1), w(levels), residual, device);
+        let bottleneck = UnetBlock::new(w(levels - 1), w(levels), residual, at);
         let upconvs = (0..levels)
             .map(|i| {
                 ConvTranspose2dConfig::new([w(i + 1), w(i)], [2, 2])
@@ -47,7 +48,7 @@ impl UNet {
             })
             .collect();
         let decoders = (0..levels)
-            .map(|i| UnetBlock::new(w(i) * 2, w(i), residual, device))
+            .map(|i| UnetBlock::new(w(i) * 2, w(i), residual, at))
             .collect();
         Self {
             encoders,

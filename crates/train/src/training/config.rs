@@ -7,7 +7,7 @@ use super::sampler::{BatchPlan, Sampler, default_uniform_share};
 use super::schedule::{LrSchedule, Schedule};
 use crate::backend::Backend;
 use anyhow::{Result, bail};
-use brainseg::model::{Arch, ModelConfig};
+use brainseg::model::{Arch, ModelConfig, Norm};
 use brainseg::preprocess::{LATEST_VERSION, PREPROCESSING_VERSION, supports_version};
 use burn::optim::{AdamConfig, AdamWConfig};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,11 @@ pub struct FitConfig {
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub context: usize,
+    /// The normalisation layers: batch (the reference's) or instance (each slice's own
+    /// statistics, in training and at inference alike). Recorded in the model's manifest.
+    #[arg(long, default_value = "batch")]
+    #[serde(default)]
+    pub norm: Norm,
     /// Side N of the preprocessed slices.
     #[arg(long, default_value_t = 256)]
     pub size: usize,
@@ -250,6 +255,7 @@ impl FitConfig {
             levels: self.levels,
             cardinality: self.cardinality,
             context: self.context,
+            norm: self.norm,
         }
     }
 

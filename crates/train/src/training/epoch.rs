@@ -218,13 +218,13 @@ mod tests {
     use super::super::precision::{self, LossScaler, MixedPrecision};
     use super::{Target, train_step};
     use crate::backend::{self, Backend};
-    use brainseg::model::{Arch, ModelConfig};
+    use brainseg::model::{Arch, ModelConfig, Norm};
     use burn::optim::AdamConfig;
     use burn::prelude::*;
     use burn::tensor::Distribution;
 
-    /// Every architecture takes a training step on every backend built here, and in f16 on the
-    /// GPU backend, so a forward or backward operation a backend lacks (burn-cubecl 0.22.1 has
+    /// Every architecture takes a training step on every backend built here, with batch and
+    /// with instance norm, and in f16 on the GPU backend, so a forward or backward operation a backend lacks (burn-cubecl 0.22.1 has
     /// no bilinear backward, which once made the FPN and the ResNeXt-U-Net panic on wgpu) fails
     /// here, not in a user's run.
     #[test]
@@ -242,9 +242,13 @@ mod tests {
                 Backend::Wgpu => vec![None, Some(MixedPrecision::F16)],
                 _ => vec![None],
             };
-            for (arch, mixed) in Arch::ALL
+            for ((arch, mixed), norm) in Arch::ALL
                 .into_iter()
                 .flat_map(|a| mixed.iter().map(move |m| (a, *m)))
+                .flat_map(|am| Norm::ALL.map(|n| (am, n)))
+                // Instance norm runs after the convolutions in f32 under autocast too, so its
+                // operations are checked once per backend and architecture, in f32.
+                .filter(|((_, mixed), norm)| mixed.is_none() || *norm == Norm::Batch)
             {
                 precision::check(mixed, b, &base).expect("lavapipe and GPUs have f16");
                 let cfg = ModelConfig {
@@ -253,6 +257,7 @@ mod tests {
                     levels: 2,
                     cardinality: 4,
                     context: 0,
+                    norm,
                 };
                 let model = cfg.init(&device).expect("valid config");
                 let mut optim = AdamConfig::new().init();
@@ -270,8 +275,9 @@ mod tests {
                     1e-3,
                 )
                 .expect("a step");
-                let value = outcome.unwrap_or_else(|skip| panic!("{b:?} {arch} {mixed:?}: {skip}"));
-                assert!(value.is_finite(), "{b:?} {arch}: loss {value}");
+                let value =
+                    outcome.unwrap_or_else(|skip| panic!("{b:?} {arch} {norm} {mixed:?}: {skip}"));
+                assert!(value.is_finite(), "{b:?} {arch} {norm}: loss {value}");
                 assert_eq!(
                     brainseg::model::trainable_params(&stepped),
                     brainseg::model::trainable_params(&cfg.init(&device).expect("valid config"))
@@ -291,6 +297,7 @@ mod tests {
             levels: 2,
             cardinality: 4,
             context: 0,
+            norm: Default::default(),
         };
         // One initialisation, cloned: the steps below start from the same weights (seeding the
         // device instead would race with the tests running beside this one).
@@ -339,6 +346,7 @@ mod tests {
             levels: 2,
             cardinality: 4,
             context: 0,
+            norm: Default::default(),
         };
         let initial = cfg(Arch::Fpn).init(&device).expect("valid config");
         let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);

@@ -230,6 +230,7 @@ mod tests {
             levels: 1,
             cardinality: 4,
             context: 0,
+            norm: Default::default(),
         };
         cfg.init(&Device::flex().autodiff()).expect("valid config")
     }
