@@ -45,6 +45,16 @@ RULES['largest + others >= 0.1 x with a voxel >= 0.98'] = \
     lambda cs: cs[:1] + [c for c in cs[1:] if c['mx'] >= 0.98 and c['v'] >= 0.1 * cs[0]['v']]
 
 
+def most_confident(f):
+    # Of the components at least f times the largest's size, the one of highest mean
+    # probability: the lesion piece that a larger, less certain false positive outvotes.
+    return lambda cs: [max(relative(f)(cs), key=lambda c: c['mean'])]
+
+
+for f in (0.3, 0.5):
+    RULES[f'highest mean probability of those >= {f} x'] = most_confident(f)
+
+
 def inside_ends(c, k):
     """Lies wholly within the first k or the last k slices of its volume."""
     return c['z1'] < k or c['z0'] >= c['n'] - k
@@ -70,7 +80,15 @@ for arg in sys.argv[1:]:
         assert abs(got - d['scored']) < 1e-4, f'{case}: largest gives {got}, eval {d["scored"]}'
     print(f'{name}: {len(cases)} cases')
     sliced = all('z0' in c for d in cases.values() for c in d['c'])
-    for rule, keep in (RULES | END_RULES if sliced else RULES).items():
-        v = [dsc(keep(d['c']), d['truth']) if d['c'] else d['scored'] for d in cases.values()]
+    rules = RULES | END_RULES if sliced else dict(RULES)
+    # Not a rule: the truth picks the one component to keep, the most any single-component
+    # selection could reach with these predictions.
+    rules['(oracle) the best single component'] = None
+    for rule, keep in rules.items():
+        if keep is None:
+            v = [max(dsc([c], d['truth']) for c in d['c']) if d['c'] else d['scored']
+                 for d in cases.values()]
+        else:
+            v = [dsc(keep(d['c']), d['truth']) if d['c'] else d['scored'] for d in cases.values()]
         print(f'  {rule:48s} mean {statistics.mean(v):.4f}  median {statistics.median(v):.4f}  '
               f'worst {min(v):.4f}  at 0: {sum(x == 0 for x in v)}  under 0.5: {sum(x < 0.5 for x in v)}')
