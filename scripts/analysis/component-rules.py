@@ -5,7 +5,9 @@ Usage: component-rules.py RUN_NAME=DIR [...]
 DIR holds one `fold-K-table.csv` per fold (`train eval --components-csv`) and the matching
 `fold-K-scores.csv` (`--csv` of the same call: a case whose prediction has no component at all
 keeps the DSC eval gave it). Checks that keeping the largest component reproduces eval's native
-DSC, then prints mean, median, worst, zeros and cases under 0.5 for each rule.
+DSC, then prints mean, median, worst, zeros and cases under 0.5 for each rule, and for an
+oracle that keeps the single component the truth would pick (the most any one-component rule
+could reach with these predictions).
 """
 import csv, glob, statistics, sys
 
