@@ -74,6 +74,12 @@ def largest_away_from_ends(k):
 END_RULES = {f'largest beyond the {k} end slice(s) at each end': largest_away_from_ends(k)
              for k in (1, 2)}
 
+
+def report(rule, v):
+    print(f'  {rule:48s} mean {statistics.mean(v):.4f}  median {statistics.median(v):.4f}  '
+          f'worst {min(v):.4f}  at 0: {sum(x == 0 for x in v)}  under 0.5: {sum(x < 0.5 for x in v)}')
+
+
 for arg in sys.argv[1:]:
     name, folder = arg.split('=', 1)
     cases = load(folder)
@@ -82,15 +88,10 @@ for arg in sys.argv[1:]:
         assert abs(got - d['scored']) < 1e-4, f'{case}: largest gives {got}, eval {d["scored"]}'
     print(f'{name}: {len(cases)} cases')
     sliced = all('z0' in c for d in cases.values() for c in d['c'])
-    rules = RULES | END_RULES if sliced else dict(RULES)
-    # Not a rule: the truth picks the one component to keep, the most any single-component
-    # selection could reach with these predictions.
-    rules['(oracle) the best single component'] = None
-    for rule, keep in rules.items():
-        if keep is None:
-            v = [max(dsc([c], d['truth']) for c in d['c']) if d['c'] else d['scored']
-                 for d in cases.values()]
-        else:
-            v = [dsc(keep(d['c']), d['truth']) if d['c'] else d['scored'] for d in cases.values()]
-        print(f'  {rule:48s} mean {statistics.mean(v):.4f}  median {statistics.median(v):.4f}  '
-              f'worst {min(v):.4f}  at 0: {sum(x == 0 for x in v)}  under 0.5: {sum(x < 0.5 for x in v)}')
+    for rule, keep in (RULES | END_RULES if sliced else RULES).items():
+        report(rule, [dsc(keep(d['c']), d['truth']) if d['c'] else d['scored']
+                      for d in cases.values()])
+    # Not a rule: the truth picks the one component to keep.
+    report('(oracle) the best single component',
+           [max(dsc([c], d['truth']) for c in d['c']) if d['c'] else d['scored']
+            for d in cases.values()])
