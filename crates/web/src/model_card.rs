@@ -179,6 +179,13 @@ fn figures(v: &Validation) -> String {
     )
 }
 
+/// A probability as the command line gave it: the manifest stores the f32 flag widened
+/// (0.33 → 0.33000001311302185), so three decimals, trailing zeros dropped.
+fn share(p: f64) -> String {
+    let s = format!("{p:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// One `train fit` configuration in words.
 fn fit_recipe(config: &Value) -> Option<String> {
     let c = config.as_object()?;
@@ -188,12 +195,23 @@ fn fit_recipe(config: &Value) -> Option<String> {
             .map(|v| v.to_string())
             .unwrap_or_else(|| "?".into())
     };
+    // A crop run's epoch is that many windows, not whole slices: say so, or the card would
+    // read as if it saw slices of the size it runs on.
+    let seen = match c.get("crop").and_then(Value::as_u64) {
+        Some(crop) => format!(
+            "{} {crop}² windows of slices at {}² ({} centred on lesion)",
+            num("samples_per_epoch"),
+            num("size"),
+            c.get("crop_lesion_p")
+                .and_then(Value::as_f64)
+                .map_or_else(|| "?".into(), share),
+        ),
+        None => format!("{} slices at {}²", num("samples_per_epoch"), num("size")),
+    };
     let mut s = format!(
-        "{} loss · {} epochs × {} slices at {}², batch {} · {} lr {} ({})",
+        "{} loss · {} epochs × {seen}, batch {} · {} lr {} ({})",
         text("loss"),
         num("epochs"),
-        num("samples_per_epoch"),
-        num("size"),
         num("batch"),
         text("optimizer"),
         num("lr"),
@@ -465,5 +483,19 @@ mod tests {
              intensity augmentation · image-quality augmentation · elastic deformation · missing sequences (p 0.25) · fainter lesions (p 0.25) · flex"
         );
         assert_eq!(recipe(&Value::Null), "training record: none");
+    }
+
+    /// A run trained on crops saw windows, not whole slices of its input size: the card says
+    /// how large, how many and how often centred on lesion.
+    #[wasm_bindgen_test]
+    fn a_crop_recipe_names_its_windows() {
+        let crops = serde_json::json!({"config": {"loss": "dice", "epochs": 16,
+            "samples_per_epoch": 1820, "size": 128, "crop": 96, "crop_lesion_p": 0.33000001311302185,
+            "batch": 16, "optimizer": "adamw", "lr": 0.002, "schedule": "one-cycle", "backend": "flex"}});
+        assert_eq!(
+            recipe(&crops),
+            "dice loss · 16 epochs × 1820 96² windows of slices at 128² (0.33 centred on lesion), \
+             batch 16 · adamw lr 0.002 (one-cycle) · flex"
+        );
     }
 }
