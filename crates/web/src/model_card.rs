@@ -179,7 +179,7 @@ fn figures(v: &Validation) -> String {
     )
 }
 
-/// A probability as the command line gave it: the manifest stores the f32 flag widened
+/// A probability as the command line gave it: the manifest stores the f32 flags widened
 /// (0.33 → 0.33000001311302185), so three decimals, trailing zeros dropped.
 fn share(p: f64) -> String {
     let s = format!("{p:.3}");
@@ -232,7 +232,7 @@ fn fit_recipe(config: &Value) -> Option<String> {
         ("aug_lesion_contrast", "fainter lesions"),
     ] {
         if let Some(p) = c.get(key).and_then(Value::as_f64).filter(|p| *p > 0.0) {
-            s.push_str(&format!(" · {what} (p {p})"));
+            s.push_str(&format!(" · {what} (p {})", share(p)));
         }
     }
     s.push_str(&format!(" · {}", text("backend")));
@@ -491,11 +491,12 @@ mod tests {
     fn a_crop_recipe_names_its_windows() {
         let crops = serde_json::json!({"config": {"loss": "dice", "epochs": 16,
             "samples_per_epoch": 1820, "size": 128, "crop": 96, "crop_lesion_p": 0.33000001311302185,
-            "batch": 16, "optimizer": "adamw", "lr": 0.002, "schedule": "one-cycle", "backend": "flex"}});
+            "batch": 16, "optimizer": "adamw", "lr": 0.002, "schedule": "one-cycle",
+            "aug_missing": 0.30000001192092896, "backend": "flex"}});
         assert_eq!(
             recipe(&crops),
             "dice loss · 16 epochs × 1820 96² windows of slices at 128² (0.33 centred on lesion), \
-             batch 16 · adamw lr 0.002 (one-cycle) · flex"
+             batch 16 · adamw lr 0.002 (one-cycle) · missing sequences (p 0.3) · flex"
         );
     }
 }
