@@ -9,6 +9,9 @@ DRAW and CANDIDATE: a run's cv.md (its per-case table) or a folder with fold-K/s
 mean and standard deviation between draws (both protocols), how far a patient moves between
 draws, the patients below 0.5 in every draw, and for each candidate its mean per-patient change
 against the draws' per-patient mean (SE over patients) and how many patients move up and down.
+With two or more candidates (draws of another recipe), also the candidates as a group: each
+patient's mean over them against its mean over the draws, and the two groups' means with the
+standard error of their difference between draws.
 """
 import csv
 import math
@@ -82,8 +85,8 @@ def main():
         counts = [sum(t[c][0] < limit for c in cases) for t in tables]
         print(f"{what} per draw: {counts}; in every draw: {', '.join(always) or 'none'}")
     centre = {c: [statistics.fmean(t[c][k] for t in tables) for k in (0, 1)] for c in cases}
-    for cand in candidates:
-        t = table(cand)
+    cand_tables = [table(cand) for cand in candidates]
+    for cand, t in zip(candidates, cand_tables):
         common = [c for c in cases if c in t]
         for k, name in ((0, "reference"), (1, "native")):
             d = [t[c][k] - centre[c][k] for c in common]
@@ -93,7 +96,20 @@ def main():
             print(f"{cand} {name}: {statistics.fmean(t[c][k] for c in common):.4f}, against the draws"
                   f" {mean:+.4f} (SE {se:.4f}), {sum(x > 0 for x in d)} up / {sum(x < 0 for x in d)}"
                   f" down, n={n}")
-
+    if len(cand_tables) >= 2:
+        common = [c for c in cases if all(c in t for t in cand_tables)]
+        for k, name in ((0, "reference"), (1, "native")):
+            d = [statistics.fmean(t[c][k] for t in cand_tables) - centre[c][k] for c in common]
+            n = len(d)
+            own = [statistics.fmean(t[c][k] for c in common) for t in cand_tables]
+            base = [statistics.fmean(t[c][k] for c in common) for t in tables]
+            between = math.sqrt(statistics.variance(own) / len(own)
+                                + statistics.variance(base) / len(base))
+            print(f"the {len(own)} candidates {name}: mean {statistics.fmean(own):.4f} (SD"
+                  f" {statistics.stdev(own):.4f}) against the draws' {statistics.fmean(base):.4f},"
+                  f" SE between draws {between:.4f}; per patient {statistics.fmean(d):+.4f} (SE"
+                  f" {statistics.stdev(d) / math.sqrt(n):.4f}), {sum(x > 0 for x in d)} up /"
+                  f" {sum(x < 0 for x in d)} down, n={n}")
 
 if __name__ == "__main__":
     main()
