@@ -1029,6 +1029,10 @@ fn every_architecture_trains_the_same_through_the_cpu_kernels() {
         cpu_conv::set_enabled(true);
         assert!(diff(ours, burns) < 1e-3, "{arch}: logits");
         assert_eq!(ours_grad.len(), burns_grad.len());
+        assert!(
+            !burns_grad.is_empty(),
+            "{arch}: no gradients reached the weights"
+        );
         let scale = burns_grad.iter().fold(1e-6f32, |m, g| m.max(g.abs()));
         let worst = ours_grad
             .iter()
