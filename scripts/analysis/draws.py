@@ -111,5 +111,6 @@ def main():
                   f" {statistics.stdev(d) / math.sqrt(n):.4f}), {sum(x > 0 for x in d)} up /"
                   f" {sum(x < 0 for x in d)} down, n={n}")
 
+
 if __name__ == "__main__":
     main()

@@ -14,11 +14,9 @@ use brainseg::resize::resize_gray;
 use brainseg::synthetic::synthetic_case;
 use burn::prelude::*;
 
+/// `b` three-channel slices of side `n` (`field`'s values).
 fn input(b: usize, n: usize, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = (0..b * 3 * n * n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    Tensor::from_data(TensorData::new(data, [b, 3, n, n]), device)
+    field([b, 3, n, n], device)
 }
 
 #[test]
