@@ -383,6 +383,7 @@ mod tests {
             cardinality: 8,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         let mut m = Manifest::new(model, 64, Precision::F32);
         let fit = |on_val: bool| json!({"config": {"loss": "dice", "train_on_val": on_val}});

@@ -24,10 +24,14 @@ pub enum ModelError {
     Shape { width: usize, levels: usize },
     #[error("width {0} is above the widest supported, {MAX_WIDTH}")]
     TooWide(usize),
-    #[error("resnext-unet: cardinality {cardinality} must divide the width {width}")]
+    #[error(
+        "resnext-unet: cardinality {cardinality} must divide the width {width} and half a max width"
+    )]
     Cardinality { cardinality: usize, width: usize },
     #[error("context {0} is above the most neighbouring slices a side supported, {MAX_CONTEXT}")]
     Context(usize),
+    #[error("max width {max_width} must be 0 (no cap) or at least the width {width}")]
+    MaxWidth { max_width: usize, width: usize },
 }
 
 /// Architecture names, as the CLI and `model.json` spell them.
@@ -144,6 +148,12 @@ pub struct ModelConfig {
     /// existed).
     #[serde(default, skip_serializing_if = "Norm::is_batch")]
     pub norm: Norm,
+    /// Widest level: level i has `min(width · 2^i, max_width)` channels; 0, no cap (every model
+    /// before it existed, and absent from manifests then). A fifth level at 256² doubles the
+    /// receptive field for the page's budget only if it does not also double the deepest
+    /// width (512 channels at f=16 are 3.5 M of a 4.9 M-parameter FPN).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_width: usize,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -159,7 +169,28 @@ impl ModelConfig {
             cardinality: default_cardinality(),
             context: 0,
             norm: Norm::Batch,
+            max_width: 0,
         }
+    }
+
+    /// Channels of level i (0: the full-resolution level; f · 2^i up to `max_width`).
+    /// Saturates, so an unvalidated config cannot overflow.
+    pub fn level_width(&self, i: usize) -> usize {
+        let w = u32::try_from(i)
+            .ok()
+            .and_then(|i| self.width.checked_shl(i))
+            .filter(|w| w >> i == self.width)
+            .unwrap_or(usize::MAX);
+        if self.max_width == 0 {
+            w
+        } else {
+            w.min(self.max_width)
+        }
+    }
+
+    /// Widths of levels 0 to `levels` (the U-Net's bottleneck and the FPN's deepest encoder).
+    pub fn level_widths(&self) -> Vec<usize> {
+        (0..=self.levels).map(|i| self.level_width(i)).collect()
     }
 
     /// Channels of the model's input: the slice's 3, then one FLAIR plane per neighbour.
@@ -181,9 +212,19 @@ impl ModelConfig {
         if self.context > MAX_CONTEXT {
             return Err(ModelError::Context(self.context));
         }
+        if self.max_width != 0 && self.max_width < self.width {
+            return Err(ModelError::MaxWidth {
+                max_width: self.max_width,
+                width: self.width,
+            });
+        }
         if self.arch == Arch::ResnextUnet {
-            // Bottleneck widths are f, 2f, … (half of each stage's 2f, 4f, … output).
-            if self.cardinality == 0 || !self.width.is_multiple_of(self.cardinality) {
+            // Bottleneck widths are half of each stage's output width: f, 2f, … and, under a
+            // cap, half the cap.
+            if self.cardinality == 0
+                || !self.width.is_multiple_of(self.cardinality)
+                || (self.max_width != 0 && !self.max_width.is_multiple_of(2 * self.cardinality))
+            {
                 return Err(ModelError::Cardinality {
                     cardinality: self.cardinality,
                     width: self.width,

@@ -70,6 +70,7 @@ pub fn weights_model() -> ModelConfig {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     }
 }
 

@@ -38,6 +38,7 @@ fn every_architecture_maps_slices_to_one_logit_map_of_the_input_size() {
             cardinality: 4,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         let m = cfg.init(&device).unwrap();
         let out = m.forward(input(2, 32, &device));
@@ -61,6 +62,7 @@ fn tiny(arch: Arch) -> ModelConfig {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     }
 }
 
@@ -73,6 +75,7 @@ fn resnext_refuses_a_cardinality_that_does_not_divide_the_width() {
         cardinality: 8,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     };
     assert!(
         cfg.init(&Device::flex())
@@ -92,6 +95,7 @@ fn weights_round_trip_to_identical_predictions() {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     };
     let model = cfg.init(&device).unwrap();
     let x = input(1, 16, &device);
@@ -151,6 +155,7 @@ fn weights_round_trip_to_identical_predictions() {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     };
     for p in [Precision::F32, Precision::Q8, Precision::Q4] {
         let e = refused(other, p, p);
@@ -182,6 +187,7 @@ fn scale_tta_averages_the_other_sides_resized_to_the_input_size() {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     }
     .init(&device)
     .unwrap();
@@ -1278,6 +1284,69 @@ fn the_normalisation_travels_in_the_manifest() {
     assert_eq!(Manifest::from_json(&batch).unwrap().model.norm, Norm::Batch);
     let unknown = json.replace(r#""norm":"instance""#, r#""norm":"layer""#);
     assert!(Manifest::from_json(&unknown).is_err());
+}
+
+#[test]
+fn a_width_cap_narrows_the_deep_levels_of_every_architecture_and_travels_in_the_manifest() {
+    let device = Device::flex();
+    let deep = |arch, max_width| ModelConfig {
+        levels: 3,
+        max_width,
+        ..tiny(arch)
+    };
+    for arch in Arch::ALL {
+        // Widths 4, 8, 16, 32 uncapped; 4, 8, 8, 8 under a cap of 8.
+        assert_eq!(deep(arch, 8).level_widths(), vec![4, 8, 8, 8]);
+        let capped = deep(arch, 8).init(&device).unwrap();
+        let out = capped.forward(input(2, 32, &device));
+        assert_eq!(out.dims(), [2, 1, 32, 32], "{arch}");
+        let full = trainable_params(&deep(arch, 0).init(&device).unwrap());
+        assert!(trainable_params(&capped) < full, "{arch}");
+        // A cap at or above the deepest width changes nothing.
+        let loose = deep(arch, 32).init(&device).unwrap();
+        assert_eq!(trainable_params(&loose), full, "{arch}");
+    }
+    // The five-level FPN at f=16 with its deepest level kept at 256 channels (pinned as
+    // computed: a layout change would change saved weights); 4,877,073 without the cap.
+    let five = |max_width| ModelConfig {
+        levels: 5,
+        max_width,
+        ..ModelConfig::new(Arch::Fpn, 16)
+    };
+    let fpn5 = |m: usize| trainable_params(&five(m).init(&device).unwrap());
+    assert_eq!(fpn5(0), 4_877_073);
+    assert_eq!(fpn5(256), 2_500_369);
+
+    let cfg = deep(Arch::Fpn, 8);
+    let model = cfg.init(&device).unwrap();
+    let json = serde_json::to_string(&Manifest::new(cfg, 16, Precision::F32)).unwrap();
+    assert!(json.contains(r#""max_width":8"#), "{json}");
+    let manifest = Manifest::from_json(&json).unwrap();
+    assert_eq!(manifest.model, cfg);
+    let bytes = weights_to_bytes(&model, Precision::F32).unwrap();
+    let loaded = load_model(&manifest, bytes, &device, "m.bpk").unwrap();
+    let x = input(2, 16, &device);
+    assert_eq!(diff(model.forward(x.clone()), loaded.forward(x)), 0.0);
+    // Weights of the uncapped layout are refused for the capped manifest, not misread.
+    let wide = weights_to_bytes(&deep(Arch::Fpn, 0).init(&device).unwrap(), Precision::F32);
+    assert!(load_model(&manifest, wide.unwrap(), &device, "wide.bpk").is_err());
+    // Manifests from before the cap have none.
+    let plain = serde_json::to_string(&Manifest::new(tiny(Arch::Fpn), 16, Precision::F32));
+    assert!(!plain.unwrap().contains("max_width"));
+
+    let narrower = ModelConfig {
+        max_width: 2,
+        ..tiny(Arch::Unet)
+    };
+    let e = narrower.init(&device).unwrap_err().to_string();
+    assert!(e.contains("max width 2"), "{e}");
+    // resnext-unet: half the cap (the capped stages' bottleneck) must split into the groups.
+    let ungrouped = ModelConfig {
+        max_width: 12,
+        ..deep(Arch::ResnextUnet, 0)
+    };
+    let e = ungrouped.init(&device).unwrap_err().to_string();
+    assert!(e.contains("cardinality"), "{e}");
 }
 
 /// The 2×2 max pooling on flex (`cpu_pool`) gives burn's `MaxPool2d`: values and the input

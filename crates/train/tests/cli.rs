@@ -238,6 +238,35 @@ fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
 }
 
 #[test]
+fn a_width_cap_reaches_the_manifest_and_the_model_loads_from_it() {
+    let out = temp_dir("max-width");
+    let cap = ["--arch", "fpn", "--levels", "3", "--max-width", "16"];
+    run_ok(&mut tiny_fit(&out, 1, &cap));
+    let m = manifest(&out.join("model.json"));
+    assert_eq!(m["model"]["max_width"], 16);
+    assert_eq!(m["model"]["levels"], 3);
+    // `train eval` builds the capped layout from the manifest to read the weights.
+    let (data, val) = synthetic_data();
+    run_ok(
+        train()
+            .args(["eval", "--model"])
+            .arg(out.join("model.bpk"))
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val)
+            .arg("--csv")
+            .arg(out.join("eval.csv")),
+    );
+    let err = run_refused(&mut tiny_fit(
+        &temp_dir("max-width-4"),
+        1,
+        &["--max-width", "4"],
+    ));
+    assert!(err.contains("max width 4"), "{err}");
+}
+
+#[test]
 fn a_uniform_share_is_refused_outside_the_mixed_sampler_or_outside_0_to_1() {
     let err = run_refused(&mut tiny_fit(
         &temp_dir("share-lesion"),

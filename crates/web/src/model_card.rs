@@ -3,7 +3,7 @@
 //! each figure saying which it is. No DOM here, so it is unit-tested.
 
 use brainseg::manifest::{Manifest, Precision, Validation};
-use brainseg::model_config::Norm;
+use brainseg::model_config::{ModelConfig, Norm};
 use brainseg::postprocess::Components;
 use brainseg::preprocess::{CENTRAL_STATISTICS, FLAIR_FOR_POST_CONTRAST};
 use serde_json::Value;
@@ -135,6 +135,16 @@ fn describe_model(m: &Manifest) -> String {
         "{} f={} · {} levels · input {}²",
         m.model.arch, m.model.width, m.model.levels, m.input_size
     );
+    let uncapped = ModelConfig {
+        max_width: 0,
+        ..m.model
+    };
+    if m.model.max_width != 0 && m.model.max_width < uncapped.level_width(m.model.levels) {
+        s.push_str(&format!(
+            " · at most {} channels a level",
+            m.model.max_width
+        ));
+    }
     match m.model.context {
         0 => {}
         1 => s.push_str(" · 2.5-D: with the FLAIR of the slice above and below"),
@@ -415,6 +425,19 @@ mod tests {
         assert_eq!(
             card(&[m]).unwrap().architecture,
             "fpn f=8 · 4 levels · input 64² · instance norm · 16-bit weights"
+        );
+        // So does a width cap that narrows a level (f=8 at 4 levels is 128 channels deepest),
+        // and only then.
+        let mut m = manifest("");
+        m.model.max_width = 64;
+        assert_eq!(
+            card(&[m.clone()]).unwrap().architecture,
+            "fpn f=8 · 4 levels · input 64² · at most 64 channels a level · 16-bit weights"
+        );
+        m.model.max_width = 128;
+        assert_eq!(
+            card(&[m]).unwrap().architecture,
+            "fpn f=8 · 4 levels · input 64² · 16-bit weights"
         );
         // Post-processing other than the protocols' largest component is said.
         let c = card(&[manifest(

@@ -74,6 +74,7 @@ async fn a_model_runs_and_reloads_from_half_precision_bytes_in_wasm() {
         cardinality: 4,
         context: 0,
         norm: Default::default(),
+        max_width: 0,
     };
     let model = cfg.init(&device).unwrap();
     let case = &ingest_files(files()).cases[0];

@@ -53,7 +53,7 @@ impl ModelConfig {
     /// a change of layout shows up in one place.
     pub fn conv_layers(&self, size: usize) -> Vec<ConvLayer> {
         let (f, l) = (self.width, self.levels);
-        let w = |i: usize| f << i;
+        let w = |i: usize| self.level_width(i);
         let side = |i: usize| size >> i;
         let mut out = Vec::new();
         let unet_block =
@@ -96,7 +96,10 @@ impl ModelConfig {
                         ..ConvLayer::new(mid, mid, 3, s)
                     });
                     out.push(ConvLayer::new(mid, cout, 1, s));
-                    out.push(ConvLayer::new(cin, cout, 1, s));
+                    // The shortcut is projected only where the width changes (not under a cap).
+                    if cin != cout {
+                        out.push(ConvLayer::new(cin, cout, 1, s));
+                    }
                 }
                 for i in 0..l {
                     out.push(ConvLayer::new(w(i + 1) + w(i), w(i), 3, side(i)));
@@ -159,7 +162,8 @@ mod tests {
     fn inventory_matches_the_built_models() {
         let device = Device::flex();
         for arch in Arch::ALL {
-            for (width, levels) in [(8, 3), (16, 4)] {
+            // The last: the two deepest levels capped at the width of the third.
+            for (width, levels, max_width) in [(8, 3, 0), (16, 4, 0), (8, 4, 32)] {
                 let cfg = ModelConfig {
                     arch,
                     width,
@@ -167,13 +171,14 @@ mod tests {
                     cardinality: 4,
                     context: 0,
                     norm: Default::default(),
+                    max_width,
                 };
                 let model = cfg.init(&device).unwrap();
                 let listed: usize = cfg.conv_layers(64).iter().map(ConvLayer::weights).sum();
                 assert_eq!(
                     listed,
                     conv_weights(&model),
-                    "{arch} f={width} levels={levels}"
+                    "{arch} f={width} levels={levels} max width {max_width}"
                 );
             }
         }
@@ -191,6 +196,7 @@ mod tests {
             cardinality: 1,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         assert_eq!(cfg.flops_per_slice(4), 2 * 4192);
         // Halving the side quarters the count exactly.

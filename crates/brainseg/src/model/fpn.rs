@@ -20,11 +20,14 @@ pub struct Fpn {
 }
 
 impl Fpn {
-    pub fn new(in_channels: usize, width: usize, levels: usize, at: Layers) -> Self {
+    /// `widths` holds each encoder level's width, full resolution first
+    /// (`ModelConfig::level_widths`); the pyramid and heads are 4 and 2 times the first.
+    pub fn new(in_channels: usize, widths: &[usize], at: Layers) -> Self {
         let device = at.device;
-        let w = |i: usize| width << i;
-        let pyramid = 4 * width;
-        let seg = 2 * width;
+        let levels = widths.len() - 1;
+        let w = |i: usize| widths[i];
+        let pyramid = 4 * w(0);
+        let seg = 2 * w(0);
         Self {
             encoders: (0..=levels)
                 .map(|i| {

@@ -29,16 +29,16 @@ use burn::prelude::*;
 impl ModelConfig {
     pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
         self.validate()?;
-        let (c, w, l) = (self.in_channels(), self.width, self.levels);
+        let (c, w) = (self.in_channels(), self.level_widths());
         let at = blocks::Layers {
             norm: self.norm,
             device,
         };
         Ok(match self.arch {
-            Arch::Unet => Model::Unet(UNet::new(c, w, l, false, at)),
-            Arch::Resunet => Model::Unet(UNet::new(c, w, l, true, at)),
-            Arch::ResnextUnet => Model::ResNext(ResNextUNet::new(c, w, l, self.cardinality, at)),
-            Arch::Fpn => Model::Fpn(Fpn::new(c, w, l, at)),
+            Arch::Unet => Model::Unet(UNet::new(c, &w, false, at)),
+            Arch::Resunet => Model::Unet(UNet::new(c, &w, true, at)),
+            Arch::ResnextUnet => Model::ResNext(ResNextUNet::new(c, &w, self.cardinality, at)),
+            Arch::Fpn => Model::Fpn(Fpn::new(c, &w, at)),
         })
     }
 }

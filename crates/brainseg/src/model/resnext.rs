@@ -19,27 +19,23 @@ pub struct ResNextUNet {
 }
 
 impl ResNextUNet {
-    /// Stem width f at full resolution, then `levels` stages of width 2f, 4f, … each at half the
-    /// previous resolution. `cardinality` must divide every stage's bottleneck width (half its
-    /// output width).
-    pub fn new(
-        in_channels: usize,
-        width: usize,
-        levels: usize,
-        cardinality: usize,
-        at: Layers,
-    ) -> Self {
+    /// Stem width f at full resolution, then `levels` stages of width 2f, 4f, … (unless capped)
+    /// each at half the previous resolution: `widths` holds them all
+    /// (`ModelConfig::level_widths`). `cardinality` must divide every stage's bottleneck width
+    /// (half its output width).
+    pub fn new(in_channels: usize, widths: &[usize], cardinality: usize, at: Layers) -> Self {
         let device = at.device;
-        let w = |i: usize| width << i;
+        let levels = widths.len() - 1;
+        let w = |i: usize| widths[i];
         Self {
-            stem: ConvBn::new(in_channels, width, 3, 1, at),
+            stem: ConvBn::new(in_channels, w(0), 3, 1, at),
             stages: (1..=levels)
                 .map(|i| ResNextBlock::new(w(i - 1), w(i), cardinality, at))
                 .collect(),
             decoders: (0..levels)
                 .map(|i| ConvBn::new(w(i + 1) + w(i), w(i), 3, 1, at))
                 .collect(),
-            head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
+            head: Conv2dConfig::new([w(0), 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
             in_channels,
         }

@@ -19,16 +19,12 @@ pub struct UNet {
 }
 
 impl UNet {
-    /// Encoder widths f, 2f, … (`levels` of them), bottleneck `2^levels · f`.
-    pub fn new(
-        in_channels: usize,
-        width: usize,
-        levels: usize,
-        residual: bool,
-        at: Layers,
-    ) -> Self {
+    /// Encoder widths `widths[..levels]` (f, 2f, … unless capped), bottleneck `widths[levels]`;
+    /// `levels` is one less than the widths given (`ModelConfig::level_widths`).
+    pub fn new(in_channels: usize, widths: &[usize], residual: bool, at: Layers) -> Self {
         let device = at.device;
-        let w = |i: usize| width << i;
+        let levels = widths.len() - 1;
+        let w = |i: usize| widths[i];
         let encoders = (0..levels)
             .map(|i| {
                 UnetBlock::new(
@@ -55,7 +51,7 @@ impl UNet {
             bottleneck,
             upconvs,
             decoders,
-            head: Conv2dConfig::new([width, 1], [1, 1]).init(device),
+            head: Conv2dConfig::new([w(0), 1], [1, 1]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).init(),
             in_channels,
         }

@@ -48,6 +48,12 @@ pub struct FitConfig {
     /// Down-sampling levels.
     #[arg(long, default_value_t = 4)]
     pub levels: usize,
+    /// Widest level: level i has min(width · 2^i, this) channels (0: no cap). Lets a deeper
+    /// model (--levels 5) see more of the slice without its deepest level's weights doubling.
+    /// Recorded in the model's manifest.
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub max_width: usize,
     /// Groups of the grouped convolutions (resnext-unet).
     #[arg(long, default_value_t = 8)]
     pub cardinality: usize,
@@ -256,6 +262,7 @@ impl FitConfig {
             cardinality: self.cardinality,
             context: self.context,
             norm: self.norm,
+            max_width: self.max_width,
         }
     }
 

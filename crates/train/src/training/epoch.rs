@@ -257,6 +257,7 @@ mod tests {
                     cardinality: 4,
                     context: 0,
                     norm,
+                    max_width: 0,
                 };
                 let model = cfg.init(&device).expect("valid config");
                 let mut optim = AdamConfig::new().init();
@@ -297,6 +298,7 @@ mod tests {
             cardinality: 4,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         // One initialisation, cloned: the steps below start from the same weights (seeding the
         // device instead would race with the tests running beside this one).
@@ -346,6 +348,7 @@ mod tests {
             cardinality: 4,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         let initial = cfg(Arch::Fpn).init(&device).expect("valid config");
         let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);

@@ -231,6 +231,7 @@ mod tests {
             cardinality: 4,
             context: 0,
             norm: Default::default(),
+            max_width: 0,
         };
         cfg.init(&Device::flex().autodiff()).expect("valid config")
     }
