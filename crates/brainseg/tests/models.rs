@@ -1316,6 +1316,7 @@ fn a_width_cap_narrows_the_deep_levels_of_every_architecture_and_travels_in_the_
     let fpn5 = |m: usize| trainable_params(&five(m).init(&device).unwrap());
     assert_eq!(fpn5(0), 4_877_073);
     assert_eq!(fpn5(256), 2_500_369);
+    assert_eq!(fpn5(128), 1_008_401);
 
     let cfg = deep(Arch::Fpn, 8);
     let model = cfg.init(&device).unwrap();
