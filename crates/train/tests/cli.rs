@@ -185,6 +185,22 @@ fn a_final_run_trains_on_the_validation_cases_too_and_its_manifests_say_so() {
     assert!(err.contains("drop --train-on-val"), "{err}");
 }
 
+/// `train eval` of `model` on the synthetic validation cases, its per-case table in `csv`.
+fn eval_synthetic(model: &Path, csv: &Path) -> String {
+    let (data, val) = synthetic_data();
+    run_ok(
+        train()
+            .args(["eval", "--model"])
+            .arg(model)
+            .arg("--data")
+            .arg(data)
+            .arg("--cases")
+            .arg(val)
+            .arg("--csv")
+            .arg(csv),
+    )
+}
+
 #[test]
 fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
     let out = temp_dir("context");
@@ -198,19 +214,8 @@ fn a_2_5_d_run_records_its_context_and_eval_feeds_the_same_neighbours() {
             .is_none()
     );
     // `train eval` builds the 5-channel inputs as training's validation did: same DSC.
-    let (data, val) = synthetic_data();
     let csv = out.join("eval.csv");
-    run_ok(
-        train()
-            .args(["eval", "--model"])
-            .arg(out.join("model.bpk"))
-            .arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(val)
-            .arg("--csv")
-            .arg(&csv),
-    );
+    eval_synthetic(&out.join("model.bpk"), &csv);
     let text = std::fs::read_to_string(&csv).unwrap();
     let reference: f64 = text
         .lines()
@@ -246,18 +251,7 @@ fn a_width_cap_reaches_the_manifest_and_the_model_loads_from_it() {
     assert_eq!(m["model"]["max_width"], 16);
     assert_eq!(m["model"]["levels"], 3);
     // `train eval` builds the capped layout from the manifest to read the weights.
-    let (data, val) = synthetic_data();
-    run_ok(
-        train()
-            .args(["eval", "--model"])
-            .arg(out.join("model.bpk"))
-            .arg("--data")
-            .arg(data)
-            .arg("--cases")
-            .arg(val)
-            .arg("--csv")
-            .arg(out.join("eval.csv")),
-    );
+    eval_synthetic(&out.join("model.bpk"), &out.join("eval.csv"));
     let err = run_refused(&mut tiny_fit(
         &temp_dir("max-width-4"),
         1,
