@@ -173,19 +173,29 @@ impl ModelConfig {
         }
     }
 
-    /// Channels of level i (0: the full-resolution level; f · 2^i up to `max_width`).
-    /// Saturates, so an unvalidated config cannot overflow.
-    pub fn level_width(&self, i: usize) -> usize {
-        let w = u32::try_from(i)
+    /// f · 2^i, level i's width without the cap. Saturates, so an unvalidated config cannot
+    /// overflow.
+    fn uncapped_width(&self, i: usize) -> usize {
+        u32::try_from(i)
             .ok()
             .and_then(|i| self.width.checked_shl(i))
             .filter(|w| w >> i == self.width)
-            .unwrap_or(usize::MAX);
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Channels of level i (0: the full-resolution level; f · 2^i up to `max_width`).
+    pub fn level_width(&self, i: usize) -> usize {
+        let w = self.uncapped_width(i);
         if self.max_width == 0 {
             w
         } else {
             w.min(self.max_width)
         }
+    }
+
+    /// Whether the cap narrows any level (the deepest, the widest, is narrowed first).
+    pub fn caps_a_level(&self) -> bool {
+        self.max_width != 0 && self.max_width < self.uncapped_width(self.levels)
     }
 
     /// Widths of levels 0 to `levels` (the U-Net's bottleneck and the FPN's deepest encoder).

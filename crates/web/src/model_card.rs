@@ -3,7 +3,7 @@
 //! each figure saying which it is. No DOM here, so it is unit-tested.
 
 use brainseg::manifest::{Manifest, Precision, Validation};
-use brainseg::model_config::{ModelConfig, Norm};
+use brainseg::model_config::Norm;
 use brainseg::postprocess::Components;
 use brainseg::preprocess::{CENTRAL_STATISTICS, FLAIR_FOR_POST_CONTRAST};
 use serde_json::Value;
@@ -135,11 +135,7 @@ fn describe_model(m: &Manifest) -> String {
         "{} f={} · {} levels · input {}²",
         m.model.arch, m.model.width, m.model.levels, m.input_size
     );
-    let uncapped = ModelConfig {
-        max_width: 0,
-        ..m.model
-    };
-    if m.model.max_width != 0 && m.model.max_width < uncapped.level_width(m.model.levels) {
+    if m.model.caps_a_level() {
         s.push_str(&format!(
             " · at most {} channels a level",
             m.model.max_width
